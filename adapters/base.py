@@ -1,0 +1,55 @@
+"""What an adapter declares about its model server. Adapters never spawn, signal or touch cgroups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything the supervisor has decided about one start of one container."""
+
+    hostname: str
+    bind_port: int  # SAGEMAKER_BIND_TO_PORT
+    safe_ports: tuple[int, int]  # SAGEMAKER_SAFE_PORT_RANGE, inclusive, disjoint from every other container's
+    model_dir: Path  # the unpacked artifact, read-only (or /opt/ml/model inside a private mount namespace)
+    work_dir: Path  # private and writable: temp files, server state
+    environment: Mapping[str, str]  # the container's Environment, verbatim
+    command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command
+    memory_limit: int | None  # bytes, for servers that size their heaps
+
+
+class Adapter(Protocol):
+    name: str
+
+    def check(self, command: tuple[str, ...] | None) -> list[str]:
+        """Config-time problems with the container's settings, each a short rule."""
+        ...
+
+    def command(self, launch: Launch) -> list[str]:
+        """The argv that starts the server."""
+        ...
+
+    def environment(self, launch: Launch) -> dict[str, str]:
+        """Variables added to the container's own Environment (which wins over these)."""
+        ...
+
+    def ready(self, status: int, body: bytes) -> bool:
+        """Whether a GET /ping answer means the server can take requests."""
+        ...
+
+
+def contract_environment(launch: Launch) -> dict[str, str]:
+    """The SageMaker container contract's variables, plus where the model lies."""
+    lo, hi = launch.safe_ports
+    return {
+        "SAGEMAKER_BIND_TO_PORT": str(launch.bind_port),
+        "SAGEMAKER_SAFE_PORT_RANGE": f"{lo}-{hi}",
+        "SM_MODEL_DIR": str(launch.model_dir),
+        "COSERVE_MODEL_DIR": str(launch.model_dir),
+        "COSERVE_CONTAINER_HOSTNAME": launch.hostname,
+        "TMPDIR": str(launch.work_dir / "tmp"),
+    }

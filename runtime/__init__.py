@@ -1,0 +1,1 @@
+"""coserve: Amazon SageMaker multi-container endpoints on a host of your own."""

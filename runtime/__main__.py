@@ -1,0 +1,7 @@
+"""`python -m runtime` is the `coserve` command."""
+
+import sys
+
+from runtime.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""The `coserve` command: serve, check."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+from runtime.config import ConfigError, load_deployment
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coserve", description="SageMaker multi-container endpoints on your own host")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start every container and the front door")
+    serve.add_argument("deployment", type=Path, help="deployment file (JSON or YAML): a CreateModel request + Coserve")
+    serve.add_argument("--host", default="127.0.0.1", help="front door address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="front door port (default 8080)")
+    serve.add_argument("--workers", type=int, help="router processes (overrides Coserve.Server.Workers)")
+    serve.add_argument("--allow-unauthenticated", action="store_true",
+                       help="allow a non-loopback --host without Coserve.Auth")  # fmt: skip
+    check = sub.add_parser("check", help="validate a deployment file and print what would run")
+    check.add_argument("deployment", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from runtime.main import configure_logging
+
+    configure_logging(args.log_level)
+    try:
+        deployment = load_deployment(args.deployment)
+    except ConfigError as exc:
+        print(f"coserve: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        for c in deployment.containers:
+            print(f"{c.hostname}: {c.adapter} {c.model_data_url or '(no artifact)'}")
+        return 0
+    return _serve(args, deployment)
+
+
+def _serve(args: argparse.Namespace, deployment: object) -> int:
+    from dataclasses import replace
+
+    from runtime.config import Deployment
+    from runtime.main import serve
+
+    assert isinstance(deployment, Deployment)
+    if args.workers is not None:
+        deployment = replace(deployment, server=replace(deployment.server, workers=args.workers))
+    if not _loopback(args.host) and deployment.auth is None and not args.allow_unauthenticated:
+        print(f"coserve: refusing to serve on {args.host} without Coserve.Auth; "
+              "pass --allow-unauthenticated to run open", file=sys.stderr)  # fmt: skip
+        return 2
+    return serve(deployment, args.host, args.port)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

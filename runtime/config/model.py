@@ -1,0 +1,75 @@
+"""The one typed, frozen deployment config. Each field says what it is where it is declared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Mode = Literal["Direct", "Serial"]
+
+
+@dataclass(frozen=True)
+class ContainerLimits:
+    memory_bytes: int | None = None  # hard memory limit of the container's cgroup
+    cpus: float | None = None  # CPU quota in cores, fractional allowed
+    cpu_weight: int | None = None  # relative CPU share, 1..10000 (cgroup v2 semantics, default 100)
+    pids: int | None = None  # most processes and threads the container may hold
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    hostname: str  # ContainerHostname, or container-N by position for unnamed Serial containers
+    index: int  # position in Containers, 0-based
+    image: str  # the Image field as written (adapter name or SageMaker image URI)
+    adapter: str  # the adapter that serves it: process | torchserve | tensorflow-serving
+    model_data_url: str | None  # ModelDataUrl: s3://, https://, file:// or a path; None: empty model dir
+    environment: dict[str, str]  # Environment, verbatim
+    command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command (process adapter)
+    limits: ContainerLimits = field(default_factory=ContainerLimits)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    invocation_timeout_s: float = 60.0  # a container's whole answer, as SageMaker's 60 s
+    max_payload_bytes: int = 6 * 2**20  # request body limit, as InvokeEndpoint's 6 MiB
+    startup_timeout_s: float = 240.0  # spawn to first /ping 200, as SageMaker's 4 minutes
+    ping_timeout_s: float = 2.0  # one /ping probe
+    ping_interval_s: float = 5.0  # health probe of a RUNNING container
+    max_containers: int = 15  # AWS's limit by default; raise it at will
+    workers: int = 1  # router processes; >1 runs gunicorn with uvicorn workers
+    start_retries: int = 5  # exits in a row before FATAL
+    backoff_base_s: float = 1.0  # first restart delay, doubled each try
+    backoff_max_s: float = 30.0
+    port_base: int = 20000  # container i binds port_base + i*port_block
+    port_block: int = 100  # the rest of each block is the container's SAGEMAKER_SAFE_PORT_RANGE
+    drain_timeout_s: float = 30.0  # how long in-flight requests may finish on shutdown
+    stop_grace_s: float = 30.0  # SIGTERM to SIGKILL, as `docker stop`
+    log_dir: Path = Path("/var/log/coserve")  # one log file per container
+    run_dir: Path = Path("/run/coserve")  # routing table and pid files
+    on_artifact_error: Literal["exit", "fatal"] = "exit"  # exit before serving, or serve the rest
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    cache_dir: Path = Path("/var/lib/coserve")  # the shared volume: artifact cache and model dirs
+    s3_endpoint_url: str | None = None  # else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS's own
+    s3_addressing_style: str | None = None  # path | virtual | auto
+    max_unpacked_bytes: int = 20 * 2**30
+    max_files: int = 100_000
+
+
+@dataclass(frozen=True)
+class Deployment:
+    endpoint_name: str
+    variant_name: str
+    model_name: str
+    mode: Mode
+    containers: tuple[ContainerSpec, ...]
+    server: ServerSettings
+    storage: StorageConfig
+    auth: dict[str, Any] | None  # Coserve.Auth, validated by runtime.auth when it is loaded
+    source: Path | None = None  # the file it came from
+
+    def container(self, hostname: str) -> ContainerSpec | None:
+        return next((c for c in self.containers if c.hostname == hostname), None)

@@ -1,0 +1,71 @@
+"""Coserve.Server and Coserve.Storage: coserve's own settings, each key named as in the file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from runtime.config.model import ServerSettings, StorageConfig
+from runtime.config.validate import Problems
+
+# file key -> (field, converter, check, rule)
+Rule = tuple[str, Callable[[Any], Any], Callable[[Any], bool], str]
+_positive = (lambda v: v > 0, "must be greater than 0")
+SERVER_KEYS: dict[str, Rule] = {
+    "InvocationTimeout": ("invocation_timeout_s", Problems.duration, *_positive),
+    "MaxPayload": ("max_payload_bytes", Problems.size, *_positive),
+    "StartupTimeout": ("startup_timeout_s", Problems.duration, *_positive),
+    "PingTimeout": ("ping_timeout_s", Problems.duration, *_positive),
+    "PingInterval": ("ping_interval_s", Problems.duration, *_positive),
+    "MaxContainers": ("max_containers", int, *_positive),
+    "Workers": ("workers", int, lambda v: 1 <= v <= 64, "must be between 1 and 64"),
+    "StartRetries": ("start_retries", int, lambda v: v >= 0, "must be 0 or more"),
+    "BackoffBase": ("backoff_base_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
+    "BackoffMax": ("backoff_max_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
+    "PortBase": ("port_base", int, lambda v: 1024 <= v <= 65000, "must be between 1024 and 65000"),
+    "PortBlock": ("port_block", int, lambda v: 4 <= v <= 10000, "must be between 4 and 10000"),
+    "DrainTimeout": ("drain_timeout_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
+    "StopGrace": ("stop_grace_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
+    "LogDir": ("log_dir", Path, lambda v: True, ""),
+    "RunDir": ("run_dir", Path, lambda v: True, ""),
+    "OnArtifactError": ("on_artifact_error", str, lambda v: v in ("exit", "fatal"), "must be exit or fatal"),
+}
+STORAGE_KEYS: dict[str, Rule] = {
+    "CacheDir": ("cache_dir", Path, lambda v: True, ""),
+    "S3EndpointUrl": ("s3_endpoint_url", str, lambda v: v.startswith(("http://", "https://")),
+                      "must be an http(s) URL"),
+    "S3AddressingStyle": ("s3_addressing_style", str, lambda v: v in ("path", "virtual", "auto"),
+                          "must be path, virtual or auto"),
+    "MaxUnpackedSize": ("max_unpacked_bytes", Problems.size, *_positive),
+    "MaxFiles": ("max_files", int, *_positive),
+}  # fmt: skip
+
+
+def _apply(p: Problems, at: str, raw: dict[str, Any], rules: dict[str, Rule], base: Any) -> Any:
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in rules:
+            p.add(f"{at}.{key}", f"unknown key (expected one of {', '.join(rules)})", value)
+            continue
+        name, conv, ok, rule = rules[key]
+        converted = p.convert(f"{at}.{key}", value, conv)
+        if converted is not None and not ok(converted):
+            p.add(f"{at}.{key}", rule, value)
+        elif converted is not None:
+            changes[name] = converted
+    assert set(changes) <= {f.name for f in fields(base)}
+    return replace(base, **changes)
+
+
+def parse_server(p: Problems, raw: dict[str, Any]) -> ServerSettings:
+    server: ServerSettings = _apply(p, "Coserve.Server", raw, SERVER_KEYS, ServerSettings())
+    if server.port_base + server.port_block * server.max_containers > 65535:
+        p.add("Coserve.Server.PortBase", "PortBase + PortBlock * MaxContainers passes 65535", server.port_base)
+    return server
+
+
+def parse_storage(p: Problems, raw: dict[str, Any]) -> StorageConfig:
+    storage: StorageConfig = _apply(p, "Coserve.Storage", raw, STORAGE_KEYS, StorageConfig())
+    return storage

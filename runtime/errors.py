@@ -1,0 +1,78 @@
+"""One error root for everything the front door can answer with, in SageMaker's wire shape.
+
+botocore finds the error code in the `x-amzn-ErrorType` header (then `__type` in the body) and the
+modeled members by name in the JSON body, so each error renders both (see
+`shared/reference/sagemaker-contract.md`, section 2.3).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+
+class SageMakerError(Exception):
+    """An error with the status and code botocore expects; `fields` are extra modeled members."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "InternalFailure"
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def body(self) -> bytes:
+        doc: dict[str, Any] = {"__type": self.code, "message": self.message}
+        doc.update(self.fields)
+        return json.dumps(doc).encode()
+
+    def headers(self) -> dict[str, str]:
+        return {"x-amzn-ErrorType": f"{self.code}:http://internal.amazon.com/coral/com.amazon.sagemaker/"}
+
+
+class ValidationError(SageMakerError):
+    status = 400
+    code = "ValidationError"
+
+
+class ModelError(SageMakerError):
+    """A container answered non-2xx, reset the connection or timed out. Clients do not retry 424."""
+
+    status = 424
+    code = "ModelError"
+
+
+class ModelNotReadyException(SageMakerError):
+    status = 429
+    code = "ModelNotReadyException"
+
+
+class InternalFailure(SageMakerError):
+    status = 500
+    code = "InternalFailure"
+
+
+class ServiceUnavailable(SageMakerError):
+    status = 503
+    code = "ServiceUnavailable"
+
+
+class AccessDeniedException(SageMakerError):
+    status = 403
+    code = "AccessDeniedException"
+
+
+class InvalidSignatureException(SageMakerError):
+    status = 403
+    code = "InvalidSignatureException"
+
+
+class UnrecognizedClientException(SageMakerError):
+    status = 403
+    code = "UnrecognizedClientException"
+
+
+class MissingAuthenticationTokenException(SageMakerError):
+    status = 403
+    code = "MissingAuthenticationTokenException"

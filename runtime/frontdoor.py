@@ -1,0 +1,117 @@
+"""The front door's process shape: uvicorn in this process, or gunicorn with N uvicorn workers.
+
+With workers, the supervisor stays the one parent of every container; gunicorn is just another
+child, and its workers follow the routing table through the file the supervisor rewrites.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from runtime.config import Deployment
+from runtime.router import Router, RouterSettings, build_app
+from runtime.router.guard import make_guard
+from runtime.routing import TableSource
+
+log = logging.getLogger("runtime.main")
+
+
+def router_settings(d: Deployment) -> RouterSettings:
+    return RouterSettings(timeout_s=d.server.invocation_timeout_s, max_payload=d.server.max_payload_bytes)
+
+
+def check_ports(d: Deployment, host: str, port: int) -> None:
+    """Fail before anything starts if a port we need is taken, naming it and its owner's role."""
+    wanted = [(host, port, "the front door (--port)")]
+    for c in d.containers:
+        bind = d.server.port_base + c.index * d.server.port_block
+        wanted.append(("127.0.0.1", bind, f"container {c.hostname} (Coserve.Server.PortBase)"))
+    for addr, number, role in wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((addr, number))
+            except OSError as exc:
+                raise SystemExit(f"coserve: port {addr}:{number} for {role} is not free: {exc.strerror}") from exc
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's own signal capture would re-raise SIGTERM after it stops; the runtime owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class FrontDoor:
+    def __init__(self, d: Deployment, source: TableSource, table_path: Path, host: str, port: int) -> None:
+        self.d = d
+        self.source = source
+        self.table_path = table_path
+        self.host = host
+        self.port = port
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._gunicorn: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        if self.d.server.workers > 1:
+            # Popen returns once forked; there is nothing to wait on here.
+            self._gunicorn = subprocess.Popen(self._gunicorn_argv(), env=self._worker_env())  # noqa: ASYNC220
+            log.info("front door: gunicorn pid=%d with %d workers on %s:%d",
+                     self._gunicorn.pid, self.d.server.workers, self.host, self.port)  # fmt: skip
+            return
+        router = Router(self.source, router_settings(self.d), make_guard(self.d))
+        config = uvicorn.Config(
+            build_app(router), host=self.host, port=self.port, log_config=None, access_log=False,
+            timeout_graceful_shutdown=max(int(self.d.server.drain_timeout_s), 1), lifespan="on",
+        )  # fmt: skip
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise SystemExit(f"coserve: the front door did not start on {self.host}:{self.port}")
+            await asyncio.sleep(0.01)
+        log.info("front door: listening on http://%s:%d", self.host, self.port)
+
+    def _gunicorn_argv(self) -> list[str]:
+        s = self.d.server
+        return [
+            sys.executable, "-m", "gunicorn", "--workers", str(s.workers),
+            "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", f"{self.host}:{self.port}",
+            "--graceful-timeout", str(max(int(s.drain_timeout_s), 1)), "--timeout", "0",
+            "--log-level", "warning", "runtime.router.worker:app",
+        ]  # fmt: skip
+
+    def _worker_env(self) -> dict[str, str]:
+        assert self.d.source is not None, "workers re-read the deployment file"
+        return {**os.environ, "COSERVE_DEPLOYMENT": str(self.d.source.resolve()),
+                "COSERVE_ROUTES": str(self.table_path)}  # fmt: skip
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (bounded by DrainTimeout), return."""
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            self._server = self._task = None
+        if self._gunicorn is not None:
+            self._gunicorn.send_signal(signal.SIGTERM)
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(None, self._gunicorn.wait, self.d.server.drain_timeout_s + 5)
+            except subprocess.TimeoutExpired:
+                self._gunicorn.kill()
+                self._gunicorn.wait()
+            self._gunicorn = None

@@ -1,0 +1,59 @@
+"""The isolation seam: how a container's argv is wrapped, and how its whole tree is ended.
+
+The supervisor asks; the backend (cgroups, a private mount namespace, or nothing) decides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from runtime.config import ContainerSpec
+
+
+class Isolation(Protocol):
+    def prepare(self, spec: ContainerSpec) -> None:
+        """Create what the container will run in (its cgroup), once, before its first start."""
+        ...
+
+    def model_path(self, model_dir: Path) -> Path:
+        """Where the container sees its model: /opt/ml/model in a private mount, else the real dir."""
+        ...
+
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
+        """The argv that runs `argv` inside the container's isolation from its first instruction."""
+        ...
+
+    def kill(self, spec: ContainerSpec) -> None:
+        """SIGKILL everything left in the container, even processes that left its process group."""
+        ...
+
+    def exit_note(self, spec: ContainerSpec) -> str | None:
+        """Why the last exit happened, when the backend knows better than the wait status (OOM)."""
+        ...
+
+    def close(self) -> None:
+        """Remove everything prepare() created."""
+        ...
+
+
+class ProcessGroupOnly:
+    """No cgroups, no mount namespace: each container is only its own process group."""
+
+    def prepare(self, spec: ContainerSpec) -> None:
+        pass
+
+    def model_path(self, model_dir: Path) -> Path:
+        return model_dir
+
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
+        return argv
+
+    def kill(self, spec: ContainerSpec) -> None:
+        pass  # the supervisor's SIGKILL to the process group is all there is
+
+    def exit_note(self, spec: ContainerSpec) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass

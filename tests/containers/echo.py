@@ -1,0 +1,93 @@
+"""A bring-your-own container for tests: stdlib only, speaks the SageMaker container contract.
+
+POST /invocations answers with what it received (body, content type, accept, custom attributes), so
+tests can see what the front door forwarded. Behaviour is chosen per request by a `X-Amzn-SageMaker-
+Custom-Attributes` word (`status=500`, `sleep=2`, `reset`, `big=N`), or at start by ECHO_MODE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        sys.stdout.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+        sys.stdout.flush()
+
+    def _send(
+        self, status: int, body: bytes, ctype: str = "application/json", extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/ping":
+            self._send(200, b"")
+        else:
+            self._send(404, b"not found")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        attrs = dict(
+            a.split("=", 1)
+            for a in (self.headers.get("X-Amzn-SageMaker-Custom-Attributes") or "").split(",")
+            if "=" in a
+        )
+        if "sleep" in attrs:
+            time.sleep(float(attrs["sleep"]))
+        if "reset" in attrs:
+            os._exit(3)  # the connection drops mid-request, as a crashing server's would
+        model_dir = Path(os.environ.get("SM_MODEL_DIR", "/nonexistent"))
+        model = (model_dir / "model.txt").read_text() if (model_dir / "model.txt").exists() else None
+        doc = {
+            "container": os.environ.get("ECHO_NAME", os.environ.get("COSERVE_CONTAINER_HOSTNAME")),
+            "body": body.decode(errors="replace"),
+            "content_type": self.headers.get("Content-Type"),
+            "accept": self.headers.get("Accept"),
+            "custom_attributes": self.headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+            "target_header": self.headers.get("X-Amzn-SageMaker-Target-Container-Hostname"),
+            "model": model,
+            "pid": os.getpid(),
+        }
+        status = int(attrs.get("status", 200))
+        out = json.dumps(doc).encode()
+        if "big" in attrs:
+            out = b"x" * int(attrs["big"])
+        ctype = os.environ.get("ECHO_CONTENT_TYPE", "application/json")
+        reply_attrs = {"X-Amzn-SageMaker-Custom-Attributes": f"from={doc['container']}"}
+        self._send(
+            status, out if status < 400 else f"failure {status} in {doc['container']}".encode(), ctype, reply_attrs
+        )
+
+
+def main() -> None:
+    mode = os.environ.get("ECHO_MODE", "serve")
+    if mode == "crash":
+        print("echo: crashing on purpose", flush=True)
+        sys.exit(1)
+    # A grandchild that sleeps on: it must be in the container's cgroup and die with it.
+    if mode == "fork" and os.fork() == 0:
+        time.sleep(3600)
+        os._exit(0)
+    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print(f"echo: listening on 127.0.0.1:{port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Starting coserve for real, as a user would, and waiting on it without sleeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+import yaml
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+ECHO = [sys.executable, str(ROOT / "tests" / "containers" / "echo.py")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_block(size: int, count: int) -> int:
+    """A base port whose `count` blocks of `size` ports are all free right now."""
+    for _ in range(200):
+        base = free_port() // size * size
+        if base + size * count > 65000:
+            continue
+        ports = [base + i * size for i in range(count)]
+        if all(_is_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port block")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll until `check()` is truthy or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Coserve:
+    proc: subprocess.Popen[bytes]
+    port: int
+    workdir: Path
+    endpoint: str
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **kw: Any) -> Any:
+        return boto3.client(
+            "sagemaker-runtime", endpoint_url=self.url, region_name="us-east-1",
+            aws_access_key_id=kw.pop("key", "AKIDTEST"), aws_secret_access_key=kw.pop("secret", "secret"),
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30), **kw,
+        )  # fmt: skip
+
+    def ping(self) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=5) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+        except OSError:
+            return 0, {}
+
+    def routes(self) -> dict[str, Any]:
+        path = self.workdir / "run" / "routes.json"
+        return {r["hostname"]: r for r in json.loads(path.read_text())["routes"]} if path.exists() else {}
+
+    def state(self, hostname: str) -> str | None:
+        try:
+            return self.routes().get(hostname, {}).get("state")
+        except (json.JSONDecodeError, FileNotFoundError):
+            return None
+
+    def wait_state(self, hostname: str, state: str, timeout: float = 60) -> None:
+        wait_for(lambda: self.state(hostname) == state, timeout, f"{hostname} to be {state} (log: {self.log})")
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+def start_coserve(doc: dict[str, Any], workdir: Path, *, extra_args: list[str] | None = None,
+                  wait_ready: bool = True, env: dict[str, str] | None = None) -> Coserve:  # fmt: skip
+    """Write the deployment file, start `coserve serve` on a free port, and wait for the front door."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    own = doc.setdefault("Coserve", {})
+    server = own.setdefault("Server", {})
+    server.setdefault("LogDir", str(workdir / "logs"))
+    server.setdefault("RunDir", str(workdir / "run"))
+    server.setdefault("PortBlock", 10)
+    server.setdefault("PortBase", free_block(10, len(doc["Containers"])))
+    own.setdefault("Storage", {}).setdefault("CacheDir", str(workdir / "cache"))
+    path = workdir / "deploy.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    port = free_port()
+    log = workdir / "coserve.log"
+    argv = [sys.executable, "-m", "runtime", "serve", str(path), "--port", str(port), *(extra_args or [])]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})})
+    c = Coserve(proc, port, workdir, doc["EndpointName"], log)
+    wait_for(lambda: proc.poll() is not None or c.ping()[0] != 0, 30, f"the front door (log: {log})")
+    if wait_ready and proc.poll() is None:
+        wait_for(lambda: c.ping()[0] == 200, 60, f"every container RUNNING (log: {log})")
+    return c
+
+
+def echo_container(hostname: str, **env: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Containers entry and its Coserve.Containers settings for the test echo server."""
+    return {"ContainerHostname": hostname, "Image": "process", "Environment": env}, {"Command": ECHO}
