@@ -24,6 +24,10 @@ class Isolation(Protocol):
         """The argv that runs `argv` inside the container's isolation from its first instruction."""
         ...
 
+    def attach(self, spec: ContainerSpec, pid: int) -> None:
+        """The pid the supervisor spawned, for backends that find a container by its process tree."""
+        ...
+
     def kill(self, spec: ContainerSpec) -> None:
         """SIGKILL everything left in the container, even processes that left its process group."""
         ...
@@ -48,6 +52,9 @@ class ProcessGroupOnly:
 
     def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
         return argv
+
+    def attach(self, spec: ContainerSpec, pid: int) -> None:
+        pass
 
     def kill(self, spec: ContainerSpec) -> None:
         pass  # the supervisor's SIGKILL to the process group is all there is

@@ -143,6 +143,7 @@ class Supervisor:
             c.life.to(State.STARTING, f"spawn failed: {exc}", now)
             self._exited(c, 127, now)
             return
+        self._isolation.attach(c.spec, c.handle.pid)
         c.life.to(State.STARTING, f"spawned: '{c.spec.hostname}' pid={c.handle.pid}", now)
 
     def _starting(self, c: Container, now: float) -> None:

@@ -49,6 +49,10 @@ class Handler(BaseHTTPRequestHandler):
         )
         if "sleep" in attrs:
             time.sleep(float(attrs["sleep"]))
+        if "hog" in attrs:
+            hoard = [bytearray(2**20) for _ in range(int(attrs["hog"]))]  # touched: bytearray zero-fills
+            self._send(200, f"held {len(hoard)} MiB".encode())
+            return
         if "reset" in attrs:
             os._exit(3)  # the connection drops mid-request, as a crashing server's would
         model_dir = Path(os.environ.get("SM_MODEL_DIR", "/nonexistent"))
@@ -61,6 +65,7 @@ class Handler(BaseHTTPRequestHandler):
             "custom_attributes": self.headers.get("X-Amzn-SageMaker-Custom-Attributes"),
             "target_header": self.headers.get("X-Amzn-SageMaker-Target-Container-Hostname"),
             "model": model,
+            "opt_ml_model": _read(Path("/opt/ml/model/model.txt")),
             "pid": os.getpid(),
         }
         status = int(attrs.get("status", 200))
@@ -74,6 +79,18 @@ class Handler(BaseHTTPRequestHandler):
         )
 
 
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
 def main() -> None:
     mode = os.environ.get("ECHO_MODE", "serve")
     if mode == "crash":
@@ -83,6 +100,10 @@ def main() -> None:
     if mode == "fork" and os.fork() == 0:
         time.sleep(3600)
         os._exit(0)
+    if mode == "spin":
+        for _ in range(2):  # two busy children: more than the 0.5 core a test allows
+            if os.fork() == 0:
+                _spin()
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     print(f"echo: listening on 127.0.0.1:{port}", flush=True)

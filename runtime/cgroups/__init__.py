@@ -1,0 +1,12 @@
+"""Per-container cgroups: limits, stats, kill and cleanup, behind one interface.
+
+`detect()` picks cgroup v2 (plain files), v1 (cgroupspy) or none (nothing enforced, a WARNING,
+stats from the process tree). The supervisor spawns `cgroup.wrap(argv)` with
+`start_new_session=True` and calls `cgroup.attach(pid)` with the pid it got.
+"""
+
+from .api import Backend, Cgroup, Limits, Stats
+from .detect import detect
+from .memory import check_memory_fits
+
+__all__ = ["Backend", "Cgroup", "Limits", "Stats", "check_memory_fits", "detect"]

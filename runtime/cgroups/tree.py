@@ -1,0 +1,115 @@
+"""File-level chores both real backends share: run markers, joining, killing, removing."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import re
+import shlex
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+_log = logging.getLogger("runtime.cgroups")
+
+KILL_TIMEOUT_S = 5.0
+_POLL_S = 0.01
+JOIN_FAILED_EXIT = 125
+"""Exit status of a wrapper that could not join its cgroup (125, as `env` and docker use)."""
+
+
+def run_marker(run_root: str, pid: int | None = None) -> str:
+    """`<run_root>.<pid>.<start ticks>`: the start time guards against a recycled pid."""
+    pid = os.getpid() if pid is None else pid
+    return f"{run_root}.{pid}.{start_ticks(pid)}"
+
+
+def start_ticks(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time since boot); None if the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+def is_stale(name: str, run_root: str) -> bool:
+    """True for a run directory whose owning coserve process no longer exists."""
+    match = re.fullmatch(re.escape(run_root) + r"\.(\d+)\.(\d+)", name)
+    return match is not None and start_ticks(int(match[1])) != int(match[2])
+
+
+def stale_dirs(parent: Path, run_root: str) -> list[Path]:
+    if not parent.is_dir():
+        return []
+    return sorted(p for p in parent.iterdir() if p.is_dir() and is_stale(p.name, run_root))
+
+
+def join_argv(procs_files: Sequence[Path], argv: list[str]) -> list[str]:
+    """A /bin/sh prologue that writes its own pid into each `cgroup.procs`, then execs `argv`.
+
+    The shell is the process the supervisor spawned; `exec` keeps its pid, so the server runs in
+    the cgroups from its first instruction and everything it forks is born there."""
+    if not argv:
+        raise ValueError("argv: must name a program to run")
+    targets = " ".join(shlex.quote(str(p)) for p in procs_files)
+    script = (
+        f'for f in {targets}; do echo $$ > "$f" || '
+        f'{{ echo "coserve: cannot join cgroup: $f" >&2; exit {JOIN_FAILED_EXIT}; }}; done; '
+        'exec "$@"'
+    )
+    return ["/bin/sh", "-c", script, "coserve-cgroup", *argv]
+
+
+def read_pids(cgroup: Path) -> list[int]:
+    try:
+        return [int(word) for word in (cgroup / "cgroup.procs").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def kill_all(cgroup: Path) -> bool:
+    return kill_until_empty(lambda: read_pids(cgroup), str(cgroup))
+
+
+def kill_until_empty(list_pids: Callable[[], list[int]], what: str, timeout: float = KILL_TIMEOUT_S) -> bool:
+    """SIGKILL until nothing is listed; a loop because processes may fork meanwhile."""
+    deadline = time.monotonic() + timeout
+    while pids := list_pids():
+        if time.monotonic() > deadline:
+            _log.warning("%s still has processes %s after %.1fs of SIGKILL", what, pids, timeout)
+            return False
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(_POLL_S)
+    return True
+
+
+def remove_tree(cgroup: Path, kill: Callable[[Path], bool] = kill_all) -> None:
+    """Depth first, because a cgroup can be removed only once its children and processes are."""
+    if not cgroup.is_dir():
+        return
+    for child in cgroup.iterdir():
+        if child.is_dir():
+            remove_tree(child, kill)
+    kill(cgroup)
+    _rmdir(cgroup)
+
+
+def _rmdir(path: Path, timeout: float = KILL_TIMEOUT_S) -> None:
+    # Killed tasks leave the cgroup asynchronously, so rmdir may briefly answer EBUSY.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(_POLL_S)

@@ -1,0 +1,141 @@
+"""cgroup v1: one directory per hierarchy, under the cgroup coserve itself is in.
+
+Limits go through cgroupspy's controllers, pointed straight at our directories: building a
+cgroupspy `Tree()` without named hierarchies walks every cgroup on the host. cgroupspy has no pids
+controller, so `pids.max` is a plain file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from cgroupspy.controllers import CpuAcctController, CpuController, MemoryController
+
+from .api import Limits, Stats, check_name
+from .procfs import parse_limit, under
+from .tree import join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
+
+_log = logging.getLogger("runtime.cgroups")
+
+REQUIRED = ("memory", "cpu", "cpuacct")
+OPTIONAL = ("pids",)
+_PERIOD_US = 100_000
+
+
+class _Dir:
+    """The one attribute a cgroupspy controller reads from its node."""
+
+    def __init__(self, path: Path) -> None:
+        self.full_path = os.fsencode(path)
+
+
+class V1Cgroup:
+    def __init__(self, name: str, dirs: dict[str, Path]) -> None:
+        self.name = name
+        self.dirs = dirs
+
+    def _unique(self) -> list[Path]:
+        # cpu and cpuacct share one directory where they are mounted together.
+        return list(dict.fromkeys(self.dirs.values()))
+
+    def _memory(self) -> Any:
+        return MemoryController(_Dir(self.dirs["memory"]))
+
+    def apply(self, limits: Limits) -> None:
+        memory = self._memory()
+        memsw = (self.dirs["memory"] / "memory.memsw.limit_in_bytes").exists()
+        if memsw:  # lift it first: memsw may never be below the memory limit
+            memory.memsw_limit_in_bytes = None
+        memory.limit_in_bytes = limits.memory_bytes
+        if memsw and limits.memory_bytes is not None:
+            memory.memsw_limit_in_bytes = limits.memory_bytes
+        cpu = CpuController(_Dir(self.dirs["cpu"]))
+        cpu.cfs_period_us = _PERIOD_US
+        cpu.cfs_quota_us = None if limits.cpus is None else max(1000, round(limits.cpus * _PERIOD_US))
+        cpu.shares = 1024 if limits.cpu_weight is None else max(2, limits.cpu_weight * 1024 // 100)
+        if "pids" in self.dirs:
+            (self.dirs["pids"] / "pids.max").write_text(str(limits.pids or "max"))
+        elif limits.pids is not None:
+            _log.warning("cgroup %s: no pids hierarchy, pids=%s not enforced", self.name, limits.pids)
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return join_argv([d / "cgroup.procs" for d in self._unique()], argv)
+
+    def attach(self, pid: int) -> None:
+        """Nothing to do: the wrapper put the process in place."""
+
+    def pids(self) -> list[int]:
+        return sorted(read_pids(self.dirs["memory"]))
+
+    def stats(self) -> Stats:
+        memory = self._memory()
+        return Stats(
+            memory_bytes=memory.usage_in_bytes,
+            memory_peak_bytes=memory.max_usage_in_bytes,
+            memory_limit_bytes=parse_limit(str(memory.stat["hierarchical_memory_limit"])),
+            cpu_usage_ns=CpuAcctController(_Dir(self.dirs["cpuacct"])).usage,
+            oom_kills=memory.oom_control.get("oom_kill", 0),
+            pids=len(self.pids()),
+        )
+
+    def kill(self) -> None:
+        for path in self._unique():
+            kill_all(path)
+
+    def remove(self) -> None:
+        for path in self._unique():
+            remove_tree(path)
+
+
+class V1Backend:
+    kind = "v1"
+
+    def __init__(self, mounts: dict[str, Path], own: dict[str, str], run_root: str) -> None:
+        self.mounts = mounts
+        self.own = own
+        self.run_root = run_root
+        self.marker = ""
+        self._made: dict[str, V1Cgroup] = {}
+
+    def _parents(self) -> dict[str, Path]:
+        used = [c for c in (*REQUIRED, *OPTIONAL) if c in self.mounts and c in self.own]
+        return {c: under(self.mounts[c], self.own[c]) for c in used}
+
+    def start(self) -> None:
+        self.marker = run_marker(self.run_root)
+        for path in dict.fromkeys(self._parents().values()):
+            (path / self.marker).mkdir(exist_ok=True)
+        run = MemoryController(_Dir(self._parents()["memory"] / self.marker))
+        if not run.use_hierarchy:
+            # Only accounting depends on it (the run directory's usage adds up its containers);
+            # each container's own limit holds either way.
+            with contextlib.suppress(OSError):
+                run.use_hierarchy = True
+
+    def create(self, name: str, limits: Limits) -> V1Cgroup:
+        check_name("cgroup name", name)
+        dirs = {c: parent / self.marker / name for c, parent in self._parents().items()}
+        for path in dirs.values():
+            path.mkdir(exist_ok=True)
+        cgroup = self._made[name] = V1Cgroup(name, dirs)
+        cgroup.apply(limits)
+        return cgroup
+
+    def cleanup_stale(self) -> list[str]:
+        removed: dict[str, None] = {}
+        for parent in dict.fromkeys(self._parents().values()):
+            for path in stale_dirs(parent, self.run_root):
+                remove_tree(path)
+                removed[path.name] = None
+        return list(removed)
+
+    def close(self) -> None:
+        for cgroup in self._made.values():
+            cgroup.remove()
+        self._made.clear()
+        for parent in dict.fromkeys(self._parents().values()):
+            remove_tree(parent / self.marker)

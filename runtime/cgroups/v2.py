@@ -1,0 +1,157 @@
+"""cgroup v2: plain files under the unified mount.
+
+Layout, because of the "no internal processes" rule (a non-root cgroup that hands controllers to
+its children may hold no processes itself):
+
+    <own>/                      coserve's cgroup; memory, cpu and pids enabled in subtree_control
+    <own>/<marker>/             this run; controllers enabled again for the containers
+    <own>/<marker>/supervisor/  coserve itself, moved here so that <own> is empty
+    <own>/<marker>/<name>/      one leaf per container
+
+coserve moves itself only when <own> is not the root cgroup (the root is exempt) and does not
+already hand those controllers down. That is why `detect()` must run before coserve starts any
+child process: a child left in <own> makes enabling the controllers fail (EBUSY), and coserve
+then falls back to the `none` backend, loudly. `close()` undoes it all when it can.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .api import Limits, Stats, check_name
+from .procfs import controllers, effective_v2_limit, keyed, under
+from .tree import join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
+
+_log = logging.getLogger("runtime.cgroups")
+
+WANTED = ("memory", "cpu", "pids")
+SUPERVISOR = "supervisor"
+_PERIOD_US = 100_000
+
+
+def kill_v2(cgroup: Path) -> bool:
+    """`cgroup.kill` (Linux 5.14+) kills the whole subtree at once, fork loops included."""
+    if (cgroup / "cgroup.kill").exists():
+        (cgroup / "cgroup.kill").write_text("1")
+    return kill_all(cgroup)
+
+
+class V2Cgroup:
+    def __init__(self, name: str, path: Path, mount: Path) -> None:
+        self.name = name
+        self.path = path
+        self.mount = mount
+
+    def _read(self, filename: str) -> str:
+        return (self.path / filename).read_text()
+
+    def _write(self, filename: str, value: str) -> None:
+        (self.path / filename).write_text(value)
+
+    def apply(self, limits: Limits) -> None:
+        self._write("memory.max", str(limits.memory_bytes or "max"))
+        if (self.path / "memory.swap.max").exists():  # swap must not stretch the hard limit
+            self._write("memory.swap.max", "max" if limits.memory_bytes is None else "0")
+        quota = "max" if limits.cpus is None else str(max(1000, round(limits.cpus * _PERIOD_US)))
+        self._write("cpu.max", f"{quota} {_PERIOD_US}")
+        self._write("cpu.weight", str(limits.cpu_weight or 100))
+        if (self.path / "pids.max").exists():
+            self._write("pids.max", str(limits.pids or "max"))
+        elif limits.pids is not None:
+            _log.warning("cgroup %s: no pids controller, pids=%s not enforced", self.name, limits.pids)
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return join_argv([self.path / "cgroup.procs"], argv)
+
+    def attach(self, pid: int) -> None:
+        """Nothing to do: the wrapper put the process in place."""
+
+    def pids(self) -> list[int]:
+        return sorted(read_pids(self.path))
+
+    def stats(self) -> Stats:
+        peak = self.path / "memory.peak"  # Linux 5.19+
+        return Stats(
+            memory_bytes=int(self._read("memory.current")),
+            memory_peak_bytes=int(peak.read_text()) if peak.exists() else None,
+            memory_limit_bytes=effective_v2_limit(self.path, self.mount),
+            cpu_usage_ns=keyed(self._read("cpu.stat"))["usage_usec"] * 1000,
+            oom_kills=keyed(self._read("memory.events")).get("oom_kill", 0),
+            pids=len(self.pids()),
+        )
+
+    def kill(self) -> None:
+        kill_v2(self.path)
+
+    def remove(self) -> None:
+        remove_tree(self.path, kill_v2)
+
+
+class V2Backend:
+    kind = "v2"
+
+    def __init__(self, mount: Path, own: str, run_root: str) -> None:
+        self.mount = mount
+        self.own = own
+        self.run_root = run_root
+        self.marker = ""
+        self._wanted: list[str] = []
+        self._enabled_on_own: list[str] = []
+        self._made: dict[str, V2Cgroup] = {}
+
+    @property
+    def _base(self) -> Path:
+        return under(self.mount, self.own)
+
+    @property
+    def _run(self) -> Path:
+        return self._base / self.marker
+
+    def start(self) -> None:
+        self.marker = run_marker(self.run_root)
+        wanted = self._wanted = [c for c in WANTED if c in controllers(self._base)]
+        enabled = set((self._base / "cgroup.subtree_control").read_text().split())
+        self._run.mkdir(exist_ok=True)
+        if self.own != "/" and not set(wanted) <= enabled:
+            (self._run / SUPERVISOR).mkdir(exist_ok=True)
+            (self._run / SUPERVISOR / "cgroup.procs").write_text(str(os.getpid()))
+        self._enabled_on_own = [c for c in wanted if c not in enabled]
+        _subtree(self._base, "+", self._enabled_on_own)
+        _subtree(self._run, "+", wanted)
+
+    def create(self, name: str, limits: Limits) -> V2Cgroup:
+        if check_name("cgroup name", name) == SUPERVISOR:
+            raise ValueError(f"cgroup name: {name!r} is reserved for coserve itself")
+        (self._run / name).mkdir(exist_ok=True)
+        cgroup = self._made[name] = V2Cgroup(name, self._run / name, self.mount)
+        cgroup.apply(limits)
+        return cgroup
+
+    def cleanup_stale(self) -> list[str]:
+        stale = stale_dirs(self._base, self.run_root)
+        for path in stale:
+            remove_tree(path, kill_v2)
+        return [path.name for path in stale]
+
+    def close(self) -> None:
+        for cgroup in self._made.values():
+            cgroup.remove()
+        self._made.clear()
+        leaf = self._run / SUPERVISOR
+        try:
+            if leaf.is_dir():  # hand the controllers back so that coserve may live in <own> again
+                _subtree(self._run, "-", self._wanted)
+                _subtree(self._base, "-", self._enabled_on_own)
+                (self._base / "cgroup.procs").write_text(str(os.getpid()))
+                leaf.rmdir()  # never killed: coserve's other processes (the router) live here too
+            self._run.rmdir()
+        except OSError as exc:
+            _log.info("leaving %s in place (%s); the next run's cleanup removes it", self._run, exc)
+
+
+def _subtree(cgroup: Path, sign: str, names: list[str]) -> None:
+    # One write for all of them: the kernel applies it all or nothing.
+    if names:
+        (cgroup / "cgroup.subtree_control").write_text(" ".join(sign + name for name in names))

@@ -1,0 +1,42 @@
+"""The `none` backend: nothing enforced, a WARNING, stats and kill from the real process tree."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runtime.cgroups import Limits, detect
+
+from .helpers import wait_until
+
+Spawn = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.mark.integration
+def test_stats_and_kill_follow_the_process_tree(tmp_path: Path, spawn: Spawn, caplog: pytest.LogCaptureFixture) -> None:
+    backend = detect("coserve-none", root=tmp_path)  # an empty "mount": no cgroups here
+    assert backend.kind == "none"
+    assert "NOT enforced" in caplog.text
+    assert backend.cleanup_stale() == []
+    cgroup = backend.create("tree", Limits(memory_bytes=1 << 30))
+    argv = ["sh", "-c", "(sleep 30 &); sleep 30 & wait"]
+    assert cgroup.wrap(argv) == argv
+    assert cgroup.pids() == []  # nothing attached yet
+
+    proc = spawn(argv)
+    cgroup.attach(proc.pid)
+    # sh, its sleep, and a sleep whose parent already exited (found by its session)
+    wait_until(lambda: len(cgroup.pids()) == 3, what="three processes")
+    stats = cgroup.stats()
+    assert stats.pids == 3
+    assert stats.memory_bytes > 0
+    assert stats.cpu_usage_ns >= 0
+    assert (stats.memory_limit_bytes, stats.memory_peak_bytes, stats.oom_kills) == (None, None, 0)
+
+    backend.close()
+    assert cgroup.pids() == []
+    assert proc.wait(timeout=5) == -signal.SIGKILL
