@@ -88,7 +88,8 @@ class Coserve:
             with urllib.request.urlopen(f"{self.url}/ping", timeout=5) as r:
                 return r.status, json.loads(r.read() or b"{}")
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+            with e:
+                return e.code, json.loads(e.read() or b"{}")
         except OSError:
             return 0, {}
 

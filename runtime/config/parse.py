@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from adapters import resolve_image
+from runtime.auth.policy import PolicyError
+from runtime.auth.settings import build_authenticator
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
 from runtime.config.settings import parse_server, parse_storage
 from runtime.config.validate import Problems
@@ -58,8 +60,8 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
     for key in sorted(set(own) - {"Server", "Storage", "Containers", "Defaults", "Auth"}):
         p.add(f"Coserve.{key}", "unknown key", own[key])
     auth = own.get("Auth")
-    if auth is not None and not isinstance(auth, dict):
-        p.add("Coserve.Auth", "must be a mapping", auth)
+    if auth is not None:
+        _check_auth(p, auth, source)
     if p.problems:
         raise ConfigError(p.problems, source)
     return Deployment(
@@ -67,6 +69,16 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
         mode=mode, containers=tuple(containers), server=server,
         storage=storage, auth=auth, source=source,
     )  # fmt: skip
+
+
+def _check_auth(p: Problems, auth: object, source: Path | None) -> None:
+    if not isinstance(auth, dict):
+        p.add("Coserve.Auth", "must be a mapping", auth)
+        return
+    try:
+        build_authenticator(auth, source.parent if source else None)
+    except PolicyError as exc:
+        p.problems.extend(f"Coserve.Auth.{line}" for line in exc.problems)
 
 
 def _mode(p: Problems, cfg: object) -> Any:

@@ -44,12 +44,12 @@ class Router:
     async def invocations(self, request: Request) -> Response:
         table = self.source.get()
         name = request.path_params.get("endpoint", table.endpoint_name)
-        if name.lower() != table.endpoint_name.lower():
-            raise ValidationError(f"Endpoint {name} of account 000000000000 not found.")
         body = await _read_body(request, self.settings.max_payload)
         target = request.headers.get(TARGET)
         if self.guard is not None:
-            self.guard(request, body, table.endpoint_name, target)
+            self.guard(request, body, name, target)  # before any answer that says what exists
+        if name.lower() != table.endpoint_name.lower():
+            raise ValidationError(f"Endpoint {name} not found.")
         result = await invoke(self.upstream, targets(table, target), body, request.headers, self.limits)
         answer = result.answer
         headers = {"x-Amzn-Invoked-Production-Variant": table.variant_name}

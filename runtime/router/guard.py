@@ -1,11 +1,29 @@
-"""Who may invoke what: the hook where access control plugs into the front door."""
+"""Who may invoke what: SigV4 authentication and IAM-style policies in front of the router."""
 
 from __future__ import annotations
 
+from starlette.requests import Request
+
+from runtime.auth.settings import build_authenticator
 from runtime.config import Deployment
 from runtime.router.app import Guard
 
 
 def make_guard(d: Deployment) -> Guard | None:
-    """No Coserve.Auth section: no guard (the front door then binds loopback unless told otherwise)."""
-    return None
+    """No Coserve.Auth section: no guard (the CLI then keeps the front door on loopback)."""
+    if d.auth is None:
+        return None
+    auth = build_authenticator(d.auth, d.source.parent if d.source else None)
+
+    def guard(request: Request, body: bytes, endpoint: str, target: str | None) -> None:
+        scope = request.scope
+        principal = auth.authenticate(
+            request.method,
+            scope["raw_path"].decode("latin-1"),
+            scope["query_string"].decode("latin-1"),
+            request.headers,
+            body,
+        )
+        auth.authorize(principal, endpoint, target)
+
+    return guard
