@@ -37,8 +37,12 @@ class Adapter(Protocol):
         """Variables added to the container's own Environment (which wins over these)."""
         ...
 
+    def readiness_url(self, launch: Launch) -> str:
+        """What the supervisor GETs to learn the server is ready (and, later, still healthy)."""
+        ...
+
     def ready(self, status: int, body: bytes) -> bool:
-        """Whether a GET /ping answer means the server can take requests."""
+        """Whether the answer from readiness_url means the server can take requests."""
         ...
 
 

@@ -23,5 +23,8 @@ class ProcessAdapter:
     def environment(self, launch: Launch) -> dict[str, str]:
         return contract_environment(launch)
 
+    def readiness_url(self, launch: Launch) -> str:
+        return f"http://127.0.0.1:{launch.bind_port}/ping"
+
     def ready(self, status: int, body: bytes) -> bool:
         return status == 200

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +71,26 @@ class Coserve:
     workdir: Path
     endpoint: str
     log: Path
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _fresh: list[Any] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def client(self, **kw: Any) -> Any:
-        return boto3.client(
-            "sagemaker-runtime", endpoint_url=self.url, region_name="us-east-1",
-            aws_access_key_id=kw.pop("key", "AKIDTEST"), aws_secret_access_key=kw.pop("secret", "secret"),
-            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30), **kw,
-        )  # fmt: skip
+    def client(self, key: str = "AKIDTEST", secret: str = "secret", fresh: bool = False) -> Any:
+        """A boto3 sagemaker-runtime client, kept and closed at stop() so no socket outlives the test."""
+        if fresh or (key, secret) not in self._clients:
+            client = boto3.client(
+                "sagemaker-runtime", endpoint_url=self.url, region_name="us-east-1",
+                aws_access_key_id=key, aws_secret_access_key=secret,
+                config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30),
+            )  # fmt: skip
+            if fresh:
+                self._fresh.append(client)
+                return client
+            self._clients[(key, secret)] = client
+        return self._clients[(key, secret)]
 
     def ping(self) -> tuple[int, dict[str, Any]]:
         try:
@@ -113,6 +122,8 @@ class Coserve:
             return []
 
     def stop(self, timeout: float = 60) -> int:
+        for client in [*self._clients.values(), *self._fresh]:
+            client.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)

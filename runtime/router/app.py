@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -22,7 +23,8 @@ log = logging.getLogger("runtime.router")
 TRACE = "x-coserve-trace"
 # (request, body, endpoint name, target hostname) -> None, or raises a SageMakerError (auth plugs in here)
 Guard = Callable[[Request, bytes, str, str | None], None]
-Observer = Callable[[str, Result | None, SageMakerError | None, float], None]
+# Called once per invocation that reached the routing stage: (routes targeted, result, seconds in coserve).
+Observer = Callable[[tuple[str, ...], Result, float], None]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Router:
         self.limits = Limits(settings.timeout_s, settings.max_payload)
 
     async def invocations(self, request: Request) -> Response:
+        started = time.perf_counter()
         table = self.source.get()
         name = request.path_params.get("endpoint", table.endpoint_name)
         body = await _read_body(request, self.settings.max_payload)
@@ -50,8 +53,14 @@ class Router:
             self.guard(request, body, name, target)  # before any answer that says what exists
         if name.lower() != table.endpoint_name.lower():
             raise ValidationError(f"Endpoint {name} not found.")
-        result = await invoke(self.upstream, targets(table, target), body, request.headers, self.limits)
+        routes = targets(table, target)
+        result = await invoke(self.upstream, routes, body, request.headers, self.limits)
+        if self.observer is not None:
+            self.observer(tuple(r.hostname for r in routes), result, time.perf_counter() - started)
+        if result.error is not None:
+            raise result.error
         answer = result.answer
+        assert answer is not None
         headers = {"x-Amzn-Invoked-Production-Variant": table.variant_name}
         for key in ("X-Amzn-SageMaker-Custom-Attributes", "X-Amzn-SageMaker-New-Session-Id",
                     "X-Amzn-SageMaker-Closed-Session-Id"):  # fmt: skip

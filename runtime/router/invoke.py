@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from runtime.errors import ModelError, ServiceUnavailable, ValidationError
+from runtime.errors import ModelError, SageMakerError, ServiceUnavailable, ValidationError
 from runtime.router.upstream import Answer, Upstream, model_error
 from runtime.routing import Route, RoutingTable
 
@@ -33,8 +33,12 @@ class Hop:
 
 @dataclass(frozen=True)
 class Result:
-    answer: Answer
-    hops: tuple[Hop, ...]
+    """What one invocation did, for the response and for metrics: every hop made, and how it ended."""
+
+    answer: Answer | None  # the last container's answer; None when the invocation failed
+    hops: tuple[Hop, ...]  # each container called, in order (a failed hop has status 0 if nothing came back)
+    error: SageMakerError | None = None
+    failed: str | None = None  # the hostname of the container that failed the invocation
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,6 @@ async def invoke(upstream: Upstream, routes: tuple[Route, ...], body: bytes,
     common = {k: headers[k] for k in (CUSTOM, *FORWARDED) if k in headers}
     content_type = headers.get("content-type")
     hops: list[Hop] = []
-    answer: Answer | None = None
     for i, route in enumerate(routes):
         last = i == len(routes) - 1
         sent = dict(common)
@@ -83,16 +86,23 @@ async def invoke(upstream: Upstream, routes: tuple[Route, ...], body: bytes,
             sent["Content-Type"] = content_type
         if last and "accept" in headers:
             sent["Accept"] = headers["accept"]  # intermediate containers get no client Accept
-        answer = await upstream.call(route, body, sent, max(deadline - time.monotonic(), 0.001))
+        started = time.perf_counter()
+        try:
+            answer = await upstream.call(route, body, sent, max(deadline - time.monotonic(), 0.001))
+        except ModelError as exc:
+            hops.append(Hop(route.hostname, 0, time.perf_counter() - started, 0, ""))
+            return Result(None, tuple(hops), exc, route.hostname)
         content_type = answer.headers.get("Content-Type")
         hops.append(Hop(route.hostname, answer.status, answer.seconds, len(answer.body), content_type or ""))
         if not 200 <= answer.status < 300:
-            raise model_error(route, answer)
+            return Result(None, tuple(hops), model_error(route, answer), route.hostname)
         if not last and len(answer.body) > limits.max_payload:
-            raise _oversize(route, routes[i + 1], len(answer.body), limits.max_payload)
+            error = _oversize(route, routes[i + 1], len(answer.body), limits.max_payload)
+            return Result(None, tuple(hops), error, route.hostname)
         body = answer.body
-    assert answer is not None
-    return Result(answer, tuple(hops))
+        if last:
+            return Result(answer, tuple(hops))
+    raise AssertionError("a routing table has at least one container")
 
 
 def _oversize(sender: Route, receiver: Route, size: int, limit: int) -> ModelError:

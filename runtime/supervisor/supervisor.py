@@ -43,6 +43,7 @@ class Container:
         self.kill_reason: str | None = None  # why we killed it ourselves, for the exit line
         self.bad_pings = 0
         self.next_ping = 0.0
+        self.probe_url = f"http://127.0.0.1:{port}/ping"  # the adapter's readiness URL, set at each spawn
 
     @property
     def state(self) -> State:
@@ -134,6 +135,7 @@ class Supervisor:
             command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
         )  # fmt: skip
         argv = self._isolation.wrap(c.spec, adapter.command(launch), c.model_dir)
+        c.probe_url = adapter.readiness_url(launch)
         env = {**_base_environment(), **adapter.environment(launch), **c.spec.environment}
         c.kill_reason, c.bad_pings = None, 0
         try:
@@ -156,7 +158,7 @@ class Supervisor:
             c.kill_reason = f"did not pass the ping health check within {self.server.startup_timeout_s:g}s"
             self._kill(c, c.kill_reason)
         elif not self._work.busy(f"probe:{c.spec.hostname}"):
-            self._work.start_probe(c.spec.hostname, c.port, self.server.ping_timeout_s)
+            self._work.start_probe(c.spec.hostname, c.probe_url, self.server.ping_timeout_s)
 
     def _health(self, c: Container, now: float) -> None:
         outcome = self._work.take(f"probe:{c.spec.hostname}")
@@ -168,7 +170,7 @@ class Supervisor:
                 return
         if now >= c.next_ping and not self._work.busy(f"probe:{c.spec.hostname}"):
             c.next_ping = now + self.server.ping_interval_s
-            self._work.start_probe(c.spec.hostname, c.port, self.server.ping_timeout_s)
+            self._work.start_probe(c.spec.hostname, c.probe_url, self.server.ping_timeout_s)
 
     def _kill(self, c: Container, why: str) -> None:
         if c.handle is not None:

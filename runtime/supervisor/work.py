@@ -24,7 +24,7 @@ class Outcome:
 class Work(Protocol):
     def start_fetch(self, hostname: str, url: str | None) -> None: ...
 
-    def start_probe(self, hostname: str, port: int, timeout: float) -> None: ...
+    def start_probe(self, hostname: str, url: str, timeout: float) -> None: ...
 
     def busy(self, key: str) -> bool: ...
 
@@ -52,17 +52,17 @@ class AsyncWork:
         loop = asyncio.get_running_loop()
         self._tasks[f"fetch:{hostname}"] = loop.run_in_executor(self._pool, self._fetch, hostname, url)
 
-    def start_probe(self, hostname: str, port: int, timeout: float) -> None:
-        self._run(f"probe:{hostname}", self._probe(hostname, port, timeout))
+    def start_probe(self, hostname: str, url: str, timeout: float) -> None:
+        self._run(f"probe:{hostname}", self._probe(hostname, url, timeout))
 
     def _run(self, key: str, coro: Awaitable[Any]) -> None:
         self._tasks[key] = asyncio.ensure_future(coro)
 
-    async def _probe(self, hostname: str, port: int, seconds: float) -> bool:
+    async def _probe(self, hostname: str, url: str, seconds: float) -> bool:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds))
         try:
-            async with self._session.get(f"http://127.0.0.1:{port}/ping") as resp:
+            async with self._session.get(url) as resp:
                 return self._ready(hostname, resp.status, await resp.read())
         except (aiohttp.ClientError, TimeoutError, OSError):
             return False

@@ -64,8 +64,9 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coserve]:
 
 
 def call(c: Coserve, key: str, secret: str, host: str, **kw: Any) -> dict[str, Any]:
-    client = c.client(key=key, secret=secret)
-    for event, handler in kw.pop("hooks", {}).items():
+    hooks = kw.pop("hooks", {})
+    client = c.client(key=key, secret=secret, fresh=bool(hooks))
+    for event, handler in hooks.items():
         client.meta.events.register(event, handler)
     try:
         r = client.invoke_endpoint(EndpointName="auth-ep", TargetContainerHostname=host, Body=b'{"x": 1}', **kw)

@@ -55,7 +55,7 @@ class FakeWork:
     def start_fetch(self, hostname: str, url: str | None) -> None:
         self.pending.add(f"fetch:{hostname}")
 
-    def start_probe(self, hostname: str, port: int, timeout: float) -> None:
+    def start_probe(self, hostname: str, url: str, timeout: float) -> None:
         self.pending.add(f"probe:{hostname}")
         self.probes.append(hostname)
 
