@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters import resolve_image
+from adapters import ADAPTERS, resolve_image
 from runtime.auth.policy import PolicyError
 from runtime.auth.settings import build_authenticator
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
@@ -142,7 +142,7 @@ def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> Contain
     image = p.string(f"{at}.Image", c.get("Image"), required=True) or ""
     adapter = resolve_image(image) if image else None
     if image and adapter is None:
-        p.add(f"{at}.Image", "unknown image: expected process, torchserve, tensorflow-serving "
+        p.add(f"{at}.Image", f"unknown image: expected one of {', '.join(ADAPTERS)} "
               "or a SageMaker tensorflow-inference/pytorch-inference image URI", image)  # fmt: skip
     command = _command(p, f"Coserve.Containers.{hostname}.Command", extra.get("Command"))
     if adapter is not None:
