@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,5 +56,6 @@ def contract_environment(launch: Launch) -> dict[str, str]:
         "SM_MODEL_DIR": str(launch.model_dir),
         "COSERVE_MODEL_DIR": str(launch.model_dir),
         "COSERVE_CONTAINER_HOSTNAME": launch.hostname,
+        "COSERVE_PYTHON": sys.executable,  # the interpreter coserve runs on, for Python servers
         "TMPDIR": str(launch.work_dir / "tmp"),
     }

@@ -1,13 +1,18 @@
 """Bring your own server: any command that speaks the container contract.
 
-`Image: process`, with the argv in `Coserve.Containers.<hostname>.Command`. The server must listen
+`Image: process`, with the argv in `Coserve.Containers.<hostname>.Command` (`$(VAR)` expands from the
+container's environment). The server must listen
 on 127.0.0.1:$SAGEMAKER_BIND_TO_PORT and answer `GET /ping` and `POST /invocations`; its model is in
 $SM_MODEL_DIR (also /opt/ml/model where the host allows a private mount namespace).
 """
 
 from __future__ import annotations
 
+import re
+
 from adapters.base import Launch, contract_environment
+
+_VAR = re.compile(r"(\$?)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 class ProcessAdapter:
@@ -17,8 +22,14 @@ class ProcessAdapter:
         return [] if command else ["required for Image: process (the argv that starts the server)"]
 
     def command(self, launch: Launch) -> list[str]:
+        """The Command, with `$(VAR)` replaced from the container's environment, as Kubernetes does.
+
+        So `[python, "$(SM_MODEL_DIR)/code/serve.py"]` runs code shipped inside the model artifact.
+        `$$(VAR)` stays literal; an unknown variable is left as written."""
         assert launch.command, "checked at config time"
-        return list(launch.command)
+        env = {**self.environment(launch), **launch.environment}
+        return [_VAR.sub(lambda m: m.group(0)[1:] if m.group(1) else env.get(m.group(2), m.group(0)), a)
+                for a in launch.command]  # fmt: skip
 
     def environment(self, launch: Launch) -> dict[str, str]:
         return contract_environment(launch)

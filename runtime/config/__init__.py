@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -11,6 +12,7 @@ from runtime.config.model import (
     ContainerLimits,
     ContainerSpec,
     Deployment,
+    MetricsConfig,
     Mode,
     ServerSettings,
     StorageConfig,
@@ -22,6 +24,7 @@ __all__ = [
     "ContainerLimits",
     "ContainerSpec",
     "Deployment",
+    "MetricsConfig",
     "Mode",
     "ServerSettings",
     "StorageConfig",
@@ -40,4 +43,21 @@ def load_deployment(path: Path) -> Deployment:
         doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConfigError([f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"], path) from exc
-    return parse_deployment(doc, path)
+    return _relative_to(parse_deployment(doc, path), path.parent)
+
+
+def _relative_to(d: Deployment, base: Path) -> Deployment:
+    """Relative paths in the file (ModelDataUrl paths, log, run and cache dirs) mean: next to the file."""
+
+    def here(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p).absolute()
+
+    def url(u: str | None) -> str | None:
+        if u is None or "://" in u or Path(u).is_absolute():
+            return u
+        return str(here(Path(u)))
+
+    server = replace(d.server, log_dir=here(d.server.log_dir), run_dir=here(d.server.run_dir))
+    storage = replace(d.storage, cache_dir=here(d.storage.cache_dir))
+    containers = tuple(replace(c, model_data_url=url(c.model_data_url)) for c in d.containers)
+    return replace(d, server=server, storage=storage, containers=containers)

@@ -31,8 +31,10 @@ class Upstream:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=None)
-            # The body is already bytes; aiohttp must not add headers the container did not get from the client.
-            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent", "Content-Type"))
+            # Containers see the client's headers, not aiohttp's defaults (an Accept of */* would mislead a
+            # Serial pipeline's intermediate container, which must get no Accept at all).
+            skip = ("User-Agent", "Content-Type", "Accept", "Accept-Encoding")
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=skip)
         return self._session
 
     async def call(self, route: Route, body: bytes, headers: Mapping[str, str], seconds: float) -> Answer:

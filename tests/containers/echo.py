@@ -42,11 +42,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        attrs = dict(
-            a.split("=", 1)
-            for a in (self.headers.get("X-Amzn-SageMaker-Custom-Attributes") or "").split(",")
-            if "=" in a
-        )
+        attrs = _attributes(self.headers.get("X-Amzn-SageMaker-Custom-Attributes") or "")
         if "sleep" in attrs:
             time.sleep(float(attrs["sleep"]))
         if "hog" in attrs:
@@ -77,6 +73,20 @@ class Handler(BaseHTTPRequestHandler):
         self._send(
             status, out if status < 400 else f"failure {status} in {doc['container']}".encode(), ctype, reply_attrs
         )
+
+
+def _attributes(header: str) -> dict[str, str]:
+    """`key=value` words; `<name>.key=value` applies only to the container called <name> (Serial tests)."""
+    me = os.environ.get("ECHO_NAME", os.environ.get("COSERVE_CONTAINER_HOSTNAME", ""))
+    mine: dict[str, str] = {}
+    for word in header.split(","):
+        key, _, value = word.partition("=")
+        target, dot, rest = key.partition(".")
+        if dot and target == me:
+            mine[rest] = value
+        elif not dot and value:
+            mine.setdefault(key, value)
+    return mine
 
 
 def _read(path: Path) -> str | None:
