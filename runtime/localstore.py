@@ -121,6 +121,11 @@ class S3Store:
         assert self.endpoint is not None and self.process is not None
         client = self.endpoint.client(retries={"total_max_attempts": 1}, connect_timeout=1)
         probe = f"probe-{secrets.token_hex(4)}"
+        with contextlib.closing(client):
+            self._poll(client, probe, deadline)
+
+    def _poll(self, client: Any, probe: str, deadline: float) -> None:
+        assert self.process is not None
         last: Exception | None = None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

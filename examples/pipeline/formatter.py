@@ -26,6 +26,8 @@ def format_rows(doc: dict[str, list[list[float]]], accept: str) -> tuple[bytes, 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave as one write, not two delayed-ACK packets
+    wbufsize = -1
 
     def log_message(self, format: str, *args: object) -> None:
         pass

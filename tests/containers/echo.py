@@ -17,6 +17,8 @@ from pathlib import Path
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave as one write, not two delayed-ACK packets
+    wbufsize = -1
 
     def log_message(self, format: str, *args: object) -> None:
         sys.stdout.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
