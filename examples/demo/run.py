@@ -13,6 +13,7 @@ Artifacts are built once and kept in the work dir; a second run reuses them (and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -41,10 +42,8 @@ console = Console(width=None if sys.stdout.isatty() else 110)
 
 def upload(store: S3Endpoint, artifacts: dict[str, Path]) -> dict[str, str]:
     s3 = store.client()
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # kept from an earlier run
         s3.create_bucket(Bucket="models")
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     for name, path in artifacts.items():
         s3.upload_file(str(path), "models", f"{name}/model.tar.gz")
     s3.close()
