@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runtime.localstore import S3Endpoint, S3Store
+from runtime.localstore import S3Endpoint
 from runtime.storage import ArtifactStore, StorageSettings
 from runtime.storage.cache import TMP_PREFIX
-
-
-@pytest.fixture(scope="session")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
-    with S3Store() as store:
-        yield store.start(tmp_path_factory.mktemp("seaweedfs"))
 
 
 @pytest.fixture
 def bucket(s3: S3Endpoint) -> str:
     name = f"models-{uuid.uuid4().hex[:8]}"
-    s3.client().create_bucket(Bucket=name)
+    client = s3.client()
+    client.create_bucket(Bucket=name)
+    client.close()
     return name
 
 
