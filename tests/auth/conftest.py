@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from boto_wire import ALLOW_ALL, KEY_ID, SECRET, Wire
 
 from runtime.auth import Authenticator, Principal, load_principals
+from tests.auth.boto_wire import ALLOW_ALL, KEY_ID, SECRET, Wire
 
 
 @pytest.fixture

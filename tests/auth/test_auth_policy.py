@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 import pytest
-from boto_wire import SECRET
 
 from runtime.auth import Authenticator, Decision, Principal, evaluate, parse_policy
 from runtime.errors import AccessDeniedException
+from tests.auth.boto_wire import SECRET
 
 ACTION = "sagemaker:InvokeEndpoint"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/my-endpoint"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from boto_wire import SECRET
 
 from runtime.auth import PolicyError, load_principals, parse_policy
+from tests.auth.boto_wire import SECRET
 
 GOOD = {"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint", "Resource": "*"}
 

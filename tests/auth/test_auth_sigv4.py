@@ -14,7 +14,6 @@ from urllib.parse import quote, urlsplit
 
 import boto3
 import pytest
-from boto_wire import KEY_ID, SECRET, Wire, boto_invoke
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -31,6 +30,7 @@ from runtime.errors import (
     SageMakerError,
     UnrecognizedClientException,
 )
+from tests.auth.boto_wire import KEY_ID, SECRET, Wire, boto_invoke
 
 Auth = Callable[..., Principal]
 
