@@ -1,6 +1,9 @@
 """The coserve demo: a local S3 store, real artifacts, one multi-container endpoint, boto3 as the client.
 
-    python examples/demo/run.py [--suite digits] [--port 8080] [--workdir DIR]
+    python examples/demo/run.py [--suite mnist|digits] [--port 8080] [--workdir DIR]
+
+`mnist` (the default) is SageMaker's multi-container example: TensorFlow Serving and TorchServe side by
+side. `digits` needs no framework: two bring-your-own containers on two stacks.
 
 1. starts SeaweedFS on 127.0.0.1 (signed requests, its own keys) as the S3 store;
 2. trains the suite's models on data that ships offline and uploads each model.tar.gz;
@@ -114,7 +117,7 @@ def exercise(suite: Suite, url: str) -> Table:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=sorted(SUITES), default="digits")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="mnist")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--workdir", type=Path, default=ROOT / "examples" / "demo" / "build")
     args = parser.parse_args()
@@ -133,7 +136,7 @@ def main() -> int:
         proc = subprocess.Popen(argv, env=env, cwd=ROOT)
         try:
             started = time.monotonic()
-            wait_ready(f"http://127.0.0.1:{args.port}", proc, 240)
+            wait_ready(f"http://127.0.0.1:{args.port}", proc, 300)
             console.print(f"all containers RUNNING after {time.monotonic() - started:.1f}s")
             console.print(exercise(suite, f"http://127.0.0.1:{args.port}"))
         finally:

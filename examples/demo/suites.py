@@ -74,4 +74,51 @@ class Digits(Suite):
             yield x_test[i : i + 32], y_test[i : i + 32].tolist()
 
 
-SUITES: dict[str, Callable[[], Suite]] = {"digits": Digits}
+class Mnist(Suite):
+    """SageMaker's multi-container example, locally: a Keras model in TF Serving and a PyTorch Net in
+    TorchServe, given by the same framework image URIs and invoked with the same payloads as its client."""
+
+    endpoint = "mnist-multi-container-ep"
+    tf_image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.3.1-cpu"
+    pt_image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:1.8.1-cpu-py36"
+
+    def __init__(self) -> None:
+        self.tf = load(EXAMPLES / "mnist" / "tensorflow" / "train.py")
+        self.pt = load(EXAMPLES / "mnist" / "pytorch" / "train.py")
+        self.x_train, self.x_test, self.y_train, self.y_test = digits_28x28()
+        argmax: Callable[[Any], list[int]] = lambda rows: [max(range(10), key=r.__getitem__) for r in rows]  # noqa: E731
+        self.containers = [
+            DemoContainer("tensorflow-mnist", self.tf_image, {"Memory": "1536MiB"},
+                          lambda x: {"instances": self.tf.normalize(x).tolist()},
+                          lambda doc: argmax(doc["predictions"])),
+            DemoContainer("pytorch-mnist", self.pt_image, {"Memory": "1GiB"},
+                          lambda x: {"inputs": self.pt.normalize(x).tolist()}, argmax,
+                          environment={"SAGEMAKER_PROGRAM": "inference.py"}),
+        ]  # fmt: skip
+
+    def build(self, out: Path) -> dict[str, Path]:
+        tf, pt = out / "tensorflow-mnist" / "model.tar.gz", out / "pytorch-mnist" / "model.tar.gz"
+        if not tf.exists():
+            self.tf.build_artifact(tf.parent, self.tf.normalize(self.x_train), self.y_train, epochs=20)
+        if not pt.exists():
+            self.pt.build_artifact(pt.parent, self.x_train, self.y_train, seconds=8.0)
+        return {"tensorflow-mnist": tf, "pytorch-mnist": pt}
+
+    def batches(self) -> Iterator[tuple[Any, list[int]]]:
+        for i in range(0, len(self.x_test), 16):  # 16 images per request, as the notebook samples
+            yield self.x_test[i : i + 16], self.y_test[i : i + 16].tolist()
+
+
+def digits_28x28() -> tuple[Any, Any, Any, Any]:
+    """scikit-learn's bundled 8x8 digits (offline), scaled up to MNIST's 28x28 uint8 images."""
+    import numpy as np
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = np.clip(zoom(digits.images, (1, 3.5, 3.5), order=1) * (255 / 16), 0, 255).astype(np.uint8)
+    return train_test_split(images, digits.target, test_size=0.2, random_state=0)  # type: ignore[no-any-return]
+
+
+SUITES: dict[str, Callable[[], Suite]] = {"mnist": Mnist, "digits": Digits}
