@@ -15,10 +15,8 @@ pytestmark = pytest.mark.integration
 
 
 def run_demo(suite: str, workdir: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "examples/demo/run.py", "--suite", suite, "--port", str(free_port()), "--workdir", str(workdir)],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-    )  # fmt: skip
+    argv = [sys.executable, "examples/demo/run.py", "--suite", suite, "--port", str(free_port())]
+    done = subprocess.run([*argv, "--workdir", str(workdir)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
