@@ -3,7 +3,7 @@
 #
 #   images/install.sh [--extras LIST] [--venv DIR] [--no-os-packages] [--editable]
 #
-#   --extras      comma list of: demo, dev, torchserve, tensorflow, all (default: none, the core only)
+#   --extras      comma list of: demo, dev, bench, torchserve, tensorflow, all (default: none, the core only)
 #   --venv        where the virtual environment goes (default: .venv in the checkout)
 #   --editable    install the checkout in development mode (the default when .git is present)
 #   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu   pick PyTorch's CPU wheels (keeps images small)
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-[ "$extras" = all ] && extras="demo,dev,torchserve,tensorflow"
+[ "$extras" = all ] && extras="demo,dev,bench,torchserve,tensorflow"
 has_extra() { [[ ",$extras," == *",$1,"* ]]; }
 say() { printf 'install.sh: %s\n' "$*"; }
 
@@ -43,6 +43,7 @@ if [ "$os_packages" -eq 1 ] && command -v apt-get >/dev/null; then
   if has_extra torchserve; then
     command -v java >/dev/null || wanted+=(openjdk-17-jre-headless)
   fi
+  has_extra bench && wanted+=(wrk)
   missing=()
   for pkg in "${wanted[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
