@@ -1,4 +1,4 @@
-"""The `coserve` command: serve, check."""
+"""The `coserve` command: serve, check, status, top."""
 
 from __future__ import annotations
 
@@ -23,11 +23,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="allow a non-loopback --host without Coserve.Auth")  # fmt: skip
     check = sub.add_parser("check", help="validate a deployment file and print what would run")
     check.add_argument("deployment", type=Path)
+    status = sub.add_parser("status", help="each container's state and figures, from a running coserve")
+    status.add_argument("--sample", type=float, default=1.0, help="seconds between the two readings for rates")
+    top = sub.add_parser("top", help="a live view of each container's figures")
+    top.add_argument("--interval", type=float, default=2.0, help="refresh every this many seconds")
+    for p in (status, top):
+        p.add_argument("--url", default="http://127.0.0.1:8080", help="the front door (default http://127.0.0.1:8080)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("status", "top"):
+        from runtime import status as view
+
+        return view.status(args.url, args.sample) if args.command == "status" else view.top(args.url, args.interval)
     from runtime.main import configure_logging
 
     configure_logging(args.log_level)

@@ -20,6 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from runtime.config import Deployment
+from runtime.metrics import RouterMetrics, multiproc_dir
 from runtime.router import Router, RouterSettings, build_app
 from runtime.router.guard import make_guard
 from runtime.routing import TableSource
@@ -55,12 +56,14 @@ class _Server(uvicorn.Server):
 
 
 class FrontDoor:
-    def __init__(self, d: Deployment, source: TableSource, table_path: Path, host: str, port: int) -> None:
+    def __init__(self, d: Deployment, source: TableSource, table_path: Path, host: str, port: int,
+                 metrics: RouterMetrics) -> None:  # fmt: skip
         self.d = d
         self.source = source
         self.table_path = table_path
         self.host = host
         self.port = port
+        self.metrics = metrics  # served in this process; gunicorn workers build their own from the files
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._gunicorn: subprocess.Popen[bytes] | None = None
@@ -72,9 +75,10 @@ class FrontDoor:
             log.info("front door: gunicorn pid=%d with %d workers on %s:%d",
                      self._gunicorn.pid, self.d.server.workers, self.host, self.port)  # fmt: skip
             return
-        router = Router(self.source, router_settings(self.d), make_guard(self.d))
+        observer = self.metrics.start().observe
+        router = Router(self.source, router_settings(self.d), make_guard(self.d), observer)
         config = uvicorn.Config(
-            build_app(router), host=self.host, port=self.port, log_config=None, access_log=False,
+            build_app(router, self.metrics.routes()), host=self.host, port=self.port, log_config=None, access_log=False,
             timeout_graceful_shutdown=max(int(self.d.server.drain_timeout_s), 1), lifespan="on",
         )  # fmt: skip
         self._server = _Server(config)
@@ -98,7 +102,8 @@ class FrontDoor:
     def _worker_env(self) -> dict[str, str]:
         assert self.d.source is not None, "workers re-read the deployment file"
         return {**os.environ, "COSERVE_DEPLOYMENT": str(self.d.source.resolve()),
-                "COSERVE_ROUTES": str(self.table_path)}  # fmt: skip
+                "COSERVE_ROUTES": str(self.table_path),
+                "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir(self.d))}  # fmt: skip
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded by DrainTimeout), return."""

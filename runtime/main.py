@@ -20,7 +20,8 @@ from pathlib import Path
 
 from runtime.config import Deployment
 from runtime.frontdoor import FrontDoor, check_ports
-from runtime.isolation import choose_isolation
+from runtime.isolation import CgroupIsolation, choose_isolation
+from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
 from runtime.routing import TableSource, write_table
 from runtime.supervisor import Event, State, Supervisor
@@ -38,6 +39,8 @@ class Runtime:
         self.port = port
         self.exit_code = 0
         self._stop = asyncio.Event()
+        self._metrics: MetricsHub | None = None
+        self._os: RealOs | None = None
 
     def request_stop(self, code: int = 0) -> None:
         """Safe from a signal handler: it only records and wakes the main loop."""
@@ -52,11 +55,15 @@ class Runtime:
         isolation = choose_isolation(d)
         preparer = ModelPreparer(d)
         work = AsyncWork(preparer.prepare, preparer.ready)
-        supervisor = Supervisor(d, RealOs(), work, isolation, self._on_event)
+        stats = isolation.stats if isinstance(isolation, CgroupIsolation) else lambda hostname: None
+        metrics = self._metrics = MetricsHub(d, stats, preparer.store.stats)
+        metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
+        self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
+        supervisor = Supervisor(d, self._os, work, isolation, self._on_event)
         table_path = d.server.run_dir / "routes.json"
         source = TableSource(supervisor.table())
         write_table(supervisor.table(), table_path)
-        door = FrontDoor(d, source, table_path, self.host, self.port)
+        door = FrontDoor(d, source, table_path, self.host, self.port, metrics.router)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
@@ -70,12 +77,19 @@ class Runtime:
         finally:
             await door.stop()
             await work.close()
+            metrics.close(time.monotonic())  # while the cgroups still exist: the last EMF lines read them
             supervisor.close()
+            self._os.close()
             table_path.unlink(missing_ok=True)
         log.info("stopped; exit code %d", self.exit_code)
         return self.exit_code
 
     def _on_event(self, event: Event) -> None:
+        if self._metrics is not None:
+            self._metrics.on_event(event)
+        if self._os is not None:  # the lifecycle lands in the container's own log, between its output lines
+            line = f"coserve: {event.old.value} -> {event.new.value}: {event.message}"
+            self._os.container_log(self.deployment.server.log_dir / f"{event.hostname}.log").write(line.encode())
         failed_fetch = event.old is State.FETCHING and event.new is State.FATAL
         if failed_fetch and self.deployment.server.on_artifact_error == "exit":
             log.error("container '%s' cannot start: %s", event.hostname, event.message)
@@ -85,6 +99,8 @@ class Runtime:
         published = -1
         while not self._stop.is_set():
             supervisor.tick(time.monotonic())
+            if self._metrics is not None:
+                self._metrics.tick(time.monotonic())
             if supervisor.version != published:
                 published = supervisor.version
                 table = supervisor.table()

@@ -46,6 +46,8 @@ class ServerSettings:
     drain_timeout_s: float = 30.0  # how long in-flight requests may finish on shutdown
     stop_grace_s: float = 30.0  # SIGTERM to SIGKILL, as `docker stop`
     log_dir: Path = Path("/var/log/coserve")  # one log file per container
+    log_max_bytes: int = 10 * 2**20  # a container's log file is rotated when it would pass this size
+    log_backups: int = 5  # rotated files kept per container: <hostname>.log.1 … .N
     run_dir: Path = Path("/run/coserve")  # routing table and pid files
     on_artifact_error: Literal["exit", "fatal"] = "exit"  # exit before serving, or serve the rest
 
@@ -60,6 +62,13 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    emf_path: str | None = None  # Coserve.Metrics.Emf.Path: a file, "-" for stdout; None writes no EMF
+    emf_namespace: str = "Coserve/SageMaker"  # CloudWatch rejects custom metrics under AWS/ namespaces
+    emf_interval_s: float = 60.0  # one EMF line per container (and one for the variant) each interval
+
+
+@dataclass(frozen=True)
 class Deployment:
     endpoint_name: str
     variant_name: str
@@ -70,6 +79,7 @@ class Deployment:
     storage: StorageConfig
     auth: dict[str, Any] | None  # Coserve.Auth, validated by runtime.auth when it is loaded
     source: Path | None = None  # the file it came from
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # Coserve.Metrics
 
     def container(self, hostname: str) -> ContainerSpec | None:
         return next((c for c in self.containers if c.hostname == hostname), None)

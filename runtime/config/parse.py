@@ -11,7 +11,7 @@ from adapters import ADAPTERS, resolve_image
 from runtime.auth.policy import PolicyError
 from runtime.auth.settings import build_authenticator
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
-from runtime.config.settings import parse_server, parse_storage
+from runtime.config.settings import parse_metrics, parse_server, parse_storage
 from runtime.config.validate import Problems
 
 HOSTNAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -52,12 +52,13 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
     own = p.mapping("Coserve", doc.get("Coserve", {}))
     server = parse_server(p, p.mapping("Coserve.Server", own.get("Server", {})))
     storage = parse_storage(p, p.mapping("Coserve.Storage", own.get("Storage", {})))
+    metrics = parse_metrics(p, p.mapping("Coserve.Metrics", own.get("Metrics", {})))
     raw = _raw_containers(p, doc)
     containers = _containers(p, raw, mode, own)
     if len(containers) > server.max_containers:
         p.add("Containers", f"{len(containers)} containers exceed Coserve.Server.MaxContainers", server.max_containers)
     _check_environment_total(p, containers)
-    for key in sorted(set(own) - {"Server", "Storage", "Containers", "Defaults", "Auth"}):
+    for key in sorted(set(own) - {"Server", "Storage", "Containers", "Defaults", "Auth", "Metrics"}):
         p.add(f"Coserve.{key}", "unknown key", own[key])
     auth = own.get("Auth")
     if auth is not None:
@@ -67,7 +68,7 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
     return Deployment(
         endpoint_name=str(endpoint), variant_name=str(variant), model_name=str(model_name),
         mode=mode, containers=tuple(containers), server=server,
-        storage=storage, auth=auth, source=source,
+        storage=storage, auth=auth, source=source, metrics=metrics,
     )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from runtime.config.model import ServerSettings, StorageConfig
+from runtime.config.model import MetricsConfig, ServerSettings, StorageConfig
 from runtime.config.validate import Problems
 
 # file key -> (field, converter, check, rule)
@@ -29,6 +29,8 @@ SERVER_KEYS: dict[str, Rule] = {
     "DrainTimeout": ("drain_timeout_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
     "StopGrace": ("stop_grace_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
     "LogDir": ("log_dir", Path, lambda v: True, ""),
+    "LogMaxSize": ("log_max_bytes", Problems.size, lambda v: v >= 4096, "must be at least 4KiB"),
+    "LogBackups": ("log_backups", int, lambda v: 0 <= v <= 100, "must be between 0 and 100"),
     "RunDir": ("run_dir", Path, lambda v: True, ""),
     "OnArtifactError": ("on_artifact_error", str, lambda v: v in ("exit", "fatal"), "must be exit or fatal"),
 }
@@ -40,6 +42,12 @@ STORAGE_KEYS: dict[str, Rule] = {
                           "must be path, virtual or auto"),
     "MaxUnpackedSize": ("max_unpacked_bytes", Problems.size, *_positive),
     "MaxFiles": ("max_files", int, *_positive),
+}  # fmt: skip
+EMF_KEYS: dict[str, Rule] = {
+    "Path": ("emf_path", str, lambda v: bool(v), "must be a file path or - for stdout"),
+    "Namespace": ("emf_namespace", str, lambda v: 1 <= len(v) <= 255 and not v.startswith("AWS/"),
+                  "must be 1 to 255 characters, not under AWS/ (reserved by CloudWatch)"),
+    "Interval": ("emf_interval_s", Problems.duration, lambda v: v >= 1, "must be at least 1s"),
 }  # fmt: skip
 
 
@@ -69,3 +77,11 @@ def parse_server(p: Problems, raw: dict[str, Any]) -> ServerSettings:
 def parse_storage(p: Problems, raw: dict[str, Any]) -> StorageConfig:
     storage: StorageConfig = _apply(p, "Coserve.Storage", raw, STORAGE_KEYS, StorageConfig())
     return storage
+
+
+def parse_metrics(p: Problems, raw: dict[str, Any]) -> MetricsConfig:
+    for key in sorted(set(raw) - {"Emf"}):
+        p.add(f"Coserve.Metrics.{key}", "unknown key (expected Emf)", raw[key])
+    emf = p.mapping("Coserve.Metrics.Emf", raw.get("Emf", {}))
+    metrics: MetricsConfig = _apply(p, "Coserve.Metrics.Emf", emf, EMF_KEYS, MetricsConfig())
+    return metrics

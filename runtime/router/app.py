@@ -6,24 +6,26 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from runtime.errors import InternalFailure, SageMakerError, ValidationError
 from runtime.router.invoke import TARGET, Limits, Result, invoke, targets
 from runtime.router.upstream import Upstream
+from runtime.routing import Route as RouteEntry
 from runtime.routing import TableSource
 
 log = logging.getLogger("runtime.router")
 TRACE = "x-coserve-trace"
 # (request, body, endpoint name, target hostname) -> None, or raises a SageMakerError (auth plugs in here)
 Guard = Callable[[Request, bytes, str, str | None], None]
-# Called once per invocation that reached the routing stage: (routes targeted, result, seconds in coserve).
+# Called once per invocation: (routes targeted, result, seconds in coserve). A request the front door answered
+# itself (ValidationError, access denied, container not RUNNING) has a result with no hops.
 Observer = Callable[[tuple[str, ...], Result, float], None]
 
 
@@ -46,15 +48,19 @@ class Router:
     async def invocations(self, request: Request) -> Response:
         started = time.perf_counter()
         table = self.source.get()
-        name = request.path_params.get("endpoint", table.endpoint_name)
-        body = await _read_body(request, self.settings.max_payload)
-        target = request.headers.get(TARGET)
-        if self.guard is not None:
-            self.guard(request, body, name, target)  # before any answer that says what exists
-        if name.lower() != table.endpoint_name.lower():
-            raise ValidationError(f"Endpoint {name} not found.")
-        routes = targets(table, target)
-        result = await invoke(self.upstream, routes, body, request.headers, self.limits)
+        routes: tuple[RouteEntry, ...] = ()
+        try:
+            name = request.path_params.get("endpoint", table.endpoint_name)
+            body = await _read_body(request, self.settings.max_payload)
+            target = request.headers.get(TARGET)
+            if self.guard is not None:
+                self.guard(request, body, name, target)  # before any answer that says what exists
+            if name.lower() != table.endpoint_name.lower():
+                raise ValidationError(f"Endpoint {name} not found.")
+            routes = targets(table, target)
+            result = await invoke(self.upstream, routes, body, request.headers, self.limits)
+        except SageMakerError as exc:
+            result = Result(None, (), exc)  # the front door answered without a container: metrics count it too
         if self.observer is not None:
             self.observer(tuple(r.hostname for r in routes), result, time.perf_counter() - started)
         if result.error is not None:
@@ -119,13 +125,15 @@ def _errors(
     return wrapped
 
 
-def build_app(router: Router) -> Starlette:
+def build_app(router: Router, extra: Sequence[BaseRoute] = ()) -> Starlette:
+    """`extra`: routes outside the runtime API (GET /metrics, GET /coserve/status)."""
     invocations = _errors(router, router.invocations)
     return Starlette(
         routes=[
             Route("/endpoints/{endpoint}/invocations", invocations, methods=["POST"]),
             Route("/invocations", invocations, methods=["POST"]),
             Route("/ping", router.ping, methods=["GET"]),
+            *extra,
         ],
         lifespan=lambda app: _lifespan(router),
     )

@@ -29,6 +29,17 @@ class ProcessOs(Protocol):
 class RealOs:
     """Each container is its own session and process group; its output goes to its log and ours."""
 
+    def __init__(self, log_max_bytes: int = 10 * 2**20, log_backups: int = 5) -> None:
+        self.log_max_bytes = log_max_bytes
+        self.log_backups = log_backups
+        self._logs: dict[Path, RotatingLog] = {}
+
+    def container_log(self, path: Path) -> RotatingLog:
+        """One writer per file, shared by every spawn's pump and the lifecycle lines, so rotation is safe."""
+        if path not in self._logs:
+            self._logs[path] = RotatingLog(path, self.log_max_bytes, self.log_backups)
+        return self._logs[path]
+
     def spawn(self, hostname: str, argv: list[str], env: Mapping[str, str], cwd: Path, log_path: Path) -> Handle:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
@@ -37,8 +48,9 @@ class RealOs:
         )  # fmt: skip
         assert proc.stdout is not None
         pump = threading.Thread(
-            target=_pump, args=(hostname, proc.stdout, log_path), name=f"log-{hostname}", daemon=True
-        )
+            target=_pump, args=(hostname, proc.stdout, self.container_log(log_path)), name=f"log-{hostname}",
+            daemon=True,
+        )  # fmt: skip
         pump.start()
         return proc
 
@@ -46,12 +58,59 @@ class RealOs:
         with contextlib.suppress(ProcessLookupError):  # the group is already gone
             os.killpg(pid, sig)
 
+    def close(self) -> None:
+        for out in self._logs.values():
+            out.close()
 
-def _pump(hostname: str, stream: IO[bytes], log_path: Path) -> None:
+
+class RotatingLog:
+    """A container's log file, one timestamped line per write, rotated by size as logging's
+    RotatingFileHandler does (<hostname>.log -> .log.1 -> ... -> .log.N, the oldest dropped)."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._lock = threading.Lock()  # the pump thread and the supervisor's event lines share the file
+        self._out: IO[bytes] | None = None
+        self._size = 0
+
+    def write(self, line: bytes) -> None:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z "
+        data = stamp.encode() + line.rstrip(b"\n") + b"\n"
+        with self._lock:
+            if self._out is None:
+                self._out = self.path.open("ab", buffering=0)
+                self._size = self._out.tell()
+            if self._size and self._size + len(data) > self.max_bytes:
+                self._rotate()
+            assert self._out is not None
+            self._out.write(data)
+            self._size += len(data)
+
+    def _rotate(self) -> None:
+        assert self._out is not None
+        self._out.close()
+        for i in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{i + 1}"))
+        if self.backups:
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        self._out, self._size = self.path.open("wb", buffering=0), 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+
+
+def _pump(hostname: str, stream: IO[bytes], out: RotatingLog) -> None:
     """Copy each line to the container's own log file, and to coserve's log under its hostname."""
     logger = logging.getLogger(f"runtime.container.{hostname}")
-    with stream, log_path.open("ab", buffering=0) as out:
+    with stream:
         for raw in stream:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            out.write(f"{stamp}Z ".encode() + raw)
+            out.write(raw)
             logger.info("%s", raw.decode(errors="replace").rstrip())

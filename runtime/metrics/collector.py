@@ -1,0 +1,76 @@
+"""The supervisor's snapshot as Prometheus families, built at scrape time in whichever process serves it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from runtime.metrics.requests import LABELS
+from runtime.metrics.snapshot import ContainerSample, Snapshot, SnapshotSource
+from runtime.supervisor import State
+
+# name, help, kind, value: the per-container families (labels endpoint, variant, container)
+_PER_CONTAINER: tuple[tuple[str, str, str, Callable[[ContainerSample], float | None]], ...] = (
+    ("coserve_container_restarts", "restarts after an unexpected exit", "counter", lambda c: c.restarts),
+    ("coserve_container_oom_kills", "OOM kills in the container's cgroup", "counter", lambda c: c.oom_kills),
+    ("coserve_container_ready_seconds", "spawn to readiness, latest start", "gauge", lambda c: c.ready_seconds),
+    ("coserve_container_cpu_seconds", "CPU time of the container's cgroup", "counter", lambda c: c.cpu_seconds),
+    ("coserve_container_cpu_utilization_percent", "CPUUtilization: 0-100 x cores", "gauge", lambda c: c.cpu_percent),
+    ("coserve_container_memory_utilization_percent", "MemoryUtilization: of the container's limit "
+     "(of the host's memory without one)", "gauge", lambda c: c.memory_percent),
+    ("coserve_container_memory_bytes", "memory use of the container's cgroup", "gauge", lambda c: c.memory_bytes),
+    ("coserve_container_memory_limit_bytes", "the cgroup's memory limit, else the host's memory", "gauge",
+     lambda c: c.memory_limit_bytes),
+    ("coserve_container_pids", "processes and threads in the container's cgroup", "gauge", lambda c: c.pids),
+)  # fmt: skip
+_PER_VARIANT: tuple[tuple[str, str, str, Callable[[Snapshot], float]], ...] = (
+    ("coserve_disk_utilization_percent", "DiskUtilization of the shared volume", "gauge", lambda s: s.disk_percent),
+    ("coserve_artifact_cache_hits", "artifacts found in the cache", "counter", lambda s: s.cache_hits),
+    ("coserve_artifact_cache_misses", "artifacts not in the cache", "counter", lambda s: s.cache_misses),
+    ("coserve_artifact_fetched_bytes", "artifact bytes downloaded", "counter", lambda s: s.bytes_fetched),
+    ("coserve_stats_timestamp_seconds", "when the supervisor took this sample", "gauge", lambda s: s.at),
+)  # fmt: skip
+
+
+def _family(name: str, doc: str, kind: str, labels: list[str]) -> CounterMetricFamily | GaugeMetricFamily:
+    cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+    return cls(name, doc, labels=labels)
+
+
+class SnapshotCollector(Collector):
+    """Yields nothing until the supervisor's first sample: absent beats wrong zeros."""
+
+    def __init__(self, source: SnapshotSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.source.get()
+        if snap is None:
+            return
+        yield self._states(snap)
+        for name, doc, kind, value in _PER_CONTAINER:
+            family = _family(name, doc, kind, list(LABELS))
+            for c in snap.containers:
+                figure = value(c)
+                if figure is not None:
+                    family.add_metric([snap.endpoint, snap.variant, c.hostname], figure)
+            yield family
+        for name, doc, kind, of in _PER_VARIANT:
+            family = _family(name, doc, kind, ["endpoint", "variant"])
+            family.add_metric([snap.endpoint, snap.variant], of(snap))
+            yield family
+
+    @staticmethod
+    def _states(snap: Snapshot) -> GaugeMetricFamily:
+        """One series per state, 1 for the current one, as prometheus_client's Enum does."""
+        family = GaugeMetricFamily("coserve_container_state", "lifecycle state", labels=[*LABELS, "state"])
+        for c in snap.containers:
+            for state in State:
+                family.add_metric([snap.endpoint, snap.variant, c.hostname, state.value], _is(c, state))
+        return family
+
+
+def _is(c: ContainerSample, state: State) -> float:
+    return 1.0 if c.state == state.value else 0.0

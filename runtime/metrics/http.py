@@ -1,0 +1,81 @@
+"""What a router process serves besides invocations: GET /metrics and GET /coserve/status.
+
+Both are plain functions, so starlette runs them in its thread pool: a scrape reads files (the workers'
+metric files, the supervisor's snapshot) and must not stall requests on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from runtime.config import Deployment
+from runtime.metrics.collector import SnapshotCollector
+from runtime.metrics.requests import VARIANT, RequestMetrics
+from runtime.metrics.snapshot import SnapshotSource
+from runtime.metrics.summary import Figures, summarize
+
+
+class RouterMetrics:
+    """One router process's metrics. `multiproc_dir` set: request figures are every worker's, from the files
+    prometheus_client writes there; unset: this process's own registry holds them."""
+
+    def __init__(self, d: Deployment, snapshots: SnapshotSource, multiproc_dir: Path | None = None) -> None:
+        self.d = d
+        self.snapshots = snapshots
+        self.multiproc_dir = multiproc_dir
+        self.registry = CollectorRegistry()
+        self.exposed = self.registry
+        self.requests: RequestMetrics | None = None
+
+    def start(self) -> RequestMetrics:
+        """Register the request metrics; the returned object's `observe` is the router's observer."""
+        d = self.d
+        self.requests = RequestMetrics.register(self.registry, d.endpoint_name, d.variant_name, d.mode)
+        for hostname in (VARIANT, *(c.hostname for c in d.containers)):
+            self.requests.of(hostname)  # every series exists from the start, at 0: absent is not zero
+        if self.multiproc_dir is not None:
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed, path=str(self.multiproc_dir))  # type: ignore[no-untyped-call]
+        self.exposed.register(SnapshotCollector(self.snapshots))
+        return self.requests
+
+    def request_families(self) -> list[Metric]:
+        if self.multiproc_dir is not None:
+            reader = MultiProcessCollector(None, path=str(self.multiproc_dir))  # type: ignore[no-untyped-call]
+            return list(reader.collect())  # type: ignore[no-untyped-call]
+        return list(self.registry.collect())
+
+    def status(self) -> dict[str, Any]:
+        """Each container's state, resources and request figures, in one document."""
+        figures = summarize(self.request_families())
+        snap = self.snapshots.get()
+        samples = {c.hostname: asdict(c) for c in snap.containers} if snap else {}
+        containers = [
+            {"hostname": c.hostname, "state": "UNKNOWN", **samples.get(c.hostname, {}),
+             **figures.get(c.hostname, Figures()).to_json()}
+            for c in self.d.containers
+        ]  # fmt: skip
+        return {
+            "endpoint": self.d.endpoint_name, "variant": self.d.variant_name, "mode": self.d.mode,
+            "at": snap.at if snap else None, "disk_percent": snap.disk_percent if snap else None,
+            "containers": containers, "variant_figures": figures.get(VARIANT, Figures()).to_json(),
+        }  # fmt: skip
+
+    def routes(self) -> list[BaseRoute]:
+        def metrics(request: Request) -> Response:
+            return Response(generate_latest(self.exposed), media_type=CONTENT_TYPE_LATEST)
+
+        def status(request: Request) -> Response:
+            return Response(json.dumps(self.status()), media_type="application/json")
+
+        return [Route("/metrics", metrics, methods=["GET"]), Route("/coserve/status", status, methods=["GET"])]

@@ -1,0 +1,96 @@
+"""Invocation figures, counted in the router process(es) once per request: the observer on the hot path.
+
+What counts where (SageMaker's per-container semantics, documented in runtime/metrics/__init__.py):
+- each call the front door makes to a container counts one `Invocations` for that container, its time one
+  `ContainerLatency` sample; a 4xx answer counts under its `Invocation4XXErrors`, a 5xx answer, a reset,
+  a timeout or an oversize hand-on in a Serial chain under its `Invocation5XXErrors`;
+- a request the front door answers itself (ValidationError, access denied, container not RUNNING) counts
+  under container "" (the variant): one `Invocations`, and a 4XX or 5XX by the status it was answered with;
+- `ModelLatency` (the sum over the containers called) and `OverheadLatency` (the rest of the request's
+  time in coserve) once per request that called a container, labelled with the Direct target, or "" for
+  a Serial pipeline.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from runtime.router.invoke import Result
+
+LABELS = ("endpoint", "variant", "container")
+# Microseconds, as SageMaker reports latency: 100 µs (a loopback hop) to a minute (InvocationTimeout).
+BUCKETS_US = (
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000,
+    250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
+)  # fmt: skip
+VARIANT = ""  # the container label of figures that belong to the variant, not one container
+
+
+class _Children:
+    """One label set's metric children, bound once: `labels()` costs more than the increment itself."""
+
+    def __init__(self, m: RequestMetrics, container: str) -> None:
+        values = (m.endpoint, m.variant, container)
+        self.invocations = m.invocations.labels(*values)
+        self.errors_4xx = m.errors_4xx.labels(*values)
+        self.errors_5xx = m.errors_5xx.labels(*values)
+        self.container_latency = m.container_latency.labels(*values)
+        self.model_latency = m.model_latency.labels(*values)
+        self.overhead_latency = m.overhead_latency.labels(*values)
+
+
+class RequestMetrics:
+    """Counters and histograms in one registry; in a gunicorn worker prometheus_client keeps their values in
+    PROMETHEUS_MULTIPROC_DIR, so every worker's /metrics sums all workers."""
+
+    def __init__(self, endpoint: str, variant: str, mode: str, metrics: tuple[Counter, Counter, Counter,
+                 Histogram, Histogram, Histogram]) -> None:  # fmt: skip
+        self.endpoint = endpoint
+        self.variant = variant
+        self.direct = mode == "Direct"
+        self.invocations, self.errors_4xx, self.errors_5xx = metrics[:3]
+        self.container_latency, self.model_latency, self.overhead_latency = metrics[3:]
+        self._children: dict[str, _Children] = {}
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry, endpoint: str, variant: str, mode: str) -> RequestMetrics:
+        def counter(name: str, doc: str) -> Counter:
+            return Counter(name, doc, LABELS, registry=registry)
+
+        def histogram(name: str, doc: str) -> Histogram:
+            return Histogram(name, doc, LABELS, registry=registry, buckets=BUCKETS_US)
+
+        return cls(endpoint, variant, mode, (
+            counter("coserve_invocations", "Invocations: requests sent to the container"),
+            counter("coserve_invocation_4xx_errors", "Invocation4XXErrors"),
+            counter("coserve_invocation_5xx_errors", "Invocation5XXErrors"),
+            histogram("coserve_container_latency_microseconds", "ContainerLatency: the container's time to answer"),
+            histogram("coserve_model_latency_microseconds", "ModelLatency: containers' time, summed over a chain"),
+            histogram("coserve_overhead_latency_microseconds", "OverheadLatency: time in coserve less ModelLatency"),
+        ))  # fmt: skip
+
+    def of(self, container: str) -> _Children:
+        children = self._children.get(container)
+        if children is None:
+            children = self._children[container] = _Children(self, container)
+        return children
+
+    def observe(self, routes: tuple[str, ...], result: Result, seconds: float) -> None:
+        """The router's observer: a handful of increments, no I/O beyond prometheus_client's own."""
+        if not result.hops:
+            frontdoor = self.of(VARIANT)
+            frontdoor.invocations.inc()
+            status = result.error.status if result.error is not None else 500
+            (frontdoor.errors_4xx if 400 <= status < 500 else frontdoor.errors_5xx).inc()
+            return
+        model = 0.0
+        for hop in result.hops:
+            children = self.of(hop.hostname)
+            children.invocations.inc()
+            children.container_latency.observe(hop.seconds * 1e6)
+            model += hop.seconds
+            if hop.hostname == result.failed:  # only the last hop can fail; it ends the chain
+                (children.errors_4xx if 400 <= hop.status < 500 else children.errors_5xx).inc()
+        request = self.of(routes[0] if self.direct and routes else VARIANT)
+        request.model_latency.observe(model * 1e6)
+        request.overhead_latency.observe(max(seconds - model, 0.0) * 1e6)

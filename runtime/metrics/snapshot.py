@@ -1,0 +1,82 @@
+"""What the supervisor process knows and the router processes show: one snapshot, published each second.
+
+Like the routing table: in one process the router holds the object; with gunicorn workers each worker
+re-reads the JSON file the supervisor replaces atomically, at most once per scrape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ContainerSample:
+    hostname: str
+    state: str  # a supervisor State's value
+    restarts: int  # BACKOFF -> STARTING transitions since coserve started
+    oom_kills: int  # the cgroup's own count of OOM kills
+    ready_seconds: float | None  # spawn to the first /ping 200, for the latest start
+    cpu_seconds: float  # cumulative CPU time of the cgroup
+    cpu_percent: float  # CPUUtilization over the last sample: 0-100 x cores, as SageMaker reports it
+    memory_bytes: int  # the cgroup's usage (v1: memory.usage_in_bytes, v2: memory.current)
+    memory_limit_bytes: int  # the cgroup's limit, or the host's memory where it has none
+    memory_percent: float  # MemoryUtilization: memory_bytes of memory_limit_bytes
+    pids: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    endpoint: str
+    variant: str
+    mode: str
+    at: float  # wall-clock time of the sample (seconds since the epoch)
+    containers: tuple[ContainerSample, ...]
+    disk_percent: float  # DiskUtilization of the shared volume (Coserve.Storage.CacheDir)
+    cache_hits: int  # artifact fetches answered from the cache
+    cache_misses: int
+    bytes_fetched: int  # artifact bytes downloaded
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Snapshot:
+        doc = json.loads(text)
+        doc["containers"] = tuple(ContainerSample(**c) for c in doc["containers"])
+        return cls(**doc)
+
+
+def write_snapshot(snapshot: Snapshot, path: Path) -> None:
+    """Replace the file atomically, so a worker never reads half a snapshot."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(snapshot.to_json())
+    tmp.replace(path)
+
+
+class SnapshotSource:
+    """Where /metrics gets the supervisor's figures: an in-process holder, or the file it re-reads."""
+
+    def __init__(self, snapshot: Snapshot | None = None, path: Path | None = None) -> None:
+        self._snapshot = snapshot
+        self._path = path
+        self._mtime_ns = -1
+
+    def set(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def get(self) -> Snapshot | None:
+        """None until the supervisor published its first sample."""
+        if self._path is not None:
+            self._refresh(self._path)
+        return self._snapshot
+
+    def _refresh(self, path: Path) -> None:
+        try:
+            mtime = path.stat().st_mtime_ns
+            if mtime != self._mtime_ns:
+                self._snapshot, self._mtime_ns = Snapshot.from_json(path.read_text()), mtime
+        except (OSError, ValueError):
+            pass  # not written yet, or gone at shutdown: keep what we had

@@ -1,0 +1,103 @@
+"""`coserve status` and `coserve top`: each container's figures, read from a running coserve's GET /coserve/status.
+
+Rates need two readings: `status` takes two `--sample` seconds apart (0: none, rates shown as -), `top`
+one per refresh. Latency percentiles come from the histogram buckets: since start for `status`, over the
+last refresh for `top`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from runtime.metrics.summary import quantile
+from runtime.units import format_size
+
+Doc = dict[str, Any]
+
+
+def fetch(url: str, timeout: float = 5.0) -> Doc:
+    with urllib.request.urlopen(f"{url.rstrip('/')}/coserve/status", timeout=timeout) as r:
+        doc: Doc = json.loads(r.read())
+    return doc
+
+
+def _buckets(now: Doc, before: Doc | None) -> list[tuple[float, float]]:
+    """The container-latency buckets of `now`, less those of `before` (a window), as (bound, cumulative)."""
+    old = {float(b): n for b, n in before["latency"]["container"]["buckets"]} if before else {}
+    return [(float(b), n - old.get(float(b), 0.0)) for b, n in now["latency"]["container"]["buckets"]]
+
+
+def _ms(us: float | None) -> str:
+    return "-" if us is None else f"{us / 1000:.2f}"
+
+
+def _row(c: Doc, before: Doc | None, seconds: float, window: bool) -> list[str]:
+    rps = "-" if before is None or seconds <= 0 else f"{(c['invocations'] - before['invocations']) / seconds:.1f}"
+    buckets = _buckets(c, before if window else None)
+    limit = c.get("memory_limit_bytes")
+    memory = "-" if limit is None else \
+        f"{format_size(c['memory_bytes'])} / {format_size(limit)} ({c['memory_percent']:.0f}%)"  # fmt: skip
+    cpu = "-" if c.get("cpu_percent") is None else f"{c['cpu_percent']:.0f}%"
+    return [c["hostname"], c["state"], rps, _ms(quantile(buckets, 0.5)), _ms(quantile(buckets, 0.99)),
+            f"{c['errors_4xx']:.0f}", f"{c['errors_5xx']:.0f}", cpu, memory, str(c.get("restarts", "-")),
+            str(c.get("oom_kills", "-"))]  # fmt: skip
+
+
+def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bool = False) -> Table:
+    """`window`: latency percentiles over the requests since `before`, else since coserve started."""
+    disk = doc.get("disk_percent")
+    frontdoor = doc["variant_figures"]
+    table = Table(
+        title=f"{doc['endpoint']} / {doc['variant']} ({doc['mode']})"
+        + (f"  disk {disk:.0f}%" if disk is not None else "")
+        + f"  front-door errors 4xx {frontdoor['errors_4xx']:.0f} 5xx {frontdoor['errors_5xx']:.0f}",
+        title_justify="left",
+    )
+    for name in ("CONTAINER", "STATE", "RPS", "P50 ms", "P99 ms", "4XX", "5XX", "CPU", "MEMORY", "RESTARTS", "OOM"):
+        table.add_column(name, no_wrap=True, justify="left" if name in ("CONTAINER", "STATE", "MEMORY") else "right")
+    old = {c["hostname"]: c for c in before["containers"]} if before else {}
+    for c in doc["containers"]:
+        table.add_row(*_row(c, old.get(c["hostname"]), seconds, window))
+    return table
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=200)  # a pipe must not wrap the columns
+
+
+def status(url: str, sample: float) -> int:
+    try:
+        before = fetch(url) if sample > 0 else None
+        if before is not None:
+            time.sleep(sample)  # the rate's window, not a synchronisation
+        doc = fetch(url)
+    except OSError as exc:
+        _console().print(f"coserve: cannot read {url}/coserve/status: {exc}")
+        return 1
+    _console().print(render(doc, before, sample))
+    return 0
+
+
+def top(url: str, interval: float) -> int:
+    console = _console()
+    try:
+        before, at = fetch(url), time.monotonic()
+        with Live(render(before), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)
+                doc, now = fetch(url), time.monotonic()
+                live.update(render(doc, before, now - at, window=True), refresh=True)
+                before, at = doc, now
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        console.print(f"coserve: cannot read {url}/coserve/status: {exc}")
+        return 1
