@@ -1,16 +1,20 @@
 """The upstream client: pooled keep-alive connections to containers on 127.0.0.1.
 
-aiohttp, not httpx: httpx's pool costs about 10x in throughput here (see DESIGN.md's measurements).
+A bare asyncio protocol with httptools' response parser, not a general HTTP client: every upstream is a
+container on loopback answering `POST /invocations`, so a request is one write and an answer one parse.
+aiohttp's client cost about 40% of the front door's CPU per request here, httpx's ten times more
+(benchmarks/overhead.py, DESIGN.md's measurements).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import aiohttp
-from multidict import CIMultiDictProxy
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from runtime.errors import ModelError
 from runtime.routing import Route
@@ -24,47 +28,131 @@ class Answer:
     seconds: float  # time spent waiting on the container
 
 
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: at most one request in flight, its answer parsed as it arrives."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[tuple[int, bytes, CIMultiDict[str]]] | None = None
+        self.headers: CIMultiDict[str] = CIMultiDict()
+        self.body: list[bytes] = []
+        self.headers_done = False
+        self.closed = False
+        self.lost: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports do not subclass asyncio's
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
+        if self.waiter is not None and not self.waiter.done():
+            if self.headers_done:  # an answer delimited by the connection's close (no Content-Length)
+                self._finish(self.parser.get_status_code())
+            else:
+                self.waiter.set_exception(ConnectionResetError("the container closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_exception(ConnectionResetError(f"malformed answer: {exc}"))
+            self.abort()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if not self.parser.should_keep_alive():
+            self.closed = True  # answered, then closed: never reuse it
+        self._finish(self.parser.get_status_code())
+
+    def _finish(self, status: int) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result((status, b"".join(self.body), self.headers))
+
+    def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes, CIMultiDict[str]]]:
+        assert self.transport is not None
+        self.headers, self.body, self.headers_done = CIMultiDict(), [], False
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self.waiter
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
 class Upstream:
     def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
+        self._idle: dict[int, list[_Connection]] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=None)
-            # Containers see the client's headers, not aiohttp's defaults (an Accept of */* would mislead a
-            # Serial pipeline's intermediate container, which must get no Accept at all).
-            skip = ("User-Agent", "Content-Type", "Accept", "Accept-Encoding")
-            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=skip)
-        return self._session
+    async def _connection(self, port: int) -> _Connection:
+        idle = self._idle.get(port)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        _, conn = await asyncio.get_running_loop().create_connection(_Connection, "127.0.0.1", port)
+        return conn
 
     async def call(self, route: Route, body: bytes, headers: Mapping[str, str], seconds: float) -> Answer:
         """POST /invocations to one container; a reset or a timeout becomes a ModelError naming it."""
         started = time.perf_counter()
-        url = f"http://127.0.0.1:{route.port}/invocations"
+        # Containers see the client's headers and no defaults of ours beyond Host and Content-Length.
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        request = (
+            f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{route.port}\r\nContent-Length: {len(body)}\r\n{head}\r\n"
+        ).encode("latin-1") + body
+        conn: _Connection | None = None
         try:
-            async with self._client().post(
-                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)
-            ) as resp:
-                data = await resp.read()
-                return Answer(resp.status, data, resp.headers, time.perf_counter() - started)
+            async with asyncio.timeout(seconds):
+                conn = await self._connection(route.port)
+                status, data, answer_headers = await conn.send(request)
         except TimeoutError as exc:
+            if conn is not None:
+                conn.abort()  # a late answer must not be read as the next request's
             raise ModelError(
                 f"Your invocation timed out while waiting for a response from container {route.hostname}. "
                 f"Review the latency of the container, resolve the issue, and try again. See {route.log_path}.",
                 OriginalStatusCode=504, OriginalMessage=f"no response within {seconds:g}s",
                 LogStreamArn=route.log_path,
             ) from exc  # fmt: skip
-        except aiohttp.ClientError as exc:
+        except OSError as exc:
+            if conn is not None:
+                conn.abort()
             raise ModelError(
                 f"Received server error (0) from {route.hostname} with message \"connection failed: {exc}\". "
                 f"See {route.log_path} for more information.",
                 OriginalStatusCode=502, OriginalMessage=f"connection failed: {exc}"[:2048],
                 LogStreamArn=route.log_path,
             ) from exc  # fmt: skip
+        except BaseException:  # cancelled (the client went away): the answer would land on the next request
+            if conn is not None:
+                conn.abort()
+            raise
+        if not conn.closed:
+            self._idle.setdefault(route.port, []).append(conn)
+        return Answer(status, data, CIMultiDictProxy(answer_headers), time.perf_counter() - started)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        """Close every pooled connection and wait until each socket is closed (no ResourceWarning after)."""
+        conns = [c for idle in self._idle.values() for c in idle]
+        self._idle.clear()
+        for conn in conns:
+            conn.abort()
+        await asyncio.gather(*(c.lost for c in conns if c.lost is not None))
 
 
 def model_error(route: Route, answer: Answer) -> ModelError:
