@@ -20,9 +20,20 @@ import boto3
 import psutil
 import yaml
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = [sys.executable, str(ROOT / "tests" / "containers" / "echo.py")]
+
+
+def client_error(call: Callable[[], Any]) -> dict[str, Any]:
+    """The error botocore parsed from a call that must fail. Unlike pytest.raises, it keeps no traceback:
+    one would hold botocore's frames, and with them a pooled connection, until a later collection."""
+    try:
+        call()
+    except ClientError as exc:
+        return exc.response  # type: ignore[no-any-return]
+    raise AssertionError("expected the call to fail with a ClientError")
 
 
 def free_port() -> int:

@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.adapters.tf_models import build_main, build_mnist, build_with_code, mnist_samples
-from tests.support import Coserve, start_coserve
+from tests.support import Coserve, client_error, start_coserve
 
 pytestmark = pytest.mark.integration
 TF_URI = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.13-cpu"
@@ -74,9 +73,8 @@ def invoke(c: Coserve, host: str, body: bytes | str, content_type: str = "applic
 
 
 def model_error(c: Coserve, host: str, body: bytes | str, **kw: Any) -> dict[str, Any]:
-    with pytest.raises(ClientError) as info:
-        invoke(c, host, body, **kw)
-    resp: dict[str, Any] = info.value.response
+    info = client_error(lambda: invoke(c, host, body, **kw))
+    resp: dict[str, Any] = info
     assert resp["Error"]["Code"] == "ModelError"
     return resp
 

@@ -15,10 +15,9 @@ import numpy as np
 import psutil
 import pytest
 import torch
-from botocore.exceptions import ClientError
 
 from tests.adapters.torch_models import artifacts
-from tests.support import Coserve, start_coserve, wait_for
+from tests.support import Coserve, client_error, start_coserve, wait_for
 
 pytestmark = pytest.mark.integration
 SERVING = ("mnist", "transform", "defaults", "mar")
@@ -88,9 +87,8 @@ def test_sagemaker_style_artifact_predicts_as_the_model_does_in_process(ts: Cose
 
 
 def test_an_exception_in_user_code_is_a_model_error_with_its_message_and_no_traceback(ts: Coserve) -> None:
-    with pytest.raises(ClientError) as info:
-        invoke(ts, "mnist", b'{"not_inputs": 1}', ContentType="application/json")
-    resp = info.value.response
+    info = client_error(lambda: invoke(ts, "mnist", b'{"not_inputs": 1}', ContentType="application/json"))
+    resp = info
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert resp["Error"]["Code"] == "ModelError"
     assert resp["OriginalStatusCode"] == 500
@@ -126,10 +124,9 @@ def test_defaults_decode_and_encode_json_csv_and_npy(ts: Coserve, built: dict[st
 
 
 def test_an_unsupported_content_type_is_a_client_error_from_the_model(ts: Coserve) -> None:
-    with pytest.raises(ClientError) as info:
-        invoke(ts, "defaults", b"<x/>", ContentType="application/xml")
-    assert info.value.response["OriginalStatusCode"] == 415
-    assert "application/xml is not supported" in info.value.response["OriginalMessage"]
+    info = client_error(lambda: invoke(ts, "defaults", b"<x/>", ContentType="application/xml"))
+    assert info["OriginalStatusCode"] == 415
+    assert "application/xml is not supported" in info["OriginalMessage"]
 
 
 def test_a_mar_archive_is_served_as_is(ts: Coserve) -> None:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from tests.support import ROOT, Coserve, echo_container, start_coserve
+from tests.support import ROOT, Coserve, client_error, echo_container, start_coserve
 
 pytestmark = pytest.mark.integration
 HOSTS = ["customIps-1", "common", "commonly", "special-x", "other"]
@@ -142,13 +142,13 @@ def test_a_body_altered_after_signing_is_rejected(guarded: Coserve) -> None:
 def test_an_unknown_endpoint_is_only_revealed_to_an_allowed_caller(guarded: Coserve) -> None:
     wait_ready(guarded)
     client = guarded.client(key="AKIDOPS", secret="ops-secret")
-    with pytest.raises(ClientError) as info:
-        client.invoke_endpoint(EndpointName="nope", TargetContainerHostname="other", Body=b"{}")
-    assert info.value.response["Error"]["Code"] == "ValidationError"
+    info = client_error(
+        lambda: client.invoke_endpoint(EndpointName="nope", TargetContainerHostname="other", Body=b"{}")
+    )
+    assert info["Error"]["Code"] == "ValidationError"
     team = guarded.client(key="AKIDTEAM", secret="team-secret")
-    with pytest.raises(ClientError) as info:
-        team.invoke_endpoint(EndpointName="nope", TargetContainerHostname="common", Body=b"{}")
-    assert info.value.response["Error"]["Code"] == "AccessDeniedException"
+    info = client_error(lambda: team.invoke_endpoint(EndpointName="nope", TargetContainerHostname="common", Body=b"{}"))
+    assert info["Error"]["Code"] == "AccessDeniedException"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runtime.cgroups.procfs import cgroup_mounts
-from tests.support import Coserve, echo_container, start_coserve, wait_for
+from tests.support import Coserve, client_error, echo_container, start_coserve, wait_for
 
 pytestmark = pytest.mark.integration
 V1 = cgroup_mounts().v1
@@ -92,9 +92,8 @@ def test_oom_kill_touches_only_its_container(isolated: Coserve) -> None:
     worker = threading.Thread(target=load)
     worker.start()
     try:
-        with pytest.raises(ClientError) as info:
-            invoke(isolated, "hog", "hog=400")
-        assert info.value.response["Error"]["Code"] == "ModelError"
+        info = client_error(lambda: invoke(isolated, "hog", "hog=400"))
+        assert info["Error"]["Code"] == "ModelError"
         wait_for(lambda: isolated.state("hog") != "RUNNING", 10, "the hog's exit to be seen")
         isolated.wait_state("hog", "RUNNING")
     finally:

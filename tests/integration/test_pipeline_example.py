@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from tests.support import ROOT, Coserve, start_coserve
+from tests.support import ROOT, Coserve, client_error, start_coserve
 
 pytestmark = pytest.mark.integration
 EXAMPLE = ROOT / "examples" / "pipeline"
@@ -59,8 +59,8 @@ def test_the_client_accept_reaches_the_last_step_only(pipeline: Coserve) -> None
 
 
 def test_a_bad_row_is_a_model_error_from_the_featurizer(pipeline: Coserve) -> None:
-    from botocore.exceptions import ClientError
 
-    with pytest.raises(ClientError) as info:
-        pipeline.client().invoke_endpoint(EndpointName="iris-pipeline", ContentType="text/csv", Body="1,2\n")
-    assert info.value.response["Error"]["Message"].startswith("Received client error (400) from featurizer")
+    info = client_error(
+        lambda: pipeline.client().invoke_endpoint(EndpointName="iris-pipeline", ContentType="text/csv", Body="1,2\n")
+    )
+    assert info["Error"]["Message"].startswith("Received client error (400) from featurizer")

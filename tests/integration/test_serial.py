@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.support import ECHO, Coserve, start_coserve
+from tests.support import ECHO, Coserve, client_error, start_coserve
 
 pytestmark = pytest.mark.integration
 
@@ -66,9 +65,8 @@ def test_each_container_gets_the_previous_answer_with_its_content_type(chain: Co
 def test_a_failure_anywhere_stops_the_chain_naming_the_container(
     chain: Coserve, failing: int, status: int, kind: str
 ) -> None:
-    with pytest.raises(ClientError) as info:
-        invoke(chain, CustomAttributes=f"container-{failing}.status={status}")
-    resp = info.value.response
+    info = client_error(lambda: invoke(chain, CustomAttributes=f"container-{failing}.status={status}"))
+    resp = info
     assert resp["Error"]["Code"] == "ModelError"
     assert resp["OriginalStatusCode"] == status
     assert resp["Error"]["Message"].startswith(
@@ -78,25 +76,22 @@ def test_a_failure_anywhere_stops_the_chain_naming_the_container(
 
 
 def test_an_oversize_intermediate_payload_names_both_containers(chain: Coserve) -> None:
-    with pytest.raises(ClientError) as info:
-        invoke(chain, CustomAttributes=f"container-2.big={40 * 1024}")
-    message = info.value.response["Error"]["Message"]
+    info = client_error(lambda: invoke(chain, CustomAttributes=f"container-2.big={40 * 1024}"))
+    message = info["Error"]["Message"]
     assert "the request payload from container-2 to container-3 is 40960 bytes" in message
     assert "maximum limit of 32768 bytes" in message
 
 
 def test_the_whole_chain_obeys_one_deadline(chain: Coserve) -> None:
-    with pytest.raises(ClientError) as info:
-        invoke(chain, CustomAttributes="sleep=1.2")
-    resp = info.value.response
+    info = client_error(lambda: invoke(chain, CustomAttributes="sleep=1.2"))
+    resp = info
     assert resp["Error"]["Code"] == "ModelError"
     assert "timed out while waiting for a response from container container-3" in resp["Error"]["Message"]
 
 
 def test_a_target_header_is_rejected_on_a_serial_endpoint(chain: Coserve) -> None:
-    with pytest.raises(ClientError) as info:
-        invoke(chain, TargetContainerHostname="container-1")
-    assert info.value.response["Error"]["Code"] == "ValidationError"
+    info = client_error(lambda: invoke(chain, TargetContainerHostname="container-1"))
+    assert info["Error"]["Code"] == "ValidationError"
 
 
 def test_trace_header_lists_every_hop_when_asked(chain: Coserve) -> None:

@@ -12,9 +12,8 @@ from typing import Any
 
 import psutil
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.support import Coserve, echo_container, start_coserve, wait_for
+from tests.support import Coserve, client_error, echo_container, start_coserve, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +41,7 @@ def direct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coserve]:
     c.stop()
 
 
-def error_of(call: Any) -> dict[str, Any]:
-    with pytest.raises(ClientError) as info:
-        call()
-    return info.value.response  # type: ignore[no-any-return]
+error_of = client_error
 
 
 def test_invoke_each_container_through_boto3(direct: Coserve) -> None:
