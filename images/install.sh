@@ -79,7 +79,7 @@ if has_extra torchserve; then
 fi
 
 target="$here"
-[ -n "$extras" ] && target="$here[$extras]"
+[ -n "$extras" ] && target="${here}[$extras]"
 say "coserve: installing ${target#"$here"} from $here$([ "$editable" -eq 1 ] && echo ' (editable)')"
 if [ "$editable" -eq 1 ]; then
   pip_install -e "$target"
