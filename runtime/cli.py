@@ -1,13 +1,15 @@
-"""The `coserve` command: serve, check, status, top."""
+"""The `coserve` command: serve, check, fetch, status, top."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
 import sys
+import tempfile
 from pathlib import Path
 
 from runtime.config import ConfigError, load_deployment
+from runtime.deployfile import DeploymentFetchError, localize
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,14 +17,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start every container and the front door")
-    serve.add_argument("deployment", type=Path, help="deployment file (JSON or YAML): a CreateModel request + Coserve")
+    serve.add_argument("deployment", help="deployment file (JSON or YAML): a path, s3://bucket/key or https:// URL")
     serve.add_argument("--host", default="127.0.0.1", help="front door address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="front door port (default 8080)")
     serve.add_argument("--workers", type=int, help="router processes (overrides Coserve.Server.Workers)")
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback --host without Coserve.Auth")  # fmt: skip
     check = sub.add_parser("check", help="validate a deployment file and print what would run")
-    check.add_argument("deployment", type=Path)
+    check.add_argument("deployment", help="a path, s3:// or https:// URL")
+    fetch = sub.add_parser("fetch", help="fill the artifact cache and unpack every model, then exit")
+    fetch.add_argument("deployment", help="a path, s3:// or https:// URL")
     status = sub.add_parser("status", help="each container's state and figures, from a running coserve")
     status.add_argument("--sample", type=float, default=1.0, help="seconds between the two readings for rates")
     top = sub.add_parser("top", help="a live view of each container's figures")
@@ -41,16 +45,25 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.main import configure_logging
 
     configure_logging(args.log_level)
-    try:
-        deployment = load_deployment(args.deployment)
-    except ConfigError as exc:
-        print(f"coserve: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "check":
-        for c in deployment.containers:
-            print(f"{c.hostname}: {c.adapter} {c.model_data_url or '(no artifact)'}")
-        return 0
-    return _serve(args, deployment)
+    # A fetched deployment file must outlive serving: gunicorn workers read it again.
+    with tempfile.TemporaryDirectory(prefix="coserve-deployment-") as tmp:
+        try:
+            deployment = load_deployment(localize(args.deployment, Path(tmp)))
+        except DeploymentFetchError as exc:
+            print(f"coserve: {exc}", file=sys.stderr)
+            return 1  # maybe transient: a service manager may retry exit 1, never exit 2
+        except ConfigError as exc:
+            print(f"coserve: {exc}", file=sys.stderr)
+            return 2
+        if args.command == "check":
+            for c in deployment.containers:
+                print(f"{c.hostname}: {c.adapter} {c.model_data_url or '(no artifact)'}")
+            return 0
+        if args.command == "fetch":
+            from runtime.fetchcmd import fetch_all
+
+            return fetch_all(deployment)
+        return _serve(args, deployment)
 
 
 def _serve(args: argparse.Namespace, deployment: object) -> int:

@@ -134,3 +134,33 @@ def test_with_on_artifact_error_fatal_the_others_serve(s3: S3Endpoint, bucket: s
         assert status == 503 and body["containers"] == {"ghost": "FATAL"}
     finally:
         assert c.stop() == 0
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "runtime", *args]
+    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, **env})
+
+
+def test_coserve_fetch_fills_the_cache_once(s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
+    deployment = doc(s3, {"alpha": f"s3://{bucket}/a/model.tar.gz", "beta": f"s3://{bucket}/b/model.tar.gz"})
+    deployment["Coserve"]["Storage"]["CacheDir"] = str(tmp_path / "cache")
+    path = tmp_path / "deploy.yaml"
+    path.write_text(yaml.safe_dump(deployment))
+    first = run_cli("fetch", str(path), env=s3.env())
+    assert first.returncode == 0, first.stderr
+    assert "downloads: 2, cache hits: 0" in first.stderr
+    second = run_cli("fetch", str(path), env=s3.env())
+    assert "downloads: 0, cache hits: 2" in second.stderr
+    assert (tmp_path / "cache" / "models" / "artifacts-ep--alpha" / "model.txt").read_text() == "model A from S3"
+
+
+def test_the_deployment_file_itself_can_come_from_s3(s3: S3Endpoint, bucket: str) -> None:
+    client = s3.client()
+    client.put_object(Bucket=bucket, Key="deploy.yaml", Body=yaml.safe_dump(doc(s3, {"alpha": "s3://x/y.tar.gz"})))
+    client.close()
+    done = run_cli("check", f"s3://{bucket}/deploy.yaml", env=s3.env())
+    assert done.returncode == 0, done.stderr
+    assert "alpha: process s3://x/y.tar.gz" in done.stdout
+    missing = run_cli("check", f"s3://{bucket}/nope.yaml", env=s3.env())
+    assert missing.returncode == 1
+    assert f"s3://{bucket}/nope.yaml" in missing.stderr
