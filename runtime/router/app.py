@@ -1,4 +1,9 @@
-"""The front door: SageMaker's runtime API as an ASGI app (starlette). No process handles here."""
+"""The front door: SageMaker's runtime API as an ASGI app. No process handles here.
+
+InvokeEndpoint is served by a bare ASGI handler: it is the hot path, and starlette's routing, Request and
+Response objects cost more per request than the rest of the front door together (benchmarks/overhead.py).
+Everything else (`/ping`, `/metrics`, the lifespan) goes through starlette.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,15 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from runtime.errors import InternalFailure, SageMakerError, ValidationError
 from runtime.router.invoke import TARGET, Limits, Result, invoke, targets
@@ -22,11 +29,14 @@ from runtime.routing import TableSource
 
 log = logging.getLogger("runtime.router")
 TRACE = "x-coserve-trace"
-# (request, body, endpoint name, target hostname) -> None, or raises a SageMakerError (auth plugs in here)
-Guard = Callable[[Request, bytes, str, str | None], None]
+Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+# (ASGI scope, headers, body, endpoint name, target hostname) -> None, or raises a SageMakerError: auth plugs in here
+Guard = Callable[[Scope, Headers, bytes, str, str | None], None]
 # Called once per invocation: (routes targeted, result, seconds in coserve). A request the front door answered
 # itself (ValidationError, access denied, container not RUNNING) has a result with no hops.
 Observer = Callable[[tuple[str, ...], Result, float], None]
+PASSED_BACK = (b"x-amzn-sagemaker-custom-attributes", b"x-amzn-sagemaker-new-session-id",
+               b"x-amzn-sagemaker-closed-session-id", b"content-type")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,41 +55,42 @@ class Router:
         self.upstream = Upstream()
         self.limits = Limits(settings.timeout_s, settings.max_payload)
 
-    async def invocations(self, request: Request) -> Response:
+    async def invocations(self, scope: Scope, receive: Receive) -> Reply:
+        """One InvokeEndpoint: the reply to send; every failure in SageMaker's error shape."""
         started = time.perf_counter()
         table = self.source.get()
+        headers = Headers(scope=scope)
         routes: tuple[RouteEntry, ...] = ()
         try:
-            name = request.path_params.get("endpoint", table.endpoint_name)
-            body = await _read_body(request, self.settings.max_payload)
-            target = request.headers.get(TARGET)
+            name = endpoint_of(scope["path"]) or table.endpoint_name
+            body = await _read_body(receive, headers, self.settings.max_payload)
+            target = headers.get(TARGET)
             if self.guard is not None:
-                self.guard(request, body, name, target)  # before any answer that says what exists
+                self.guard(scope, headers, body, name, target)  # before any answer that says what exists
             if name.lower() != table.endpoint_name.lower():
                 raise ValidationError(f"Endpoint {name} not found.")
             routes = targets(table, target)
-            result = await invoke(self.upstream, routes, body, request.headers, self.limits)
+            result = await invoke(self.upstream, routes, body, headers, self.limits)
         except SageMakerError as exc:
             result = Result(None, (), exc)  # the front door answered without a container: metrics count it too
         if self.observer is not None:
             self.observer(tuple(r.hostname for r in routes), result, time.perf_counter() - started)
         if result.error is not None:
-            raise result.error
+            return _error(result.error)
+        return self._answer(table.variant_name, result, TRACE in headers)
+
+    def _answer(self, variant: str, result: Result, trace: bool) -> Reply:
         answer = result.answer
         assert answer is not None
-        headers = {"x-Amzn-Invoked-Production-Variant": table.variant_name}
-        for key in ("X-Amzn-SageMaker-Custom-Attributes", "X-Amzn-SageMaker-New-Session-Id",
-                    "X-Amzn-SageMaker-Closed-Session-Id"):  # fmt: skip
-            if key in answer.headers:
-                headers[key] = answer.headers[key]
-        if TRACE in request.headers:
-            headers["X-Coserve-Trace"] = ", ".join(
-                f"{h.hostname};status={h.status};ms={h.seconds * 1000:.2f};bytes={h.bytes_out};type={h.content_type}"
-                for h in result.hops
-            )
-        if "Content-Type" in answer.headers:
-            headers["Content-Type"] = answer.headers["Content-Type"]  # verbatim: starlette would add a charset
-        return Response(answer.body, 200, headers)
+        out = [(b"x-amzn-invoked-production-variant", variant.encode())]
+        for key, value in answer.headers.items():
+            raw = key.lower().encode("latin-1")
+            if raw in PASSED_BACK:  # verbatim, Content-Type included (no charset added)
+                out.append((raw, value.encode("latin-1")))
+        if trace:
+            out.append((b"x-coserve-trace", _trace(result).encode("latin-1")))
+        out.append((b"content-length", str(len(answer.body)).encode()))
+        return 200, out, answer.body
 
     async def ping(self, request: Request) -> Response:
         table = self.source.get()
@@ -90,53 +101,83 @@ class Router:
         return Response(json.dumps({"status": "Healthy"}), 200, media_type="application/json")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def endpoint_of(path: str) -> str | None:
+    """`/endpoints/<name>/invocations` -> name; `/invocations` -> None (the one endpoint served)."""
+    if path == "/invocations":
+        return None
+    return path[len("/endpoints/") : -len("/invocations")]
+
+
+def is_invocations(path: str) -> bool:
+    if path == "/invocations":
+        return True
+    return path.startswith("/endpoints/") and path.endswith("/invocations") and path.count("/") == 3
+
+
+def _trace(result: Result) -> str:
+    """`host;status=200;ms=1.23;bytes=45;type="text/csv; charset=utf-8"` per hop, comma-separated."""
+    return ", ".join(
+        f'{h.hostname};status={h.status};ms={h.seconds * 1000:.2f};bytes={h.bytes_out};type="{h.content_type}"'
+        for h in result.hops
+    )
+
+
+async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(int(declared), limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ValidationError("The client closed the connection before sending the whole request.")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _too_large(size, limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(size: int, limit: int) -> ValidationError:
     return ValidationError(f"Request payload of {size} bytes exceeds the maximum allowed size of {limit} bytes.")
 
 
-def _errors(
-    router: Router, handler: Callable[[Request], Awaitable[Response]]
-) -> Callable[[Request], Awaitable[Response]]:
-    """Every failure leaves as a SageMaker error shape; nothing else, never a traceback."""
-
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except SageMakerError as exc:
-            return Response(exc.body(), exc.status, exc.headers(), media_type="application/json")
-        except Exception:
-            log.exception("unexpected failure handling %s %s", request.method, request.url.path)
-            exc2 = InternalFailure("An internal error occurred in coserve.")
-            return Response(exc2.body(), exc2.status, exc2.headers(), media_type="application/json")
-
-    return wrapped
+def _error(exc: SageMakerError) -> Reply:
+    body = exc.body()
+    headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers().items()]
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return exc.status, headers, body
 
 
-def build_app(router: Router, extra: Sequence[BaseRoute] = ()) -> Starlette:
+class FrontDoorApp:
+    """InvokeEndpoint straight to the router; anything else to starlette."""
+
+    def __init__(self, router: Router, fallback: Starlette) -> None:
+        self.router = router
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and is_invocations(scope["path"]):
+            try:
+                status, headers, body = await self.router.invocations(scope, receive)
+            except Exception:  # never a traceback to the client
+                log.exception("unexpected failure handling POST %s", scope["path"])
+                status, headers, body = _error(InternalFailure("An internal error occurred in coserve."))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.fallback(scope, receive, send)
+
+
+def build_app(router: Router, extra: Sequence[BaseRoute] = ()) -> FrontDoorApp:
     """`extra`: routes outside the runtime API (GET /metrics, GET /coserve/status)."""
-    invocations = _errors(router, router.invocations)
-    return Starlette(
-        routes=[
-            Route("/endpoints/{endpoint}/invocations", invocations, methods=["POST"]),
-            Route("/invocations", invocations, methods=["POST"]),
-            Route("/ping", router.ping, methods=["GET"]),
-            *extra,
-        ],
+    fallback = Starlette(
+        routes=[Route("/ping", router.ping, methods=["GET"]), *extra],
         lifespan=lambda app: _lifespan(router),
     )
+    return FrontDoorApp(router, fallback)
 
 
 @contextlib.asynccontextmanager

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from runtime.auth.settings import build_authenticator
 from runtime.config import Deployment
@@ -15,14 +16,10 @@ def make_guard(d: Deployment) -> Guard | None:
         return None
     auth = build_authenticator(d.auth, d.source.parent if d.source else None)
 
-    def guard(request: Request, body: bytes, endpoint: str, target: str | None) -> None:
-        scope = request.scope
+    def guard(scope: Scope, headers: Headers, body: bytes, endpoint: str, target: str | None) -> None:
+        # The path and query as they came over the wire: SigV4 signed those bytes, not a decoded form.
         principal = auth.authenticate(
-            request.method,
-            scope["raw_path"].decode("latin-1"),
-            scope["query_string"].decode("latin-1"),
-            request.headers,
-            body,
+            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers, body
         )
         auth.authorize(principal, endpoint, target)
 

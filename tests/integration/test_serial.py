@@ -102,7 +102,8 @@ def test_trace_header_lists_every_hop_when_asked(chain: Coserve) -> None:
     hops = [h.strip().split(";") for h in trace.split(",")]
     assert [h[0] for h in hops] == ["container-1", "container-2", "container-3"]
     assert all(h[1] == "status=200" and h[2].startswith("ms=") for h in hops)
-    assert hops[0][4] == "type=application/x-step1"
+    assert hops[0][4] == 'type="application/x-step1"'
+    assert 'type="text/csv; charset=utf-8"' in trace, "a type with parameters stays one quoted value"
     plain = urllib.request.Request(f"{chain.url}/invocations", data=b"x", method="POST")
     with urllib.request.urlopen(plain, timeout=10) as r:
         assert "X-Coserve-Trace" not in r.headers, "only when the client asks"
