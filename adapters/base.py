@@ -25,6 +25,7 @@ class Launch:
 
 class Adapter(Protocol):
     name: str
+    safe_ports_needed: int  # ports it takes from SAGEMAKER_SAFE_PORT_RANGE, checked against PortBlock at start
 
     def check(self, command: tuple[str, ...] | None) -> list[str]:
         """Config-time problems with the container's settings, each a short rule."""

@@ -17,6 +17,7 @@ _VAR = re.compile(r"(\$?)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 class ProcessAdapter:
     name = "process"
+    safe_ports_needed = 0  # what a bring-your-own server takes from its range is its own business
 
     def check(self, command: tuple[str, ...] | None) -> list[str]:
         return [] if command else ["required for Image: process (the argv that starts the server)"]

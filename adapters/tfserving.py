@@ -30,6 +30,7 @@ BINARY = "tensorflow_model_server"
 
 class TfServingAdapter:
     name = "tensorflow-serving"
+    safe_ports_needed = 2  # TF Serving's gRPC and REST ports, as SageMaker's serve.py lays them out
 
     def check(self, command: tuple[str, ...] | None) -> list[str]:
         if command:

@@ -13,6 +13,7 @@ from adapters.torchserve import properties
 
 class TorchServeAdapter:
     name = "torchserve"
+    safe_ports_needed = properties.SAFE_PORTS_NEEDED  # management, metrics, two gRPC, worker sockets
 
     def check(self, command: tuple[str, ...] | None) -> list[str]:
         return ["not used by Image: torchserve (use Image: process to run your own server)"] if command else []

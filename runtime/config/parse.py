@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters import ADAPTERS, resolve_image
+from adapters import ADAPTERS, get_adapter, resolve_image
 from runtime.auth.policy import PolicyError
 from runtime.auth.settings import build_authenticator
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
@@ -58,6 +58,7 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
     if len(containers) > server.max_containers:
         p.add("Containers", f"{len(containers)} containers exceed Coserve.Server.MaxContainers", server.max_containers)
     _check_environment_total(p, containers)
+    _check_port_block(p, containers, server.port_block)
     for key in sorted(set(own) - {"Server", "Storage", "Containers", "Defaults", "Auth", "Metrics"}):
         p.add(f"Coserve.{key}", "unknown key", own[key])
     auth = own.get("Auth")
@@ -193,6 +194,14 @@ def _environment(p: Problems, at: str, raw: object) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
+
+
+def _check_port_block(p: Problems, containers: list[ContainerSpec], block: int) -> None:
+    for c in containers:
+        needed = get_adapter(c.adapter).safe_ports_needed if c.adapter else 0
+        if needed > block - 1:
+            p.add("Coserve.Server.PortBlock", f"container {c.hostname} ({c.adapter}) needs {needed} safe ports "
+                  "besides its bind port", block)  # fmt: skip
 
 
 def _check_environment_total(p: Problems, containers: list[ContainerSpec]) -> None:

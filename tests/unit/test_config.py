@@ -213,3 +213,13 @@ def test_load_reads_yaml_and_json_and_reports_syntax(tmp_path: Path) -> None:
         load_deployment(j)
     with pytest.raises(ConfigError, match="cannot read the deployment file"):
         load_deployment(tmp_path / "missing.yaml")
+
+
+def test_a_port_block_too_small_for_a_framework_server_is_named() -> None:
+    found = problems({"EndpointName": "e", "Containers": [{"Image": "torchserve"}, {"Image": "tensorflow-serving"}],
+                      "Coserve": {"Server": {"PortBlock": 4}}})  # fmt: skip
+    assert found == [
+        "Coserve.Server.PortBlock: container container-1 (torchserve) needs 5 safe ports besides its bind port (got 4)"
+    ]
+    assert parse_deployment({"EndpointName": "e", "Containers": [{"Image": "torchserve"}],
+                             "Coserve": {"Server": {"PortBlock": 6}}}).server.port_block == 6  # fmt: skip
