@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -34,6 +35,13 @@ def client_error(call: Callable[[], Any]) -> dict[str, Any]:
     except ClientError as exc:
         return exc.response  # type: ignore[no-any-return]
     raise AssertionError("expected the call to fail with a ClientError")
+
+
+def sigterm_when_parent_dies() -> None:
+    """In the child before exec: if the test process is killed (a CI timeout), coserve gets SIGTERM and stops
+    its containers, instead of serving on as an orphan. Linux only (prctl PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -157,7 +165,10 @@ def start_coserve(doc: dict[str, Any], workdir: Path, *, extra_args: list[str] |
     log = workdir / "coserve.log"
     argv = [sys.executable, "-m", "runtime", "serve", str(path), "--port", str(port), *(extra_args or [])]
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})},
+            preexec_fn=sigterm_when_parent_dies,
+        )  # fmt: skip
     c = Coserve(proc, port, workdir, doc["EndpointName"], log)
     wait_for(lambda: proc.poll() is not None or c.ping()[0] != 0, 30, f"the front door (log: {log})")
     if wait_ready and proc.poll() is None:
