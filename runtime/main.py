@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import uvloop
+
 from runtime.config import Deployment
 from runtime.frontdoor import FrontDoor, check_ports
 from runtime.isolation import CgroupIsolation, choose_isolation
@@ -118,7 +120,8 @@ class Runtime:
 
 
 def serve(deployment: Deployment, host: str, port: int) -> int:
-    return asyncio.run(Runtime(deployment, host, port).run())
+    # uvloop: about 8% less front-door CPU per request than asyncio's selector loop (benchmarks/overhead.py).
+    return uvloop.run(Runtime(deployment, host, port).run())
 
 
 def configure_logging(level: str = "INFO") -> None:
