@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,16 @@ def document(name: str, config: dict[str, Any], results: dict[str, Any]) -> dict
 def _relative(arg: str) -> str:
     path = Path(arg)
     return str(path.relative_to(ROOT)) if path.is_absolute() and path.is_relative_to(ROOT) else arg
+
+
+def finish(name: str, config: dict[str, Any], results: dict[str, Any], out: Path,
+           render: Callable[[dict[str, Any], Path, Path], str]) -> int:  # fmt: skip
+    """Write the JSON, then the Markdown report and its PNG chart beside it; print the report."""
+    doc = document(name, config, results)
+    write_json(doc, out)
+    print(render(doc, out.with_suffix(".md"), out.with_suffix(".png")))
+    print(f"wrote {out} and its .md/.png")
+    return 0
 
 
 def write_json(doc: dict[str, Any], path: Path) -> None:

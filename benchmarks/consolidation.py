@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/consolidation.py
 
 from benchmarks import launch, poisson  # noqa: E402
-from benchmarks.common import RESULTS, document, write_json  # noqa: E402
+from benchmarks.common import RESULTS, finish  # noqa: E402
 from benchmarks.consolidation_report import choose_instance, render  # noqa: E402
 from benchmarks.instance import InstanceCgroup  # noqa: E402
 from benchmarks.models import KINDS, Kind  # noqa: E402
@@ -163,11 +163,7 @@ def main() -> int:
             rounds.append(row)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"}
     config.update(models=models, skipped_kinds=skipped, b_instance=b_name, host_cores=os.cpu_count())
-    doc = document("consolidation", config, {"rounds": rounds, "prices": prices})
-    write_json(doc, args.out)
-    print(render(doc, args.out.with_suffix(".md"), args.out.with_suffix(".png")))
-    print(f"wrote {args.out} and its .md/.png")
-    return 0
+    return finish("consolidation", config, {"rounds": rounds, "prices": prices}, args.out, render)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/overhead.py
 
 from benchmarks import launch, wrk  # noqa: E402
-from benchmarks.common import RESULTS, document, write_json  # noqa: E402
+from benchmarks.common import RESULTS, finish  # noqa: E402
 from benchmarks.instance import InstanceCgroup  # noqa: E402
 from benchmarks.overhead_report import render  # noqa: E402
 
@@ -153,11 +153,7 @@ def main() -> int:
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"}
     config["body_bytes"] = len(BODY)
     config["load_generator"] = "wrk 4 (-t1), Lua POST script; paced = per-connection delay()"
-    doc = document("overhead", config, results)
-    write_json(doc, args.out)
-    print(render(doc, args.out.with_suffix(".md"), args.out.with_suffix(".png")))
-    print(f"wrote {args.out} and its .md/.png")
-    return 0
+    return finish("overhead", config, results, args.out, render)
 
 
 if __name__ == "__main__":

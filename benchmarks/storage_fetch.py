@@ -13,7 +13,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/storage_
 
 import boto3  # noqa: E402
 
+from benchmarks.common import document, write_json  # noqa: E402
 from runtime.localstore import S3Endpoint, S3Store  # noqa: E402
 from runtime.storage import ArtifactStore, StorageSettings  # noqa: E402
 
@@ -82,26 +82,6 @@ def coserve(url: str, cache: Path) -> dict[str, float]:
     ArtifactStore(settings).materialize(url, "bench-2")  # restart, second container: no download
     t3 = time.perf_counter()
     return {"download_s": t1 - t0, "unpack_s": t2 - t1, "total_s": t2 - t0, "cached_s": t3 - t2}
-
-
-def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), "?")
-    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return {
-        "nproc": os.cpu_count(),
-        "mem_gib": round(mem_kb / 2**20, 1),
-        "cpu": model,
-        "python": platform.python_version(),
-        "boto3": boto3.__version__,
-    }
-
-
-def git_commit() -> str:
-    run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    head = run.stdout.strip() if run.returncode == 0 else "no-commit"
-    return head + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def bench_size(endpoint: S3Endpoint, work: Path, size: int, repeat: int) -> dict[str, Any]:
@@ -165,17 +145,9 @@ def main() -> int:
         "file_size": FILE_SIZE,
         "coserve_transfer": "16 MiB parts, 8 threads",
         "baseline_transfer": "boto3 defaults",
+        "boto3": boto3.__version__,
     }
-    doc = {
-        "benchmark": "storage_fetch",
-        "commit": git_commit(),
-        "machine": machine(),
-        "config": config,
-        "results": results,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(document("storage_fetch", config, results), args.out)
     print(f"wrote {args.out}")
     return 0
 
