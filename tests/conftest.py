@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from runtime.localstore import S3Endpoint, S3Store
+
+# Property tests check outcomes, not speed: a per-example deadline only flakes on a busy 2-core machine.
+settings.register_profile("coserve", deadline=None)
+settings.load_profile("coserve")
 
 
 @pytest.fixture(scope="session")
