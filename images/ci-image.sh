@@ -64,7 +64,9 @@ tools() {
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # With recommends: netavark, aardvark-dns, fuse-overlayfs and catatonit come with podman that way, and
+    # that is the set this script was tested with.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
   [ -x "$python" ] || { say "no project venv at $python: run images/install.sh --extras dev first" >&2; exit 1; }
   mkdir -p "$work"
