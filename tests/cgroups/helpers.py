@@ -16,7 +16,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str =
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(0.01)
+        time.sleep(0.01)  # poll interval, bounded by the deadline
 
 
 def v1_parents() -> list[Path]:

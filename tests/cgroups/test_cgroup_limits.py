@@ -24,12 +24,12 @@ n = 0
 try:
     while True:
         if os.fork() == 0:
-            time.sleep(60)
+            time.sleep(60)  # each forked child holds a pid until the cgroup is killed
             os._exit(0)
         n += 1
 except BlockingIOError as exc:
     print(n, type(exc).__name__, flush=True)
-time.sleep(60)
+time.sleep(60)  # stay alive to be inspected, then killed with the cgroup
 """
 
 

@@ -46,7 +46,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         attrs = _attributes(self.headers.get("X-Amzn-SageMaker-Custom-Attributes") or "")
         if "sleep" in attrs:
-            time.sleep(float(attrs["sleep"]))
+            time.sleep(float(attrs["sleep"]))  # a slow model, simulated: the container's behaviour, not a wait
         if "hog" in attrs:
             hoard = [bytearray(2**20) for _ in range(int(attrs["hog"]))]  # touched: bytearray zero-fills
             self._send(200, f"held {len(hoard)} MiB".encode())
@@ -110,7 +110,7 @@ def main() -> None:
         sys.exit(1)
     # A grandchild that sleeps on: it must be in the container's cgroup and die with it.
     if mode == "fork" and os.fork() == 0:
-        time.sleep(3600)
+        time.sleep(3600)  # a grandchild that outlives nothing: coserve must end it
         os._exit(0)
     if mode == "spin":
         for _ in range(2):  # two busy children: more than the 0.5 core a test allows
