@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,23 @@ from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = [sys.executable, str(ROOT / "tests" / "containers" / "echo.py")]
+
+
+def tarball(files: Mapping[str, bytes | str]) -> bytes:
+    """A model.tar.gz in memory: each name holds those bytes (text is UTF-8)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def write_tarball(path: Path, files: Mapping[str, bytes | str]) -> Path:
+    path.write_bytes(tarball(files))
+    return path
 
 
 def client_error(call: Callable[[], Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from tests.support import write_tarball
+
 
 def _load(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"coserve_test_{path.stem}", path)
@@ -61,15 +63,6 @@ class Affine(torch.nn.Module):
         return self.lin(x)  # type: ignore[no-any-return]
 
 
-def tar(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as out:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            out.addfile(info, io.BytesIO(data))
-    return path
-
-
 def torchscript() -> tuple[bytes, Any]:
     torch.manual_seed(1)
     # SageMaker's default model_fn loads TorchScript, which torch 2.13 deprecates (a warning, an error here).
@@ -102,7 +95,7 @@ def mar_artifact(out: Path) -> Path:
     archiver = [sys.executable, "-m", "model_archiver.model_packaging", "--model-name", "echo", "--version", "1"]
     subprocess.run([*archiver, "--handler", str(out / "mar" / "echo_handler.py"), "--export-path", str(out / "mar")],
                    check=True, capture_output=True)  # fmt: skip
-    return tar(out / "mar.tar.gz", {"echo.mar": (out / "mar" / "echo.mar").read_bytes()})
+    return write_tarball(out / "mar.tar.gz", {"echo.mar": (out / "mar" / "echo.mar").read_bytes()})
 
 
 def artifacts(out: Path) -> dict[str, Any]:
@@ -110,9 +103,9 @@ def artifacts(out: Path) -> dict[str, Any]:
     mnist, net = mnist_artifact(out)
     return {
         "mnist": mnist, "net": net, "affine": model,
-        "transform": tar(out / "transform.tar.gz", {
+        "transform": write_tarball(out / "transform.tar.gz", {
             "model.pt": script, "code/serve.py": TRANSFORM_CODE, "code/helper.py": b'KEY = "rows"\n'}),
-        "defaults": tar(out / "defaults.tar.gz", {"model.pt": script}),
-        "both": tar(out / "both.tar.gz", {"model.pt": script, "inference.py": BOTH_STYLES_CODE}),
+        "defaults": write_tarball(out / "defaults.tar.gz", {"model.pt": script}),
+        "both": write_tarball(out / "both.tar.gz", {"model.pt": script, "inference.py": BOTH_STYLES_CODE}),
         "mar": mar_artifact(out),
     }  # fmt: skip

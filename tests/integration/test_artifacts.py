@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,20 +14,9 @@ import pytest
 import yaml
 
 from runtime.localstore import S3Endpoint
-from tests.support import ROOT, echo_container, free_block, start_coserve
+from tests.support import ROOT, echo_container, free_block, start_coserve, tarball
 
 pytestmark = pytest.mark.integration
-
-
-def tarball(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 @pytest.fixture

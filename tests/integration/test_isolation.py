@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runtime.cgroups.procfs import cgroup_mounts
-from tests.support import Coserve, client_error, echo_container, start_coserve, wait_for
+from tests.support import Coserve, client_error, echo_container, start_coserve, wait_for, write_tarball
 
 pytestmark = pytest.mark.integration
 V1 = cgroup_mounts().v1
@@ -40,23 +38,14 @@ def invoke(c: Coserve, hostname: str, attrs: str | None = None) -> dict[str, Any
     return json.loads(r["Body"].read())  # type: ignore[no-any-return]
 
 
-def model_tar(path: Path, text: str) -> Path:
-    data = text.encode()
-    info = tarfile.TarInfo("model.txt")
-    info.size = len(data)
-    with tarfile.open(path, "w:gz") as tar:
-        tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 @pytest.fixture(scope="module")
 def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coserve]:
     work = tmp_path_factory.mktemp("isolated")
     hog, hog_cfg = echo_container("hog")
     steady, steady_cfg = echo_container("steady")
     spin, spin_cfg = echo_container("spinner", ECHO_MODE="spin")
-    hog["ModelDataUrl"] = str(model_tar(work / "hog.tar.gz", "the hog's model"))
-    steady["ModelDataUrl"] = f"file://{model_tar(work / 'steady.tar.gz', 'the steady model')}"
+    hog["ModelDataUrl"] = str(write_tarball(work / "hog.tar.gz", {"model.txt": "the hog's model"}))
+    steady["ModelDataUrl"] = f"file://{write_tarball(work / 'steady.tar.gz', {'model.txt': 'the steady model'})}"
     doc = {
         "EndpointName": "iso-ep",
         "InferenceExecutionConfig": {"Mode": "Direct"},
