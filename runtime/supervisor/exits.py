@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 
@@ -16,11 +15,3 @@ def describe_returncode(returncode: int) -> str:
         return f"terminated by {name}"
     return f"exit status {returncode}"
 
-
-def describe_wait_status(status: int) -> str:
-    """A raw os.waitpid status, for strays reaped by PID 1."""
-    if os.WIFSIGNALED(status):
-        return describe_returncode(-os.WTERMSIG(status))
-    if os.WIFEXITED(status):
-        return describe_returncode(os.WEXITSTATUS(status))
-    return f"status {status:#x}"
