@@ -14,4 +14,3 @@ def describe_returncode(returncode: int) -> str:
             name = f"signal {-returncode}"
         return f"terminated by {name}"
     return f"exit status {returncode}"
-
