@@ -41,7 +41,7 @@ def _docs() -> list[dict[str, Any]]:
 
 def test_committed_manifests_are_what_render_writes() -> None:
     out = subprocess.run(RENDER, capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    assert out == (K8S / "coserve.yaml").read_text(), "run the command in images/k8s/README.md to refresh it"
+    assert out == (K8S / "coserve.yaml").read_text(), "images/k8s/coserve.yaml is stale: render it again (README)"
 
 
 @pytest.mark.parametrize("doc", _docs(), ids=lambda d: f"{d['kind']}")
