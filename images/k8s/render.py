@@ -38,6 +38,22 @@ MARGIN_S = 10  # between coserve's last SIGKILL and the kubelet's
 FETCH_ALLOWANCE_S = 120  # artifacts are fetched before StartupTimeout's clock starts
 METRIC = "coserve_invocations_per_second"  # the name the adapter rule (prometheus-adapter.yaml) gives it
 CONFIG_PATH = "/etc/coserve/deploy.yaml"
+# Before coserve starts: the runtime mounts the pod's own cgroup read-only; CAP_SYS_ADMIN may remount it
+# writable, which is all coserve needs to make a cgroup per model below it. If that fails, coserve still
+# serves, and says loudly that limits are off. Then the image's own entrypoint: tini, then coserve.
+REMOUNT_CGROUPS = (
+    "while read -r _ point fs _; do case $fs in cgroup|cgroup2) "
+    'mount -o remount,bind,rw "$point" || echo "coserve-pod: cannot make $point writable" >&2;; '
+    "esac; done </proc/self/mounts; "
+    'exec /usr/bin/tini -- /opt/coserve/bin/coserve "$@"'
+)
+SECURITY = {
+    # CAP_SYS_ADMIN: the remount above and a private mount namespace per model (/opt/ml/model). AppArmor's
+    # default profiles refuse mount(2) whatever the capability. Seccomp stays the runtime's default.
+    "least": {"capabilities": {"add": ["SYS_ADMIN"]}, "appArmorProfile": {"type": "Unconfined"},
+              "seccompProfile": {"type": "RuntimeDefault"}},
+    "privileged": {"privileged": True},
+}  # fmt: skip
 
 
 def load(path: Path) -> tuple[str, Deployment, bool]:
@@ -126,12 +142,12 @@ def container(d: Deployment, has_auth: bool, opts: argparse.Namespace) -> dict[s
     ping = {"httpGet": {"path": "/ping", "port": "http"}, "timeoutSeconds": 2}
     startup = math.ceil((d.server.startup_timeout_s + FETCH_ALLOWANCE_S) / 5)
     out: dict[str, Any] = {
-        "name": "coserve", "image": opts.image, "args": args,
+        "name": "coserve", "image": opts.image,
+        **({"command": ["/bin/sh", "-c", REMOUNT_CGROUPS, "coserve"]} if opts.security == "least" else {}),
+        "args": args,
         "ports": [{"name": "http", "containerPort": 8080}],
         "resources": pod_resources(d, opts.coserve_memory_mib * MIB, opts.coserve_cpu),
-        # Privileged for a writable cgroup subtree (per-model limits) and mount namespaces (/opt/ml/model):
-        # the README's "More than one host" says why nothing narrower is offered.
-        "securityContext": {"privileged": True},
+        "securityContext": SECURITY[opts.security],
         "startupProbe": {**ping, "periodSeconds": 5, "failureThreshold": startup},
         "readinessProbe": {**ping, "periodSeconds": 5, "failureThreshold": 2},
         # A container coserve cannot bring back (FATAL) keeps /ping at 503: after a minute, a fresh pod.
@@ -196,6 +212,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--coserve-memory-mib", type=int, default=256, help="coserve's own memory (default 256)")
     p.add_argument("--coserve-cpu", type=float, default=0.5, help="coserve's own CPU in cores (default 0.5)")
+    p.add_argument(
+        "--security",
+        choices=sorted(SECURITY),
+        default="least",
+        help="least (default): CAP_SYS_ADMIN, AppArmor unconfined, cgroups remounted writable; "
+        "privileged: a privileged container (for nodes where the first does not work)",
+    )
     p.add_argument("--secret", help="a Secret whose keys become environment variables (SecretAccessKeyEnv)")
     return p
 

@@ -69,6 +69,11 @@ def test_pod_figures_come_from_the_deployment_file() -> None:
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert box[probe]["httpGet"] == {"path": "/ping", "port": "http"}
     assert "--allow-unauthenticated" not in box["args"], "the example has Coserve.Auth"
+    # The least that per-model cgroups and mounts need: one capability, mount(2) past AppArmor, the rest default.
+    assert box["securityContext"] == {"capabilities": {"add": ["SYS_ADMIN"]}, "appArmorProfile": {"type": "Unconfined"},
+                                      "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
+    assert box["command"][:2] == ["/bin/sh", "-c"] and "remount,bind,rw" in box["command"][2]
+    assert box["command"][2].endswith('exec /usr/bin/tini -- /opt/coserve/bin/coserve "$@"'), "the image's entrypoint"
 
 
 def test_autoscaler_and_adapter_rule_name_the_same_metric() -> None:
@@ -93,11 +98,13 @@ def test_render_sizes_serial_chains_and_refuses_unsized_containers(tmp_path: Pat
         render.render([str(path), "--image", "x"])
     doc["Coserve"]["Defaults"] = {"Memory": "128MiB"}
     path.write_text(yaml.safe_dump(doc))
-    docs = list(yaml.safe_load_all(render.render([str(path), "--image", "x", "--invocations-per-instance", "60"])))
+    argv = [str(path), "--image", "x", "--invocations-per-instance", "60", "--security", "privileged"]
+    docs = list(yaml.safe_load_all(render.render(argv)))
     pod = docs[1]["spec"]["template"]["spec"]["containers"][0]
     assert pod["resources"]["requests"] == {"memory": f"{512 + 256 + 128 + 256}Mi", "cpu": "1000m"}
     assert "cpu" not in pod["resources"]["limits"], "b and c have no Cpus: no CPU ceiling can be derived"
     assert "--allow-unauthenticated" in pod["args"]
+    assert pod["securityContext"] == {"privileged": True} and "command" not in pod, "the image's own entrypoint"
     assert docs[1]["metadata"]["name"] == "chain-of-3"
     # 60 requests a minute is 1 a second, and each calls three containers.
     assert docs[4]["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "3"
