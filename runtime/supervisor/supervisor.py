@@ -14,6 +14,7 @@ from pathlib import Path
 
 from adapters import get_adapter
 from adapters.base import Launch
+from adapters.threads import allotment, host_cores
 from runtime.config import ContainerSpec, Deployment
 from runtime.routing import Route, RoutingTable
 from runtime.supervisor.exits import describe_returncode
@@ -113,6 +114,11 @@ class Supervisor:
             self._kill(c, "did not stop within the grace period")
             c.kill_at = now + self.server.stop_grace_s
 
+    def cpu_allotment(self, spec: ContainerSpec) -> float:
+        """The cores this container may count on, for its thread pools (see adapters.threads)."""
+        weights = [c.limits.cpu_weight for c in self.deployment.containers]
+        return allotment(spec.limits.cpus, spec.limits.cpu_weight, weights, host_cores())
+
     def _fetched(self, c: Container, now: float) -> None:
         outcome = self._work.take(f"fetch:{c.spec.hostname}")
         if outcome is None:
@@ -132,7 +138,7 @@ class Supervisor:
         launch = Launch(
             hostname=c.spec.hostname, bind_port=c.port, safe_ports=c.safe_ports,
             model_dir=self._isolation.model_path(c.model_dir), work_dir=work_dir, environment=c.spec.environment,
-            command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
+            command=c.spec.command, memory_limit=c.spec.limits.memory_bytes, cpu_allotment=self.cpu_allotment(c.spec),
         )  # fmt: skip
         argv = self._isolation.wrap(c.spec, adapter.command(launch), c.model_dir)
         c.probe_url = adapter.readiness_url(launch)
