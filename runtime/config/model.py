@@ -15,6 +15,7 @@ class ContainerLimits:
     cpus: float | None = None  # CPU quota in cores, fractional allowed
     cpu_weight: int | None = None  # relative CPU share, 1..10000 (cgroup v2 semantics, default 100)
     pids: int | None = None  # most processes and threads the container may hold
+    cpu_mode: Literal["weight", "quota", "pinned"] | None = None  # CpuMode; None: quota with Cpus, else weight
 
 
 @dataclass(frozen=True)

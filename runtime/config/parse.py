@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from adapters import ADAPTERS, get_adapter, resolve_image
 from runtime.auth.policy import PolicyError
 from runtime.auth.settings import build_authenticator
+from runtime.cgroups.cpu import MODES as CPU_MODES
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
 from runtime.config.settings import parse_metrics, parse_server, parse_storage
 from runtime.config.validate import Problems
@@ -26,7 +27,7 @@ CONTAINER_KEYS = {
     "Environment", "ModelPackageName", "InferenceSpecificationName", "MultiModelConfig",
     "AdditionalModelDataSources",
 }  # fmt: skip
-LIMIT_KEYS = {"Memory", "Cpus", "CpuWeight", "Pids"}
+LIMIT_KEYS = {"Memory", "Cpus", "CpuWeight", "Pids", "CpuMode"}
 T = TypeVar("T")
 
 
@@ -220,9 +221,13 @@ def _limits(p: Problems, at: str, raw: dict[str, Any]) -> ContainerLimits:
             return None
         return value
 
-    return ContainerLimits(
+    limits = ContainerLimits(
         memory_bytes=get("Memory", p.size, lambda v: v >= 4 * 2**20, "must be at least 4MiB"),
         cpus=get("Cpus", float, lambda v: 0.01 <= v <= 1024, "must be between 0.01 and 1024 cores"),
         cpu_weight=get("CpuWeight", int, lambda v: 1 <= v <= 10000, "must be between 1 and 10000"),
         pids=get("Pids", int, lambda v: v >= 8, "must be at least 8"),
+        cpu_mode=get("CpuMode", str, lambda v: v in CPU_MODES, f"must be one of {', '.join(CPU_MODES)}"),  # type: ignore[arg-type]
     )
+    if limits.cpu_mode == "pinned" and limits.cpus is None:
+        p.add(f"{at}.CpuMode", "pinned needs Cpus (how many whole cores to pin)", "pinned")
+    return limits
