@@ -47,7 +47,14 @@ def _row(c: Doc, before: Doc | None, seconds: float, window: bool) -> list[str]:
     cpu = "-" if c.get("cpu_percent") is None else f"{c['cpu_percent']:.0f}%"
     return [c["hostname"], c["state"], rps, _ms(quantile(buckets, 0.5)), _ms(quantile(buckets, 0.99)),
             f"{c['errors_4xx']:.0f}", f"{c['errors_5xx']:.0f}", cpu, memory, str(c.get("restarts", "-")),
-            str(c.get("oom_kills", "-"))]  # fmt: skip
+            str(c.get("oom_kills", "-")), _throttled(c)]  # fmt: skip
+
+
+def _throttled(c: Doc) -> str:
+    """CPU throttling since start: periods that hit the quota, and the time waited (- before it was reported)."""
+    if c.get("cpu_throttled_periods") is None:
+        return "-"
+    return f"{c['cpu_throttled_periods']} ({c['cpu_throttled_seconds']:.1f}s)"
 
 
 def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bool = False) -> Table:
@@ -60,7 +67,20 @@ def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bo
         + f"  front-door errors 4xx {frontdoor['errors_4xx']:.0f} 5xx {frontdoor['errors_5xx']:.0f}",
         title_justify="left",
     )
-    for name in ("CONTAINER", "STATE", "RPS", "P50 ms", "P99 ms", "4XX", "5XX", "CPU", "MEMORY", "RESTARTS", "OOM"):
+    for name in (
+        "CONTAINER",
+        "STATE",
+        "RPS",
+        "P50 ms",
+        "P99 ms",
+        "4XX",
+        "5XX",
+        "CPU",
+        "MEMORY",
+        "RESTARTS",
+        "OOM",
+        "THROTTLED",
+    ):
         table.add_column(name, no_wrap=True, justify="left" if name in ("CONTAINER", "STATE", "MEMORY") else "right")
     old = {c["hostname"]: c for c in before["containers"]} if before else {}
     for c in doc["containers"]:

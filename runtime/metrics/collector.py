@@ -24,6 +24,10 @@ _PER_CONTAINER: tuple[tuple[str, str, str, Callable[[ContainerSample], float | N
     ("coserve_container_memory_limit_bytes", "the cgroup's memory limit, else the host's memory", "gauge",
      lambda c: c.memory_limit_bytes),
     ("coserve_container_pids", "processes and threads in the container's cgroup", "gauge", lambda c: c.pids),
+    ("coserve_container_cpu_throttled_periods", "CFS periods in which the container hit its CPU quota", "counter",
+     lambda c: c.cpu_throttled_periods),
+    ("coserve_container_cpu_throttled_seconds", "time the container's tasks waited for CPU quota", "counter",
+     lambda c: c.cpu_throttled_seconds),
 )  # fmt: skip
 _PER_VARIANT: tuple[tuple[str, str, str, Callable[[Snapshot], float]], ...] = (
     ("coserve_disk_utilization_percent", "DiskUtilization of the shared volume", "gauge", lambda s: s.disk_percent),

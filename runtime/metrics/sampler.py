@@ -80,6 +80,8 @@ class Sampler:
             ready_seconds=book.ready_seconds, cpu_seconds=cpu_ns / 1e9, cpu_percent=book.cpu_percent,
             memory_bytes=memory, memory_limit_bytes=limit, memory_percent=round(100.0 * memory / limit, 2),
             pids=stats.pids if stats else 0,
+            cpu_throttled_periods=stats.cpu_throttled_periods if stats else 0,
+            cpu_throttled_seconds=stats.cpu_throttled_ns / 1e9 if stats else 0.0,
         )  # fmt: skip
 
 
