@@ -15,6 +15,7 @@ from pathlib import Path
 from adapters import get_adapter
 from adapters.base import Launch
 from adapters.threads import allotment, host_cores
+from runtime.cgroups.cpu import weight as cpu_weight
 from runtime.config import ContainerSpec, Deployment
 from runtime.routing import Route, RoutingTable
 from runtime.supervisor.exits import describe_returncode
@@ -116,8 +117,11 @@ class Supervisor:
 
     def cpu_allotment(self, spec: ContainerSpec) -> float:
         """The cores this container may count on, for its thread pools (see adapters.threads)."""
-        weights = [c.limits.cpu_weight for c in self.deployment.containers]
-        return allotment(spec.limits.cpus, spec.limits.cpu_weight, weights, host_cores())
+        weights = [
+            cpu_weight(c.limits.cpu_mode, c.limits.cpus, c.limits.cpu_weight) for c in self.deployment.containers
+        ]
+        mine = cpu_weight(spec.limits.cpu_mode, spec.limits.cpus, spec.limits.cpu_weight)
+        return allotment(spec.limits.cpus, mine, weights, host_cores())
 
     def _fetched(self, c: Container, now: float) -> None:
         outcome = self._work.take(f"fetch:{c.spec.hostname}")
