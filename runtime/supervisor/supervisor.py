@@ -14,10 +14,10 @@ from pathlib import Path
 
 from adapters import get_adapter
 from adapters.base import Launch
-from adapters.threads import allotment, host_cores
-from runtime.cgroups.cpu import weight as cpu_weight
+from adapters.threads import host_cores
 from runtime.config import ContainerSpec, Deployment
 from runtime.routing import Route, RoutingTable
+from runtime.supervisor.allotment import allotments
 from runtime.supervisor.exits import describe_returncode
 from runtime.supervisor.isolation import Isolation
 from runtime.supervisor.osproc import Handle, ProcessOs
@@ -117,11 +117,7 @@ class Supervisor:
 
     def cpu_allotment(self, spec: ContainerSpec) -> float:
         """The cores this container may count on, for its thread pools (see adapters.threads)."""
-        weights = [
-            cpu_weight(c.limits.cpu_mode, c.limits.cpus, c.limits.cpu_weight) for c in self.deployment.containers
-        ]
-        mine = cpu_weight(spec.limits.cpu_mode, spec.limits.cpus, spec.limits.cpu_weight)
-        return allotment(spec.limits.cpus, mine, weights, host_cores())
+        return allotments(self.deployment.containers, host_cores())[spec.hostname]
 
     def _fetched(self, c: Container, now: float) -> None:
         outcome = self._work.take(f"fetch:{c.spec.hostname}")

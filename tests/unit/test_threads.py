@@ -74,3 +74,21 @@ def test_torchserve_workers_torch_threads_and_frontend_follow_the_allotment(
 def test_the_process_adapter_sizes_blas_pools_for_byo_servers(tmp_path: Path) -> None:
     env = ProcessAdapter().environment(launch(tmp_path, 1.5))
     assert env["OMP_NUM_THREADS"] == "2" and env["COSERVE_CPU_ALLOTMENT"] == "1.5"
+
+
+def test_a_deployments_allotments_leave_pinned_cores_out_of_the_shared_weights() -> None:
+    from runtime.config import parse_deployment
+    from runtime.supervisor.allotment import allotments
+
+    containers = [{"ContainerHostname": h, "Image": "process"} for h in ("pin", "heavy", "light", "capped")]
+    d = parse_deployment({
+        "EndpointName": "ep", "ModelName": "m", "Containers": containers,
+        "Coserve": {"Containers": {
+            "pin": {"Command": ["x"], "Cpus": 2, "CpuMode": "pinned"},
+            "heavy": {"Command": ["x"], "CpuWeight": 300},
+            "light": {"Command": ["x"]},
+            "capped": {"Command": ["x"], "Cpus": 0.5},  # a quota: its allotment is its Cpus; its weight 100
+        }},
+    })  # fmt: skip
+    # 8 cores, 2 pinned: heavy, light and capped share 6 by weight 300 : 100 : 100.
+    assert allotments(d.containers, 8) == pytest.approx({"pin": 2.0, "heavy": 3.6, "light": 1.2, "capped": 0.5})
