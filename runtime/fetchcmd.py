@@ -26,11 +26,12 @@ def fetch_all(d: Deployment, console: Console | None = None) -> int:
         started = time.monotonic()
         try:
             where = preparer.prepare(c.hostname, c.model_data_url)
-            result = f"[green]ok[/green] {where}"
+            result = f"[green]ok[/green] {where.model_dir}"
         except RuntimeError as exc:
             failed += 1
             result = f"[red]failed[/red] {exc}"
         table.add_row(c.hostname, c.model_data_url or "(none)", result, f"{time.monotonic() - started:.2f}")
+    preparer.store.close()
     stats = preparer.store.stats()
     console.print(table)
     console.print(f"downloads: {stats.misses}, cache hits: {stats.hits}, bytes fetched: {stats.bytes_fetched}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from runtime.cgroups import Backend, Cgroup, Limits, Stats, check_memory_fits, detect
 from runtime.config import ContainerSpec, Deployment
 from runtime.mountns import MODEL_TARGET, private_model_mount_supported, wrap_private_model_mount
-from runtime.supervisor.isolation import Isolation
+from runtime.supervisor.isolation import Isolation, Mounts
 from runtime.units import format_size
 
 log = logging.getLogger("runtime.isolation")
@@ -39,8 +39,11 @@ class CgroupIsolation:
     def model_path(self, model_dir: Path) -> Path:
         return MODEL_TARGET if self.private_mounts else model_dir
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
-        inner = wrap_private_model_mount(argv, model_dir) if self.private_mounts else argv
+    def view(self, host: Path, target: Path) -> Path:
+        return target if self.private_mounts else host
+
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
+        inner = wrap_private_model_mount(argv, model_dir, more=more) if self.private_mounts else argv
         return self.groups[spec.hostname].wrap(inner)
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:

@@ -25,12 +25,13 @@ _log = logging.getLogger("runtime.mountns")
 MODEL_TARGET = Path("/opt/ml/model")
 MOUNT_FAILED_EXIT = 125
 
-# $1 target, $2 model dir, then the argv. Bind, then remount read-only: `mount --bind -o ro`
-# alone is ignored by older util-linux/kernels, leaving the view writable.
+# $1 the number of mounts, then a (target, source) pair for each, then the argv. Bind, then remount
+# read-only: `mount --bind -o ro` alone is ignored by older util-linux/kernels, leaving the view writable.
 _SCRIPT = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do '
     'mkdir -p "$1" && mount --bind "$2" "$1" && mount -o remount,bind,ro "$1" || '
     f'{{ echo "coserve: cannot mount $2 read-only at $1" >&2; exit {MOUNT_FAILED_EXIT}; }}; '
-    'shift 2; exec "$@"'
+    'shift 2; n=$((n - 1)); done; exec "$@"'
 )
 
 
@@ -68,8 +69,11 @@ def _probe() -> str | None:
     return None
 
 
-def wrap_private_model_mount(argv: list[str], model_dir: Path, target: Path = MODEL_TARGET) -> list[str]:
-    """An argv that runs `argv` in a new mount namespace with `model_dir` read-only at `target`.
+def wrap_private_model_mount(
+    argv: list[str], model_dir: Path, target: Path = MODEL_TARGET, more: tuple[tuple[Path, Path], ...] = ()
+) -> list[str]:
+    """An argv that runs `argv` in a new mount namespace with `model_dir` read-only at `target`, and
+    each (host, target) pair of `more` read-only at its target (AdditionalModelDataSources).
 
     Compose it inside the cgroup's wrapper, `cgroup.wrap(wrap_private_model_mount(...))`, so that
     `unshare` and the mount shell already run in the container's cgroup. Exits 125 with a message
@@ -87,7 +91,9 @@ def wrap_private_model_mount(argv: list[str], model_dir: Path, target: Path = MO
         "-c",
         _SCRIPT,
         "coserve-mount",
+        str(1 + len(more)),
         str(target.absolute()),
         str(model_dir.resolve()),
+        *(str(p) for host, there in more for p in (there.absolute(), host.resolve())),
         *argv,
     ]

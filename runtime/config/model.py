@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.config.sources import Channel, S3Data
+
 Mode = Literal["Direct", "Serial"]
 
 
@@ -27,6 +29,8 @@ class ContainerSpec:
     environment: dict[str, str]  # Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command (process adapter)
     limits: ContainerLimits = field(default_factory=ContainerLimits)
+    model_data: S3Data | None = None  # ModelDataSource when uncompressed (an S3 prefix or object); else None
+    additional_sources: tuple[Channel, ...] = ()  # AdditionalModelDataSources, each under its ChannelName
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class StorageConfig:
     s3_addressing_style: str | None = None  # path | virtual | auto
     max_unpacked_bytes: int = 20 * 2**30
     max_files: int = 100_000
+    cache_max: int | float = 0.5  # CacheMaxSize: the cache's budget, bytes or a share of its volume ("50%")
+    wheelhouse: Path | None = None  # Wheelhouse: pip installs requirements.txt from here only (--no-index)
 
 
 @dataclass(frozen=True)

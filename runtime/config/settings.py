@@ -42,7 +42,19 @@ STORAGE_KEYS: dict[str, Rule] = {
                           "must be path, virtual or auto"),
     "MaxUnpackedSize": ("max_unpacked_bytes", Problems.size, *_positive),
     "MaxFiles": ("max_files", int, *_positive),
+    "CacheMaxSize": ("cache_max", lambda v: _budget(v), lambda v: v > 0 and (isinstance(v, int) or v <= 1),
+                     "must be a size (20GiB) or a share of the cache volume (50%), above 0 and at most 100%"),
+    "Wheelhouse": ("wheelhouse", Path, lambda v: True, ""),
 }  # fmt: skip
+
+
+def _budget(value: object) -> int | float:
+    """A size in bytes, or "N%" of the volume as a float share."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return float(value.strip()[:-1]) / 100
+    return Problems.size(value)
+
+
 EMF_KEYS: dict[str, Rule] = {
     "Path": ("emf_path", str, lambda v: bool(v), "must be a file path or - for stdout"),
     "Namespace": ("emf_namespace", str, lambda v: 1 <= len(v) <= 255 and not v.startswith("AWS/"),

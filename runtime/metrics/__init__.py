@@ -21,7 +21,8 @@ Exposed names (labels endpoint, variant, container; container "" is the variant 
   coserve_container_memory_utilization_percent, coserve_container_memory_bytes,
   coserve_container_memory_limit_bytes, coserve_container_pids;
   per variant (endpoint, variant): coserve_disk_utilization_percent, coserve_artifact_cache_hits_total,
-  coserve_artifact_cache_misses_total, coserve_artifact_fetched_bytes_total, coserve_stats_timestamp_seconds.
+  coserve_artifact_cache_misses_total, coserve_artifact_fetched_bytes_total, coserve_artifact_cache_bytes,
+  coserve_artifact_cache_evictions_total, coserve_stats_timestamp_seconds.
 """
 
 from runtime.metrics.http import RouterMetrics

@@ -38,6 +38,8 @@ class Snapshot:
     cache_hits: int  # artifact fetches answered from the cache
     cache_misses: int
     bytes_fetched: int  # artifact bytes downloaded
+    cache_bytes: int = 0  # the artifact cache's size on the shared volume, as last measured
+    cache_evictions: int = 0  # artifacts evicted to keep the cache within its budget
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from runtime.routing import Route, RoutingTable
 from runtime.supervisor.exits import describe_returncode
 from runtime.supervisor.isolation import Isolation
 from runtime.supervisor.osproc import Handle, ProcessOs
+from runtime.supervisor.prepared import Prepared
 from runtime.supervisor.states import LIVE, Event, Lifecycle, State
 from runtime.supervisor.work import Work
 
@@ -37,6 +39,7 @@ class Container:
         self.life = Lifecycle(spec.hostname, emit)
         self.handle: Handle | None = None
         self.model_dir: Path | None = None
+        self.prepared: Prepared | None = None  # what the fetch step made: model dir, interpreter, more data
         self.failures = 0  # failed starts in a row
         self.retry_at = 0.0
         self.kill_at = 0.0  # when STOPPING turns into SIGKILL
@@ -120,12 +123,12 @@ class Supervisor:
         if outcome.error is not None:
             c.life.to(State.FATAL, f"gave up: {outcome.error}", now)
             return
-        assert isinstance(outcome.value, Path)
-        c.model_dir = outcome.value
+        c.prepared = outcome.value if isinstance(outcome.value, Prepared) else Prepared(outcome.value)
+        c.model_dir = c.prepared.model_dir
         self._spawn(c, now)
 
     def _spawn(self, c: Container, now: float) -> None:
-        assert c.model_dir is not None
+        assert c.model_dir is not None and c.prepared is not None
         adapter = get_adapter(c.spec.adapter)
         work_dir = self.server.run_dir / c.spec.hostname
         (work_dir / "tmp").mkdir(parents=True, exist_ok=True)
@@ -133,10 +136,15 @@ class Supervisor:
             hostname=c.spec.hostname, bind_port=c.port, safe_ports=c.safe_ports,
             model_dir=self._isolation.model_path(c.model_dir), work_dir=work_dir, environment=c.spec.environment,
             command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
+            python=c.prepared.python or sys.executable,
         )  # fmt: skip
-        argv = self._isolation.wrap(c.spec, adapter.command(launch), c.model_dir)
+        views = c.prepared.views
+        mounts = tuple((v.host, v.target) for v in views)
+        argv = self._isolation.wrap(c.spec, adapter.command(launch), c.model_dir, mounts)
         c.probe_url = adapter.readiness_url(launch)
-        env = {**_base_environment(), **adapter.environment(launch), **c.spec.environment}
+        seen = {v.variable: str(self._isolation.view(v.host, v.target)) for v in views}
+        env = {**_base_environment(), **c.prepared.environment, **seen, **adapter.environment(launch),
+               **c.spec.environment}  # fmt: skip
         c.kill_reason, c.bad_pings = None, 0
         try:
             c.handle = self._os.spawn(c.spec.hostname, argv, env, work_dir, self.log_path(c))
