@@ -4,6 +4,7 @@ AdditionalModelDataSources beside it, and the Python environment its code/requir
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from adapters import get_adapter
@@ -47,8 +48,7 @@ class ModelPreparer:
         except ArtifactError as exc:
             raise RuntimeError(f"container {hostname}: model artifact {exc}") from exc
         python = self._requirements(spec, model_dir)
-        env = {"VIRTUAL_ENV": str(Path(python).parent.parent)} if python else {}
-        return Prepared(model_dir, python, env, views)
+        return Prepared(model_dir, python, _venv_environment(python) if python else {}, views)
 
     def _model_dir(self, spec: ContainerSpec, name: str) -> Path:
         self.store.lease(name)
@@ -93,3 +93,10 @@ class ModelPreparer:
         spec = self.d.container(hostname)
         assert spec is not None
         return get_adapter(spec.adapter).ready(status, body)
+
+
+def _venv_environment(python: str) -> dict[str, str]:
+    """As `activate` sets them: `python` and `pip` on PATH are the environment's."""
+    bin_dir = Path(python).parent
+    path = os.environ.get("PATH", os.defpath)
+    return {"VIRTUAL_ENV": str(bin_dir.parent), "PATH": f"{bin_dir}{os.pathsep}{path}"}

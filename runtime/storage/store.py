@@ -113,7 +113,8 @@ class ArtifactStore:
 
     def fetch(self, url: str) -> Path:
         """Make sure the artifact is in the cache; return the cached .tar.gz (read-only)."""
-        return self._cache.blob(self._fetch(url))
+        with self._cache.whole(exclusive=False):
+            return self._cache.blob(self._fetch(url))
 
     def materialize(self, url: str, name: str, layout: str = "tarball") -> Path:
         """Fetch, lay out safely and return the read-only model directory for container `name`.

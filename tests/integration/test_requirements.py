@@ -13,7 +13,7 @@ import pytest
 from tests.support import ROOT, start_coserve, write_tarball
 
 pytestmark = pytest.mark.integration
-LISTER = ["$(COSERVE_PYTHON)", str(ROOT / "tests" / "containers" / "lister.py")]
+LISTER = ["python", str(ROOT / "tests" / "containers" / "lister.py")]  # the environment's, first on PATH
 
 
 @pytest.fixture(scope="module")
