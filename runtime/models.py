@@ -12,6 +12,7 @@ from adapters.preflight import describe, missing
 from runtime.config import ContainerSpec, Deployment
 from runtime.pyenv import PythonEnvs, RequirementsError
 from runtime.storage import ArtifactError, ArtifactStore, StorageSettings
+from runtime.storage.budget import PYENV_LEASE
 from runtime.storage.trees import build_tree, link_copy
 from runtime.supervisor.prepared import Prepared, View
 
@@ -85,7 +86,9 @@ class ModelPreparer:
         log_to = self.d.server.log_dir / f"{spec.hostname}.log"
         log_to.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return str(self.envs.ensure(requirements, log_to))
+            self.store.lease(f"{PYENV_LEASE}{self.envs.key(requirements)}")
+            with self.store.busy():  # no prune while pip fills it
+                return str(self.envs.ensure(requirements, log_to))
         except RequirementsError as exc:
             raise RuntimeError(f"container {spec.hostname}: code/requirements.txt: {exc}") from exc
 

@@ -20,8 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from runtime.storage.budget import PYENV_COMPLETE
+
 log = logging.getLogger("runtime.pyenv")
-COMPLETE = ".coserve-complete"
+COMPLETE = PYENV_COMPLETE
 PIP_TIMEOUT_S = 1800.0
 
 
@@ -35,15 +37,21 @@ class PythonEnvs:
         self.wheelhouse = wheelhouse
         self.python = python
 
+    def key(self, requirements: Path) -> str:
+        """Names the environment for this file, interpreter and pip options."""
+        options = f"{self.python}\0{sys.version}\0{self.wheelhouse}\0".encode()
+        return hashlib.sha256(options + requirements.read_bytes()).hexdigest()[:32]
+
     def ensure(self, requirements: Path, log_to: Path | None = None) -> Path:
         """The interpreter of an environment with `requirements` installed; pip's output goes to `log_to`."""
-        env = self.root / self._key(requirements.read_bytes())
+        env = self.root / self.key(requirements)
         python = env / "bin" / "python"
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / f"{env.name}.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if (env / COMPLETE).exists():
                 log.info("%s: environment %s already has it; nothing to install", requirements, env.name)
+                (env / COMPLETE).touch()  # its last use, for the cache budget
                 return python
             shutil.rmtree(env, ignore_errors=True)  # a crash's half-built one, if any
             try:
@@ -53,10 +61,6 @@ class PythonEnvs:
                 raise
             (env / COMPLETE).touch()
         return python
-
-    def _key(self, content: bytes) -> str:
-        options = f"{self.python}\0{sys.version}\0{self.wheelhouse}\0".encode()
-        return hashlib.sha256(options + content).hexdigest()[:32]
 
     def _build(self, env: Path, requirements: Path, log_to: Path | None) -> None:
         log.info("%s: installing into %s", requirements, env)

@@ -1,11 +1,14 @@
 """Keeping the cache within its size budget: least recently used, unreferenced artifacts go first.
 
-An artifact is a tree (`trees/<id>`) with the blobs it was made from (`index/<id>.json`), or a blob no
-tree names. It is referenced while a model dir made from it is leased (leases.py); unreferenced model
-dirs are removed with their tree, since they are only hardlinks into it. Sizes count each inode once,
-so a tree that hardlinks its blobs costs its bytes once. Everything here runs under the exclusive
-cache-wide lock, so no materialize is half-way through while files are counted or removed, and every
-`.tmp-*` name found then is a crash's leftover.
+An artifact is a tree (`trees/<id>`) with the blobs it was made from (`index/<id>.json`), a blob no
+tree names, or a Python environment made for a code/requirements.txt (`<cache_dir>/pyenvs/<key>`,
+runtime/pyenv.py; last used when its completion marker was touched). A tree is referenced while a
+model dir made from it is leased, an environment while `pyenv-<key>` is (leases.py); unreferenced
+model dirs are removed with their tree, since they are only hardlinks into it. Sizes count each inode
+once, so a tree that hardlinks its blobs costs its bytes once. Everything here runs under the
+exclusive cache-wide lock, so no materialize or pip install is half-way through while files are
+counted or removed, and every `.tmp-*` name (or environment without its completion marker) found then
+is a crash's leftover.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from runtime.storage.leases import in_use
 from runtime.storage.trees import remove_tree
 
 log = logging.getLogger("runtime.storage")
+PYENV_LEASE = "pyenv-"  # an environment's lease name is this and its key
+PYENV_COMPLETE = ".coserve-complete"  # written last into a finished environment (runtime/pyenv.py)
 
 
 @dataclass(frozen=True)
@@ -33,12 +38,14 @@ class CacheEntry:
 
 
 class Janitor:
-    def __init__(self, cache: BlobCache, models: Path) -> None:
+    def __init__(self, cache: BlobCache, models: Path, pyenvs: Path | None = None) -> None:
         self.cache, self.models = cache, models
+        self.pyenvs = pyenvs or models.parent / "pyenvs"
 
     def sweep(self) -> int:
-        """Remove `.tmp-*` names a crash left; returns how many."""
+        """Remove `.tmp-*` names and half-built environments a crash left; returns how many."""
         found = [p for d in (*self._dirs(), self.models) if d.is_dir() for p in d.glob(f"{TMP_PREFIX}*")]
+        found += [p for p in self._pyenvs() if not (p / PYENV_COMPLETE).exists()]
         for path in found:
             remove_tree(path)
         if found:
@@ -47,7 +54,7 @@ class Janitor:
         return len(found)
 
     def size(self) -> int:
-        return _bytes([*self._dirs(), self.models])
+        return _bytes([*self._dirs(), self.models, self.pyenvs])
 
     def entries(self) -> list[CacheEntry]:
         users = self._users()
@@ -65,6 +72,11 @@ class Janitor:
             sha = blob.name.removeprefix("sha256-").split(".")[0]
             if sha not in named:
                 out.append(CacheEntry(sha, "", _bytes([blob]), blob.stat().st_mtime, ()))
+        for env in self._pyenvs():
+            name = f"{PYENV_LEASE}{env.name}"
+            used = (env / PYENV_COMPLETE).stat().st_mtime if (env / PYENV_COMPLETE).exists() else 0.0
+            leased: tuple[str, ...] = (name,) if in_use(self.cache.leases, name) else ()
+            out.append(CacheEntry(name, "code/requirements.txt", _bytes([env]), used, leased))
         return out
 
     def prune(self, budget: int) -> list[CacheEntry]:
@@ -88,6 +100,9 @@ class Janitor:
         return evicted
 
     def _evict(self, entry: CacheEntry) -> None:
+        if entry.name.startswith(PYENV_LEASE):
+            remove_tree(self.pyenvs / entry.name.removeprefix(PYENV_LEASE))
+            return
         for marker in self.models.glob(".*.sha256"):
             if _read(marker) == entry.name:
                 remove_tree(self.models / marker.name[1:].removesuffix(".sha256"))
@@ -130,6 +145,11 @@ class Janitor:
                 continue
             if not self.cache.blob(sha).exists():
                 ref.unlink(missing_ok=True)
+
+    def _pyenvs(self) -> list[Path]:
+        if not self.pyenvs.is_dir():
+            return []
+        return sorted(p for p in self.pyenvs.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))
 
     def _dirs(self) -> list[Path]:
         c = self.cache

@@ -9,13 +9,14 @@ on disk while each gets its own directory. The cache is kept within its budget (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ class ArtifactStore:
         self._cache = BlobCache(settings.cache_dir / "artifacts")
         self._models = settings.cache_dir / "models"
         self._board = ProgressBoard(settings.progress)
-        self._janitor = Janitor(self._cache, self._models)
+        self._janitor = Janitor(self._cache, self._models, settings.cache_dir / "pyenvs")
         self._leases = Leases(self._cache.leases)
         self._size = self._evictions = 0
 
@@ -93,6 +94,12 @@ class ArtifactStore:
     def entries(self) -> list[CacheEntry]:
         with self._cache.whole(exclusive=True):
             return self._janitor.entries()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Hold off every prune (here and in other processes) while something is written into the volume."""
+        with self._cache.whole(exclusive=False):
+            yield
 
     def lease(self, name: str) -> None:
         """Claim model dir `name` for as long as this process runs it (until close()): while claimed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +61,19 @@ def test_requirements_installed_once_and_imported_by_the_container(wheelhouse: P
         assert r["imported"] == "installed from the wheelhouse"
         assert "pip" not in (tmp_path / "logs" / "app.log").read_text(), "the same file installs nothing again"
         assert "already has it; nothing to install" in again.log.read_text()
+        kept = _cli("cache", "prune", str(tmp_path / "deploy.yaml"), "--to", "0")
+        assert kept.returncode == 0 and len(list((tmp_path / "cache" / "pyenvs").glob("*/bin"))) == 1, kept.stdout
     finally:
         assert again.stop() == 0
+    listing = _cli("cache", "ls", str(tmp_path / "deploy.yaml"))
+    assert "code/requirements.txt" in listing.stdout, "the environment counts against the cache budget"
+    pruned = _cli("cache", "prune", str(tmp_path / "deploy.yaml"), "--to", "0")
+    assert pruned.returncode == 0 and not list((tmp_path / "cache" / "pyenvs").glob("*/bin")), pruned.stdout
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "runtime", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False, env={**os.environ, "COLUMNS": "300"})  # fmt: skip
 
 
 def test_a_pip_failure_is_fatal_at_once_with_pips_message(wheelhouse: Path, tmp_path: Path) -> None:
