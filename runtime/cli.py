@@ -75,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
 def _check(deployment: Deployment) -> int:
     """Print what would run; a framework module this interpreter lacks is an error (or a note if optional)."""
     from adapters.preflight import describe, missing
+    from runtime.config.sources import describe as describe_data
 
     failed = False
     for c in deployment.containers:
-        print(f"{c.hostname}: {c.adapter} {c.model_data_url or '(no artifact)'}")
+        print(f"{c.hostname}: {c.adapter} {describe_data(c.model_data_url, c.model_data, c.additional_sources)}")
         for need in missing(c.adapter, c.environment):
             failed |= need.required
             level = "error" if need.required else "note"

@@ -128,3 +128,10 @@ def _model_access(p: Problems, at: str, raw: object) -> None:
     access = p.mapping(at, raw)
     if set(access) != {"AcceptEula"} or not isinstance(access["AcceptEula"], bool):
         p.add(at, "must be {AcceptEula: true|false}", raw)
+
+
+def describe(url: str | None, data: S3Data | None, channels: tuple[Channel, ...]) -> str:
+    """One line for `coserve check` and `coserve fetch`: the model data and each additional channel."""
+    main = f"{data.uri} ({data.layout})" if data else url or "(no artifact)"
+    more = "".join(f", {c.name}: {c.data.uri} ({c.data.layout})" for c in channels)
+    return main + more

@@ -87,6 +87,9 @@ def test_prefix_and_additional_sources_laid_out_as_sagemaker_does(s3: S3Endpoint
     finally:
         assert again.stop() == 0
     assert "downloads: 0" in _fetch_summary(tmp_path, s3), "a restart fetches nothing again"
+    check = subprocess.run([sys.executable, "-m", "runtime", "check", str(tmp_path / "deploy.yaml")], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert f"llm: process s3://{bucket}/llm/ (prefix), lora: s3://{bucket}/adapters/lora/ (prefix)" in check.stdout
 
 
 def _fetch_summary(tmp_path: Path, s3: S3Endpoint) -> str:
