@@ -6,9 +6,13 @@ is bind-mounted read-only there, so two containers see two different directories
 Where it does not, `private_model_mount_supported()` says so in a WARNING and the supervisor passes
 the path in the environment instead.
 
+More directories may be mounted the same way beside it (AdditionalModelDataSources, at
+/opt/ml/additional-model-data-sources).
+
 The mount point itself is an ordinary directory on the host: a mount needs one, and `mkdir` is not
-namespaced. The first wrapped container creates /opt/ml/model (if missing) and leaves it empty;
-nothing is ever mounted on it outside the private namespaces, and nothing is written into it.
+namespaced. The first wrapped container creates /opt/ml/model (and any other target; if missing) and
+leaves it empty; nothing is ever mounted on it outside the private namespaces, and nothing is written
+into it.
 """
 
 from __future__ import annotations
