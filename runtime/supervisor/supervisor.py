@@ -91,7 +91,8 @@ class Supervisor:
     def start(self, now: float) -> None:
         for c in self.containers:
             self._isolation.prepare(c.spec)
-            c.life.to(State.FETCHING, f"fetching {c.spec.model_data_url or 'no artifact'}", now)
+            data = c.spec.model_data.uri if c.spec.model_data else c.spec.model_data_url
+            c.life.to(State.FETCHING, f"fetching {data or 'no artifact'}", now)
             self._work.start_fetch(c.spec.hostname, c.spec.model_data_url)
 
     def tick(self, now: float) -> None:
