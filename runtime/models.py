@@ -65,8 +65,8 @@ class ModelPreparer:
         """Each channel's data in one directory, mounted as a whole at SOURCES_TARGET."""
         if not spec.additional_sources:
             return ()
-        for c in spec.additional_sources:
-            self.store.lease(f"{name}--{c.name}")
+        for lease in (f"{name}--sources", *(f"{name}--{c.name}" for c in spec.additional_sources)):
+            self.store.lease(lease)
         dirs = {c.name: self.store.materialize(c.data.uri, f"{name}--{c.name}", c.data.layout)
                 for c in spec.additional_sources}  # fmt: skip
         root = self.d.storage.cache_dir / "models" / f"{name}--sources"

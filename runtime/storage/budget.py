@@ -83,6 +83,8 @@ class Janitor:
         """Evict unreferenced artifacts, oldest use first, until the cache fits `budget` bytes."""
         evicted: list[CacheEntry] = []
         size = self.size()
+        if size > budget and self._drop_unclaimed_dirs():
+            size = self.size()
         for entry in sorted(self.entries(), key=lambda e: e.last_used):
             if size <= budget:
                 break
@@ -115,6 +117,18 @@ class Janitor:
         for sha in [*record.get("blobs", []), entry.name]:
             if sha not in keep:
                 self.cache.evict(sha)
+
+    def _drop_unclaimed_dirs(self) -> int:
+        """Model dirs made of others (AdditionalModelDataSources' combined dir), or empty ones, that no
+        process claims: their hardlinks would keep evicted bytes alive, and they are quick to make again."""
+        dirs = self.models.iterdir() if self.models.is_dir() else iter(())
+        found = [d for d in dirs if d.is_dir() and not d.name.startswith(TMP_PREFIX) and self._unclaimed(d.name)]
+        for path in found:
+            remove_tree(path)
+        return len(found)
+
+    def _unclaimed(self, name: str) -> bool:
+        return not (self.models / f".{name}.sha256").exists() and not in_use(self.cache.leases, name)
 
     def _users(self) -> dict[str, list[str]]:
         users: dict[str, list[str]] = {}

@@ -90,6 +90,12 @@ def test_prefix_and_additional_sources_laid_out_as_sagemaker_does(s3: S3Endpoint
     check = subprocess.run([sys.executable, "-m", "runtime", "check", str(tmp_path / "deploy.yaml")], cwd=ROOT,
                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert f"llm: process s3://{bucket}/llm/ (prefix), lora: s3://{bucket}/adapters/lora/ (prefix)" in check.stdout
+    prune = subprocess.run([sys.executable, "-m", "runtime", "cache", "prune", str(tmp_path / "deploy.yaml"), "--to",
+                            "0"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert "4 evicted" in prune.stdout, prune.stdout + prune.stderr  # the model and its three channels
+    cache = tmp_path / "cache"
+    left = [p for d in ("artifacts/blobs", "artifacts/trees", "models") for p in (cache / d).iterdir()]
+    assert left == [], "nothing unused is kept, nor kept alive by a hardlink"
 
 
 def _fetch_summary(tmp_path: Path, s3: S3Endpoint) -> str:
