@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtime.localstore import S3Endpoint
 from runtime.storage import ArtifactError, ArtifactStore
 from runtime.storage.extract import ArchiveError, Limits
-from runtime.storage.prefix import Entry, check_entries
+from runtime.storage.prefix import Entry, check_entries, fill_tree
 from tests.storage.conftest import GetCounter, leftovers
 
 LIMITS = Limits(max_bytes=1000, max_files=10)
@@ -92,3 +95,23 @@ def test_over_the_limits_or_empty_fails_permanently_and_leaves_nothing(
     with pytest.raises(ArtifactError, match="no objects under this prefix") as empty:
         make_store().materialize(f"s3://{bucket}/nothing/", "ep--none", "prefix")
     assert empty.value.permanent
+
+
+@settings(max_examples=300)
+@given(st.lists(st.text(alphabet="ab./\0", min_size=0, max_size=12), min_size=1, max_size=6, unique=True))
+def test_any_accepted_set_of_keys_lays_out_inside_the_tree(paths: list[str]) -> None:
+    found = entries(*paths)
+    try:
+        check_entries(found, Limits(max_bytes=10**6, max_files=100))
+    except ArchiveError:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        blob = root / "blob"
+        blob.write_bytes(b"x")
+        dest = root / "tree"
+        dest.mkdir()
+        fill_tree(dest, found, [blob] * len(found))
+        laid = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+        assert laid == sorted(paths), "every key at its own path, nothing else"
+        assert all(p.resolve().is_relative_to(dest.resolve()) for p in dest.rglob("*"))
