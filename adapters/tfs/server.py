@@ -78,8 +78,9 @@ def _load(
         server.should_exit = True
         return
     outcome.ready.set()
-    log.info("ready: models %s (default %s) on :%s, REST :%s, gRPC :%s", sorted(registry.sources),
-             registry.default, settings.bind_port, settings.rest_port, settings.grpc_port)  # fmt: skip
+    grpc = f":{settings.grpc_port}" if installed(TF_GRPC.module) else "off"
+    log.info("ready: models %s (default %s) on :%s, REST :%s, gRPC %s", sorted(registry.sources),
+             registry.default, settings.bind_port, settings.rest_port, grpc)  # fmt: skip
 
 
 def _grpc(settings: Settings, registry: Registry, outcome: Outcome) -> None:
