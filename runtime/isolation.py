@@ -16,6 +16,7 @@ from runtime.supervisor.isolation import Isolation
 from runtime.units import format_size
 
 log = logging.getLogger("runtime.isolation")
+_NEAR_LIMIT = 2**20  # a peak this close to the limit means the limit was hit (the kernel charges in batches)
 
 
 class StartupError(SystemExit):
@@ -59,10 +60,17 @@ class CgroupIsolation:
     def exit_note(self, spec: ContainerSpec) -> str | None:
         stats = self.groups[spec.hostname].stats()
         seen, self._oom_seen[spec.hostname] = self._oom_seen[spec.hostname], stats.oom_kills
-        if stats.oom_kills > seen:
-            limit = stats.memory_limit_bytes
-            return f"killed by the OOM killer at {format_size(limit) if limit else 'the host limit'}"
-        return None
+        if stats.oom_kills <= seen:
+            return None
+        own, peak = spec.limits.memory_bytes, stats.memory_peak_bytes
+        if own is not None and peak is not None and peak < own - _NEAR_LIMIT:
+            # It never came near its own limit: limits that overcommit met real pressure from above (a parent's
+            # limit or the host's), and the kernel chose it as furthest above its request (runtime.admission).
+            request = spec.limits.memory_request_bytes
+            return (f"killed by the OOM killer under memory pressure from outside the container, below its "
+                    f"own limit ({format_size(own)}; request {format_size(request or 0)})")  # fmt: skip
+        limit = stats.memory_limit_bytes
+        return f"killed by the OOM killer at {format_size(limit) if limit else 'the host limit'}"
 
     def stats(self, hostname: str) -> Stats | None:
         group = self.groups.get(hostname)

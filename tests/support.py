@@ -168,8 +168,10 @@ class Coserve:
 
 
 def start_coserve(doc: dict[str, Any], workdir: Path, *, extra_args: list[str] | None = None,
-                  wait_ready: bool = True, env: dict[str, str] | None = None) -> Coserve:  # fmt: skip
-    """Write the deployment file, start `coserve serve` on a free port, and wait for the front door."""
+                  wait_ready: bool = True, env: dict[str, str] | None = None,
+                  prefix: list[str] | None = None) -> Coserve:  # fmt: skip
+    """Write the deployment file, start `coserve serve` on a free port, and wait for the front door.
+    `prefix` runs before it and execs it (a cgroup prologue)."""
     workdir.mkdir(parents=True, exist_ok=True)
     own = doc.setdefault("Coserve", {})
     server = own.setdefault("Server", {})
@@ -182,7 +184,8 @@ def start_coserve(doc: dict[str, Any], workdir: Path, *, extra_args: list[str] |
     path.write_text(yaml.safe_dump(doc))
     port = free_port()
     log = workdir / "coserve.log"
-    argv = [sys.executable, "-m", "runtime", "serve", str(path), "--port", str(port), *(extra_args or [])]
+    argv = [*(prefix or []), sys.executable, "-m", "runtime", "serve", str(path), "--port", str(port),
+            *(extra_args or [])]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})},
