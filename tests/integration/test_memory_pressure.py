@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from benchmarks.instance import InstanceCgroup
 from runtime.cgroups import memory_capacity
 from runtime.units import format_size
+from tests.metrics.scrape import scrape, value
 from tests.support import Coserve, echo_container, start_coserve, wait_for
 
 pytestmark = pytest.mark.integration
@@ -93,6 +94,11 @@ def test_under_pressure_the_container_furthest_above_its_request_is_killed(squee
     assert host["capacity_bytes"] == 512 * MIB, "the limit of coserve's own cgroup is the capacity"
     assert (host["reserved_bytes"], host["overcommit_bytes"]) == (416 * MIB, 416 * MIB)
     assert "limits 800.0MiB overcommit it by 416.0MiB" in squeezed.log.read_text()
+    m = scrape(squeezed.url)
+    assert value(m, "coserve_container_memory_request_bytes", container="greedy") == 32 * MIB
+    assert value(m, "coserve_container_memory_limit_bytes", container="greedy") == 400 * MIB
+    assert (value(m, "coserve_host_memory_reserved_bytes"), value(m, "coserve_host_memory_free_bytes")) == (
+        416 * MIB, 96 * MIB)  # fmt: skip
     # steady grows past its biggest neighbour but stays near its request; greedy is small but far above its own.
     held = invoke(squeezed, "steady", "hold=250")
     assert Path(f"/proc/{held['pid']}/oom_score_adj").read_text().strip() == "500"
