@@ -2,7 +2,9 @@
 
 Rates need two readings: `status` takes two `--sample` seconds apart (0: none, rates shown as -), `top`
 one per refresh. Latency percentiles come from the histogram buckets: since start for `status`, over the
-last refresh for `top`.
+last refresh for `top`. MEMORY is use / limit; REQUEST is what admission reserved for the container; the title
+says how much of the host's memory (or coserve's own cgroup's) is reserved, what is free, and how far the limits
+overcommit it.
 """
 
 from __future__ import annotations
