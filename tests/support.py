@@ -75,7 +75,8 @@ def free_block(size: int, count: int) -> int:
         base = free_port() // size * size
         if base + size * count > 65000:
             continue
-        ports = [base + i * size for i in range(count)]
+        # Every port, not only each block's first: a container binds its safe ports too (TorchServe's gRPC ones).
+        ports = range(base, base + size * count)
         if all(_is_free(p) for p in ports):
             return base
     raise RuntimeError("no free port block")
