@@ -6,6 +6,7 @@ import ctypes
 import io
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = [sys.executable, str(ROOT / "tests" / "containers" / "echo.py")]
+EPHEMERAL_FLOOR = 10000  # port blocks for containers are taken from here up to the ephemeral range
 
 
 def tarball(files: Mapping[str, bytes | str]) -> bytes:
@@ -70,16 +72,25 @@ def free_port() -> int:
 
 
 def free_block(size: int, count: int) -> int:
-    """A base port whose `count` blocks of `size` ports are all free right now."""
+    """A base port whose `count` blocks of `size` ports are all free right now.
+
+    Below the kernel's ephemeral range: there every outgoing connection (and its TIME_WAIT) takes a local port at
+    random, and on a busy host one lands in a block often enough to fail a server's bind (TorchServe's five)."""
+    low, _ = _ephemeral_range()
+    rng = random.Random()
     for _ in range(200):
-        base = free_port() // size * size
-        if base + size * count > 65000:
-            continue
-        # Every port, not only each block's first: a container binds its safe ports too (TorchServe's gRPC ones).
-        ports = range(base, base + size * count)
-        if all(_is_free(p) for p in ports):
+        base = rng.randrange(EPHEMERAL_FLOOR, max(EPHEMERAL_FLOOR + 1, low - size * count)) // size * size
+        if all(_is_free(p) for p in range(base, base + size * count)):  # every port: safe ports are bound too
             return base
     raise RuntimeError("no free port block")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def _is_free(port: int) -> bool:
