@@ -23,13 +23,23 @@ from runtime.config import Deployment
 from runtime.metrics import RouterMetrics, multiproc_dir
 from runtime.router import Router, RouterSettings, build_app
 from runtime.router.guard import make_guard
+from runtime.router.protocol import ConnectionLimits, protocol_class
 from runtime.routing import TableSource
 
 log = logging.getLogger("runtime.main")
 
 
 def router_settings(d: Deployment) -> RouterSettings:
-    return RouterSettings(timeout_s=d.server.invocation_timeout_s, max_payload=d.server.max_payload_bytes)
+    s = d.server
+    return RouterSettings(timeout_s=s.invocation_timeout_s, max_payload=s.max_payload_bytes,
+                          max_response=s.max_response_bytes, max_in_flight=s.max_in_flight)  # fmt: skip
+
+
+def connection_limits(d: Deployment) -> ConnectionLimits:
+    s = d.server
+    return ConnectionLimits(max_header_bytes=s.max_header_bytes, max_headers=s.max_headers,
+                            header_timeout_s=s.header_timeout_s, body_timeout_s=s.body_timeout_s,
+                            max_connections=s.max_connections)  # fmt: skip
 
 
 def check_ports(d: Deployment, host: str, port: int) -> None:
@@ -80,6 +90,7 @@ class FrontDoor:
         config = uvicorn.Config(
             build_app(router, self.metrics.routes()), host=self.host, port=self.port, log_config=None, access_log=False,
             timeout_graceful_shutdown=max(int(self.d.server.drain_timeout_s), 1), lifespan="on",
+            http=protocol_class(connection_limits(self.d)), timeout_keep_alive=self.d.server.keep_alive_s,  # type: ignore[arg-type]
         )  # fmt: skip
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -94,7 +105,7 @@ class FrontDoor:
         s = self.d.server
         return [
             sys.executable, "-m", "gunicorn", "--workers", str(s.workers),
-            "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", f"{self.host}:{self.port}",
+            "--worker-class", "runtime.router.gworker.LimitedWorker", "--bind", f"{self.host}:{self.port}",
             "--graceful-timeout", str(max(int(s.drain_timeout_s), 1)), "--timeout", "0",
             "--log-level", "warning", "runtime.router.worker:app",
         ]  # fmt: skip

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from runtime.errors import InternalFailure, SageMakerError, ValidationError
+from runtime.errors import InternalFailure, SageMakerError, ServiceUnavailable, ValidationError
 from runtime.router.invoke import TARGET, Limits, Result, invoke, targets
 from runtime.router.upstream import Upstream
 from runtime.routing import Route as RouteEntry
@@ -43,6 +43,8 @@ PASSED_BACK = (b"x-amzn-sagemaker-custom-attributes", b"x-amzn-sagemaker-new-ses
 class RouterSettings:
     timeout_s: float = 60.0
     max_payload: int = 6 * 2**20
+    max_response: int = 6 * 2**20
+    max_in_flight: int = 100  # per container, in this process
 
 
 class Router:
@@ -52,8 +54,9 @@ class Router:
         self.settings = settings
         self.guard = guard
         self.observer = observer
-        self.upstream = Upstream()
+        self.upstream = Upstream(settings.max_response)
         self.limits = Limits(settings.timeout_s, settings.max_payload)
+        self.in_flight: dict[str, int] = {}  # requests under way per container hostname, in this process
 
     async def invocations(self, scope: Scope, receive: Receive) -> Reply:
         """One InvokeEndpoint: the reply to send; every failure in SageMaker's error shape."""
@@ -70,7 +73,7 @@ class Router:
             if name.lower() != table.endpoint_name.lower():
                 raise ValidationError(f"Endpoint {name} not found.")
             routes = targets(table, target)
-            result = await invoke(self.upstream, routes, body, headers, self.limits)
+            result = await self._bounded(routes, body, headers)
         except SageMakerError as exc:
             result = Result(None, (), exc)  # the front door answered without a container: metrics count it too
         if self.observer is not None:
@@ -78,6 +81,22 @@ class Router:
         if result.error is not None:
             return _error(result.error)
         return self._answer(table.variant_name, result, TRACE in headers)
+
+    async def _bounded(self, routes: tuple[RouteEntry, ...], body: bytes, headers: Headers) -> Result:
+        """invoke(), unless a container already has MaxInFlight requests: a bounded wait, never a growing queue."""
+        busy = [r.hostname for r in routes if self.in_flight.get(r.hostname, 0) >= self.settings.max_in_flight]
+        if busy:
+            raise ServiceUnavailable(
+                f"Container {busy[0]} already has {self.settings.max_in_flight} requests in flight "
+                "(Coserve.Server.MaxInFlight). Reduce the request rate and try again."
+            )
+        for r in routes:
+            self.in_flight[r.hostname] = self.in_flight.get(r.hostname, 0) + 1
+        try:
+            return await invoke(self.upstream, routes, body, headers, self.limits)
+        finally:
+            for r in routes:
+                self.in_flight[r.hostname] -= 1
 
     def _answer(self, variant: str, result: Result, trace: bool) -> Reply:
         answer = result.answer
