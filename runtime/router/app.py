@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from runtime.errors import InternalFailure, SageMakerError, ServiceUnavailable, ValidationError
+from runtime.router.body import read_body
 from runtime.router.invoke import TARGET, Limits, Result, invoke, targets
 from runtime.router.upstream import Upstream
 from runtime.routing import Route as RouteEntry
@@ -30,8 +31,9 @@ from runtime.routing import TableSource
 log = logging.getLogger("runtime.router")
 TRACE = "x-coserve-trace"
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
-# (ASGI scope, headers, body, endpoint name, target hostname) -> None, or raises a SageMakerError: auth plugs in here
-Guard = Callable[[Scope, Headers, bytes, str, str | None], None]
+# Auth plugs in here, in two steps. (ASGI scope, headers, endpoint name, target hostname) -> the check of the body's
+# SHA-256 (hex), or raises a SageMakerError: every check the head allows comes before the body is read.
+Guard = Callable[[Scope, Headers, str, str | None], Callable[[str], None]]
 # Called once per invocation: (routes targeted, result, seconds in coserve). A request the front door answered
 # itself (ValidationError, access denied, container not RUNNING) has a result with no hops.
 Observer = Callable[[tuple[str, ...], Result, float], None]
@@ -66,10 +68,12 @@ class Router:
         routes: tuple[RouteEntry, ...] = ()
         try:
             name = endpoint_of(scope["path"]) or table.endpoint_name
-            body = await _read_body(receive, headers, self.settings.max_payload)
             target = headers.get(TARGET)
-            if self.guard is not None:
-                self.guard(scope, headers, body, name, target)  # before any answer that says what exists
+            # Before any answer that says what exists, and before the body is read.
+            finish = self.guard(scope, headers, name, target) if self.guard is not None else None
+            body, digest = await read_body(receive, headers, self.settings.max_payload, finish is not None)
+            if finish is not None:
+                finish(digest)
             if name.lower() != table.endpoint_name.lower():
                 raise ValidationError(f"Endpoint {name} not found.")
             routes = targets(table, target)
@@ -139,28 +143,6 @@ def _trace(result: Result) -> str:
         f'{h.hostname};status={h.status};ms={h.seconds * 1000:.2f};bytes={h.bytes_out};type="{h.content_type}"'
         for h in result.hops
     )
-
-
-async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ValidationError("The client closed the connection before sending the whole request.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _too_large(size: int, limit: int) -> ValidationError:
-    return ValidationError(f"Request payload of {size} bytes exceeds the maximum allowed size of {limit} bytes.")
 
 
 def _error(exc: SageMakerError) -> Reply:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
@@ -16,11 +18,12 @@ def make_guard(d: Deployment) -> Guard | None:
         return None
     auth = build_authenticator(d.auth, d.source.parent if d.source else None)
 
-    def guard(scope: Scope, headers: Headers, body: bytes, endpoint: str, target: str | None) -> None:
+    def guard(scope: Scope, headers: Headers, endpoint: str, target: str | None) -> Callable[[str], None]:
         # The path and query as they came over the wire: SigV4 signed those bytes, not a decoded form.
-        principal = auth.authenticate(
-            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers, body
+        pending = auth.begin(
+            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
         )
-        auth.authorize(principal, endpoint, target)
+        auth.authorize(pending.principal, endpoint, target)  # before the body: a denied client sends it for nothing
+        return pending.finish
 
     return guard

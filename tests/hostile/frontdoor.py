@@ -97,3 +97,19 @@ def invoke_raw(c: Coserve, attrs: str, body: bytes = b"{}", target: str = "bad")
         return r["ResponseMetadata"]["HTTPStatusCode"], {}
     except ClientError as exc:
         return exc.response["ResponseMetadata"]["HTTPStatusCode"], {**exc.response["Error"], **exc.response}
+
+
+def signed(c: Coserve, body: bytes, key: str = "AKIDTEST", secret: str = "secret", target: str = "echo",
+           path: str | None = None, method: str = "POST") -> tuple[bytes, bytes]:  # fmt: skip
+    """(head, body) of a request signed as boto3 signs it, to send raw (or only in part)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    path = path or f"/endpoints/{c.endpoint}/invocations"
+    headers = {"X-Amzn-SageMaker-Target-Container-Hostname": target} if method == "POST" else {}
+    request = AWSRequest(method, f"{c.url}{path}", headers=headers, data=body)
+    SigV4Auth(Credentials(key, secret), "sagemaker", "us-east-1").add_auth(request)
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{c.port}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in request.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), body

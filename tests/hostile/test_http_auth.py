@@ -1,0 +1,107 @@
+"""Hostile requests to a front door with Coserve.Auth: what is refused before the body is read, malformed
+signatures, the pages that need a signature. Real front door, real containers, raw sockets and boto3."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.hostile.frontdoor import botocore_error, containers, exchange, read_answer, rss, served, signed
+from tests.support import Coserve, start_coserve, wait_for
+
+pytestmark = pytest.mark.integration
+MIB = 2**20
+ONLY_ECHO = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sagemaker:InvokeEndpoint", "Resource": "*",
+    "Condition": {"StringEquals": {"sagemaker:TargetContainerHostname": "echo"}}}]}  # fmt: skip
+ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coserve]:
+    entries, settings = containers()
+    doc = {"EndpointName": "hostile-auth", "InferenceExecutionConfig": {"Mode": "Direct"}, "Containers": entries,
+           "Coserve": {"Containers": settings, "Server": {"BodyTimeout": "5s"}, "Auth": {"Principals": [
+               {"AccessKeyId": "AKIDTEST", "SecretAccessKeyEnv": "T_SECRET", "Policies": [ALL]},
+               {"AccessKeyId": "AKIDECHO", "SecretAccessKeyEnv": "E_SECRET", "Policies": [ONLY_ECHO]}]}}}  # fmt: skip
+    c = start_coserve(doc, tmp_path_factory.mktemp("auth"), env={"T_SECRET": "secret", "E_SECRET": "echo-secret"})
+    yield c
+    c.stop()
+
+
+def test_a_non_ascii_signature_is_403_invalid_signature(door: Coserve) -> None:
+    head, body = signed(door, b"{}")
+    forged = head.replace(b"Signature=", b"Signature=\xe9\xe9")
+    status, headers, answer = exchange(door.port, forged + body)
+    assert status == 403
+    assert botocore_error(status, headers, answer)["Code"] == "InvalidSignatureException"
+    served(door)
+
+
+@pytest.mark.parametrize(
+    ("mangle", "code"),
+    [
+        (lambda h: b"\r\n".join(x for x in h.split(b"\r\n") if not x.startswith(b"Authorization")),
+         "MissingAuthenticationTokenException"),
+        (lambda h: h.replace(b"Credential=AKIDTEST", b"Credential=AKIDNOBODY"), "UnrecognizedClientException"),
+        (lambda h: h.replace(b"X-Amz-Date: 20", b"X-Amz-Date: 19"), "InvalidSignatureException"),
+        (lambda h: h.replace(b"Credential=AKIDTEST", b"Credential=AKIDECHO")
+         .replace(b"Hostname: echo", b"Hostname: bad"), "AccessDeniedException"),
+    ],
+)  # fmt: skip
+def test_what_can_be_refused_is_refused_before_the_body_is_sent(door: Coserve, mangle: object, code: str) -> None:
+    """Only the head of a 6 MB upload is sent: the answer comes without waiting for the body."""
+    head, _ = signed(door, b"x" * 6_000_000, target="echo")
+    with socket.create_connection(("127.0.0.1", door.port), timeout=3) as s:
+        s.sendall(mangle(head))  # type: ignore[operator]
+        status, headers, answer = read_answer(s)  # a TimeoutError here: the front door waited for the body
+    assert status == 403
+    assert botocore_error(status, headers, answer)["Code"] == code
+
+
+def test_unsigned_uploads_cost_no_memory_and_neighbours_are_served(door: Coserve) -> None:
+    """The issue's case: 60 stalled unsigned uploads held 427 MB. Now each is refused at its head."""
+    served(door)
+    baseline = rss(door)
+    head, _ = signed(door, b"x" * 6_000_000, key="AKIDNOBODY")
+
+    def upload(_: int) -> int:
+        with socket.create_connection(("127.0.0.1", door.port), timeout=10) as s:
+            s.sendall(head)
+            with contextlib.suppress(OSError):  # the front door answered and closed: it did not want the body
+                s.sendall(b"x" * 6_000_000)
+            return read_answer(s)[0]
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(upload, range(60)))
+        served(door)
+    assert set(statuses) == {403}
+    assert rss(door) < baseline + 40 * MIB
+
+
+def test_signed_uploads_are_hashed_as_they_stream_and_memory_comes_back(door: Coserve) -> None:
+    served(door)
+    baseline = rss(door)
+    body = b"z" * (6 * MIB - 100)
+
+    def upload(_: int) -> int:
+        client = door.client(fresh=True)
+        r = client.invoke_endpoint(EndpointName=door.endpoint, TargetContainerHostname="bad", Body=body)
+        r["Body"].read()
+        return int(r["ResponseMetadata"]["HTTPStatusCode"])
+
+    with ThreadPoolExecutor(12) as pool:
+        assert set(pool.map(upload, range(24))) == {200}
+    wait_for(lambda: rss(door) < baseline + 40 * MIB, 10, f"RSS back near {baseline >> 20} MiB")
+    served(door)
+
+
+def test_a_body_that_does_not_match_its_signature_is_refused(door: Coserve) -> None:
+    head, _ = signed(door, b'{"a": 1}')
+    status, headers, answer = exchange(door.port, head + b'{"a": 2}')
+    assert status == 403
+    assert botocore_error(status, headers, answer)["Code"] == "InvalidSignatureException"
