@@ -97,3 +97,9 @@ class UnknownOperationException(SageMakerError):
 
     status = 404
     code = "UnknownOperationException"
+
+
+class UnsupportedMethod(UnknownOperationException):
+    """A path the runtime API has, with a method it does not take."""
+
+    status = 405

@@ -16,12 +16,20 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from runtime.errors import InternalFailure, SageMakerError, ServiceUnavailable, ValidationError
+from runtime.errors import (
+    InternalFailure,
+    SageMakerError,
+    ServiceUnavailable,
+    UnknownOperationException,
+    UnsupportedMethod,
+    ValidationError,
+)
 from runtime.router.body import read_body
 from runtime.router.invoke import TARGET, Limits, Result, invoke, targets
 from runtime.router.upstream import Upstream
@@ -67,7 +75,14 @@ class Router:
         headers = Headers(scope=scope)
         routes: tuple[RouteEntry, ...] = ()
         try:
-            name = endpoint_of(scope["path"]) or table.endpoint_name
+            name = endpoint_of(scope["path"])
+            if name is None:
+                name = table.endpoint_name
+            elif not name:
+                raise ValidationError(
+                    "1 validation error detected: Value '' at 'endpointName' failed to satisfy constraint: "
+                    "Member must have length greater than or equal to 1"
+                )
             target = headers.get(TARGET)
             # Before any answer that says what exists, and before the body is read.
             finish = self.guard(scope, headers, name, target) if self.guard is not None else None
@@ -160,16 +175,21 @@ class FrontDoorApp:
         self.fallback = fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and is_invocations(scope["path"]):
-            try:
-                status, headers, body = await self.router.invocations(scope, receive)
-            except Exception:  # never a traceback to the client
-                log.exception("unexpected failure handling POST %s", scope["path"])
-                status, headers, body = _error(InternalFailure("An internal error occurred in coserve."))
+        if scope["type"] == "http" and is_invocations(scope["path"]):
+            status, headers, body = await self._invocations(scope, receive)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         await self.fallback(scope, receive, send)
+
+    async def _invocations(self, scope: Scope, receive: Receive) -> Reply:
+        if scope["method"] != "POST":  # starlette would say 404: the path exists, for POST only
+            return _error(UnsupportedMethod(f"{scope['method']} is not supported on {scope['path']}."))
+        try:
+            return await self.router.invocations(scope, receive)
+        except Exception:  # never a traceback to the client
+            log.exception("unexpected failure handling POST %s", scope["path"])
+            return _error(InternalFailure("An internal error occurred in coserve."))
 
 
 def build_app(router: Router, extra: Sequence[BaseRoute] = ()) -> FrontDoorApp:
@@ -177,8 +197,20 @@ def build_app(router: Router, extra: Sequence[BaseRoute] = ()) -> FrontDoorApp:
     fallback = Starlette(
         routes=[Route("/ping", router.ping, methods=["GET"]), *extra],
         lifespan=lambda app: _lifespan(router),
+        exception_handlers={404: _unknown, 405: _unknown},
     )
     return FrontDoorApp(router, fallback)
+
+
+async def _unknown(request: Request, exc: Exception) -> Response:
+    """A path or method the API does not have, in SageMaker's error shape (starlette's own is plain text)."""
+    error: SageMakerError
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        error = UnsupportedMethod(f"{request.method} is not supported on {request.url.path}.")
+    else:
+        error = UnknownOperationException(f"No operation at {request.method} {request.url.path}.")
+    status, headers, body = _error(error)
+    return Response(body, status, headers={k.decode(): v.decode() for k, v in headers if k != b"content-length"})
 
 
 @contextlib.asynccontextmanager
