@@ -4,14 +4,17 @@ signatures, the pages that need a signature. Real front door, real containers, r
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.hostile.frontdoor import botocore_error, containers, exchange, read_answer, rss, served, signed
-from tests.support import Coserve, start_coserve, wait_for
+from tests.support import ROOT, Coserve, free_port, start_coserve, wait_for
 
 pytestmark = pytest.mark.integration
 MIB = 2**20
@@ -21,11 +24,15 @@ ONLY_ECHO = {"Version": "2012-10-17", "Statement": [{
 ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
+STATUS_PORT = free_port()
+SERVER = {"BodyTimeout": "5s", "StatusListen": f"127.0.0.1:{STATUS_PORT}"}
+
+
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coserve]:
     entries, settings = containers()
     doc = {"EndpointName": "hostile-auth", "InferenceExecutionConfig": {"Mode": "Direct"}, "Containers": entries,
-           "Coserve": {"Containers": settings, "Server": {"BodyTimeout": "5s"}, "Auth": {"Principals": [
+           "Coserve": {"Containers": settings, "Server": SERVER, "Auth": {"Principals": [
                {"AccessKeyId": "AKIDTEST", "SecretAccessKeyEnv": "T_SECRET", "Policies": [ALL]},
                {"AccessKeyId": "AKIDECHO", "SecretAccessKeyEnv": "E_SECRET", "Policies": [ONLY_ECHO]}]}}}  # fmt: skip
     c = start_coserve(doc, tmp_path_factory.mktemp("auth"), env={"T_SECRET": "secret", "E_SECRET": "echo-secret"})
@@ -105,3 +112,41 @@ def test_a_body_that_does_not_match_its_signature_is_refused(door: Coserve) -> N
     status, headers, answer = exchange(door.port, head + b'{"a": 2}')
     assert status == 403
     assert botocore_error(status, headers, answer)["Code"] == "InvalidSignatureException"
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/coserve/status"])
+def test_pages_need_a_signature_under_auth(door: Coserve, path: str) -> None:
+    status, headers, body = exchange(door.port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert status == 403
+    assert botocore_error(status, headers, body)["Code"] == "MissingAuthenticationTokenException"
+    head, _ = signed(door, b"", key="AKIDECHO", secret="echo-secret", path=path, method="GET")
+    status, headers, body = exchange(door.port, head)
+    assert status == 403  # AKIDECHO may invoke, not read the endpoint's figures (sagemaker:DescribeEndpoint)
+    assert botocore_error(status, headers, body)["Code"] == "AccessDeniedException"
+    head, _ = signed(door, b"", path=path, method="GET")
+    status, _, body = exchange(door.port, head)
+    assert status == 200
+    assert b"hostile-auth" in body or b"coserve_invocations" in body
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/coserve/status"])
+def test_the_status_listener_serves_them_unsigned_on_loopback(door: Coserve, path: str) -> None:
+    status, _, body = exchange(STATUS_PORT, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert status == 200
+    assert body
+
+
+def coserve_status(url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    argv = [sys.executable, "-m", "runtime", "status", "--url", url, "--sample", "0"]
+    return subprocess.run(argv, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=30)
+
+
+def test_coserve_status_signs_with_credentials_from_the_environment(door: Coserve) -> None:
+    refused = coserve_status(door.url)
+    assert refused.returncode == 1
+    assert "AWS_ACCESS_KEY_ID" in refused.stdout
+    ok = coserve_status(door.url, AWS_ACCESS_KEY_ID="AKIDTEST", AWS_SECRET_ACCESS_KEY="secret")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "hostile-auth" in ok.stdout
+    assert coserve_status(f"http://127.0.0.1:{STATUS_PORT}").returncode == 0
