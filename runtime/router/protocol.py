@@ -29,6 +29,7 @@ from runtime.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from runtime.router.memory import release_free_memory
 
 SWEEP_S = 0.5  # deadlines are enforced to within this
 LINGER_S = 1.0  # after a refusal, how long the rest of the client's bytes are read and dropped
@@ -168,7 +169,8 @@ def _render(error: SageMakerError) -> bytes:
 
 
 def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
-    """Expire every connection past its deadline; runs for as long as the loop does."""
+    """Expire every connection past its deadline, give freed memory back; runs for as long as the loop does."""
+    release_free_memory()
     now = loop.time()
     for conn in list(connections):
         if isinstance(conn, LimitedProtocol) and conn.deadline <= now:

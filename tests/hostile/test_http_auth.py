@@ -91,6 +91,8 @@ def test_unsigned_uploads_cost_no_memory_and_neighbours_are_served(door: Coserve
 
 
 def test_signed_uploads_are_hashed_as_they_stream_and_memory_comes_back(door: Coserve) -> None:
+    """Three bursts of 24 signed 6 MiB uploads, 12 at a time: the front door ends within 20 MiB of where it began
+    (without malloc_trim, glibc kept 25 to 45 MiB of free holes in its heap for good)."""
     served(door)
     baseline = rss(door)
     body = b"z" * (6 * MIB - 100)
@@ -102,8 +104,9 @@ def test_signed_uploads_are_hashed_as_they_stream_and_memory_comes_back(door: Co
         return int(r["ResponseMetadata"]["HTTPStatusCode"])
 
     with ThreadPoolExecutor(12) as pool:
-        assert set(pool.map(upload, range(24))) == {200}
-    wait_for(lambda: rss(door) < baseline + 40 * MIB, 10, f"RSS back near {baseline >> 20} MiB")
+        for _ in range(3):
+            assert set(pool.map(upload, range(24))) == {200}
+    wait_for(lambda: rss(door) < baseline + 20 * MIB, 10, f"RSS back near {baseline >> 20} MiB")
     served(door)
 
 
