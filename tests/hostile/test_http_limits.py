@@ -141,3 +141,21 @@ def test_twenty_parked_uploads_hold_little_memory(door: Coserve) -> None:
         stop.set()
         for t in threads:
             t.join()
+
+
+def test_a_declared_body_over_max_payload_is_refused_before_it_is_sent(door: Coserve) -> None:
+    with socket.create_connection(("127.0.0.1", door.port), timeout=5) as s:
+        s.sendall(head(length=100 * MIB) + b"x" * 1000)
+        status, headers, body = read_answer(s)
+        assert status == 400
+        assert botocore_error(status, headers, body)["Code"] == "ValidationError"
+        assert closed_by_peer(s, 5)  # the rest of that body is not waited for on a kept connection
+    served(door)
+
+
+def test_pipelined_requests_are_answered_in_order(door: Coserve) -> None:
+    one = head() + b"{}"
+    with socket.create_connection(("127.0.0.1", door.port), timeout=10) as s:
+        s.sendall(one + one)
+        assert read_answer(s)[0] == 200
+        assert read_answer(s)[0] == 200
