@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from starlette.types import Receive
 
 from runtime.errors import ValidationError
+from runtime.router import memory
 
 
 async def read_body(receive: Receive, headers: Mapping[str, str], limit: int, hashed: bool) -> tuple[bytes, str]:
@@ -30,6 +31,7 @@ async def read_body(receive: Receive, headers: Mapping[str, str], limit: int, ha
         if digest is not None:
             digest.update(chunk)
         if not message.get("more_body", False):
+            memory.note(size)
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             return body, digest.hexdigest() if digest is not None else ""
 

@@ -5,7 +5,7 @@ client may take to send them or its body, nor the number of connections (its `li
 plain text, after parsing the headers). Here:
 - the request head (line and headers) is counted in `data_received`, one addition per read, and no more than
   `max_header_bytes` of it ever reaches the parser (httptools joins a header's pieces as they arrive, so its
-  cost grew with the square of one header's length); the header count is checked in `on_header`;
+  cost grew with the square of one header's length); the header count is checked once, at the head's end;
 - deadlines are two floats per request, read by one sweep per process every `SWEEP_S`: a timer per request
   would cost a `call_later` and a `cancel` on the hot path;
 - a refusal is written in SageMaker's error shape, then the connection is half-closed and drained for a
@@ -74,18 +74,19 @@ class LimitedProtocol(HttpToolsProtocol):
         if self.refused:
             return  # lingering: read and dropped
         self._unset_keepalive_if_required()
-        if self.in_head:
+        if self.in_head and self.head_bytes + len(data) <= self.limits.max_header_bytes:
+            self.head_bytes += len(data)  # the common case: the whole head fits
+        elif self.in_head:  # the head may end inside this read: parse only what the limit allows
             room = self.limits.max_header_bytes - self.head_bytes
             self.head_bytes += len(data)
-            if len(data) > room:  # the head may end inside this read: parse only what the limit allows
-                if not self._feed(data[: max(room, 0)]):
-                    return
-                if self.in_head:
-                    self.refuse(RequestHeaderFieldsTooLarge(
-                        f"The request line and headers exceed {self.limits.max_header_bytes} bytes "
-                        "(Coserve.Server.MaxHeaderSize)."))  # fmt: skip
-                    return
-                data = data[room:]
+            if not self._feed(data[:room]):
+                return
+            if self.in_head:
+                self.refuse(RequestHeaderFieldsTooLarge(
+                    f"The request line and headers exceed {self.limits.max_header_bytes} bytes "
+                    "(Coserve.Server.MaxHeaderSize)."))  # fmt: skip
+                return
+            data = data[room:]
         self._feed(data)
 
     def _feed(self, data: bytes) -> bool:
@@ -100,24 +101,23 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.in_head, self.head_bytes, self.phase = True, 0, "headers"
+        self.phase = "headers"
         self.deadline = self.loop.time() + self.limits.header_timeout_s
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self.headers) >= self.limits.max_headers:
+    def on_headers_complete(self) -> None:
+        # Counted once here, not in on_header (a call per header): MaxHeaderSize already bounds the parser's work.
+        if len(self.headers) > self.limits.max_headers:
             self.refusal = RequestHeaderFieldsTooLarge(
                 f"The request has more than {self.limits.max_headers} header fields (Coserve.Server.MaxHeaders)."
             )
             raise _Refused
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
         self.in_head, self.phase = False, "body"
         self.deadline = self.loop.time() + self.limits.body_timeout_s
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self.deadline = math.inf  # answering is InvocationTimeout's business; idling is KeepAlive's
+        self.in_head, self.head_bytes = True, 0  # the next bytes on this connection start the next head
         super().on_message_complete()
 
     def refuse(self, error: SageMakerError) -> None:

@@ -17,6 +17,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from runtime.errors import ModelError
+from runtime.router import memory
 from runtime.routing import Route
 
 
@@ -100,6 +101,8 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
+        if self.size >= memory.LARGE:
+            memory.note(self.size)
         if self.size > self.limit:
             self._too_large(self.size)
         else:
