@@ -50,7 +50,7 @@ class _Refused(Exception):
 
 class LimitedProtocol(HttpToolsProtocol):
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
-    _sweeps: ClassVar[dict[int, asyncio.TimerHandle]] = {}  # one sweep per event loop
+    _sweeps: ClassVar[dict[int, asyncio.TimerHandle]] = {}  # one sweep per server (its set of connections)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
