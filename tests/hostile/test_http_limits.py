@@ -161,3 +161,16 @@ def test_pipelined_requests_are_answered_in_order(door: Coserve) -> None:
         s.sendall(one + one)
         assert read_answer(s)[0] == 200
         assert read_answer(s)[0] == 200
+
+
+def test_a_slow_pipelined_head_waits_for_the_answer_before_it_and_then_gets_408(door: Coserve) -> None:
+    """The head of a second, pipelined request stalls while the first is answered (2 s, past HeaderTimeout):
+    the first answer comes back whole, then the 408, never one inside the other."""
+    slow = head("X-Amzn-SageMaker-Custom-Attributes: sleep=2\r\n") + b"{}"
+    with socket.create_connection(("127.0.0.1", door.port), timeout=10) as s:
+        s.sendall(slow + b"POST /invocations HTTP/1.1\r\nHost: x\r\n")
+        first = read_answer(s)
+        second = read_answer(s)
+    assert first[0] == 200
+    assert b'"custom_attributes": "sleep=2"' in first[2]
+    assert (second[0], botocore_error(*second)["Code"]) == (408, "RequestTimeout")
