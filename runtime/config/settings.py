@@ -22,6 +22,7 @@ SERVER_KEYS: dict[str, Rule] = {
     "MaxContainers": ("max_containers", int, *_positive),
     "Workers": ("workers", int, lambda v: 1 <= v <= 64, "must be between 1 and 64"),
     "StartRetries": ("start_retries", int, lambda v: v >= 0, "must be 0 or more"),
+    "StableAfter": ("stable_after_s", Problems.duration, *_positive),
     "BackoffBase": ("backoff_base_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
     "BackoffMax": ("backoff_max_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
     "PortBase": ("port_base", int, lambda v: 1024 <= v <= 65000, "must be between 1024 and 65000"),
