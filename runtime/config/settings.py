@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Any
 
 from runtime.config.model import MetricsConfig, ServerSettings, StorageConfig
@@ -19,30 +18,30 @@ SERVER_KEYS: dict[str, Rule] = {
     "StartupTimeout": ("startup_timeout_s", Problems.duration, *_positive),
     "PingTimeout": ("ping_timeout_s", Problems.duration, *_positive),
     "PingInterval": ("ping_interval_s", Problems.duration, *_positive),
-    "MaxContainers": ("max_containers", int, *_positive),
-    "Workers": ("workers", int, lambda v: 1 <= v <= 64, "must be between 1 and 64"),
-    "StartRetries": ("start_retries", int, lambda v: v >= 0, "must be 0 or more"),
+    "MaxContainers": ("max_containers", Problems.integer, *_positive),
+    "Workers": ("workers", Problems.integer, lambda v: 1 <= v <= 64, "must be between 1 and 64"),
+    "StartRetries": ("start_retries", Problems.integer, lambda v: v >= 0, "must be 0 or more"),
     "StableAfter": ("stable_after_s", Problems.duration, *_positive),
     "BackoffBase": ("backoff_base_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
     "BackoffMax": ("backoff_max_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
-    "PortBase": ("port_base", int, lambda v: 1024 <= v <= 65000, "must be between 1024 and 65000"),
-    "PortBlock": ("port_block", int, lambda v: 4 <= v <= 10000, "must be between 4 and 10000"),
+    "PortBase": ("port_base", Problems.integer, lambda v: 1024 <= v <= 65000, "must be between 1024 and 65000"),
+    "PortBlock": ("port_block", Problems.integer, lambda v: 4 <= v <= 10000, "must be between 4 and 10000"),
     "DrainTimeout": ("drain_timeout_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
     "StopGrace": ("stop_grace_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),
-    "LogDir": ("log_dir", Path, lambda v: True, ""),
+    "LogDir": ("log_dir", Problems.path, lambda v: True, ""),
     "LogMaxSize": ("log_max_bytes", Problems.size, lambda v: v >= 4096, "must be at least 4KiB"),
-    "LogBackups": ("log_backups", int, lambda v: 0 <= v <= 100, "must be between 0 and 100"),
-    "RunDir": ("run_dir", Path, lambda v: True, ""),
+    "LogBackups": ("log_backups", Problems.integer, lambda v: 0 <= v <= 100, "must be between 0 and 100"),
+    "RunDir": ("run_dir", Problems.path, lambda v: True, ""),
     "OnArtifactError": ("on_artifact_error", str, lambda v: v in ("exit", "fatal"), "must be exit or fatal"),
 }
 STORAGE_KEYS: dict[str, Rule] = {
-    "CacheDir": ("cache_dir", Path, lambda v: True, ""),
+    "CacheDir": ("cache_dir", Problems.path, lambda v: True, ""),
     "S3EndpointUrl": ("s3_endpoint_url", str, lambda v: v.startswith(("http://", "https://")),
                       "must be an http(s) URL"),
     "S3AddressingStyle": ("s3_addressing_style", str, lambda v: v in ("path", "virtual", "auto"),
                           "must be path, virtual or auto"),
     "MaxUnpackedSize": ("max_unpacked_bytes", Problems.size, *_positive),
-    "MaxFiles": ("max_files", int, *_positive),
+    "MaxFiles": ("max_files", Problems.integer, *_positive),
 }  # fmt: skip
 EMF_KEYS: dict[str, Rule] = {
     "Path": ("emf_path", str, lambda v: bool(v), "must be a file path or - for stdout"),
@@ -81,7 +80,7 @@ def parse_storage(p: Problems, raw: dict[str, Any]) -> StorageConfig:
 
 
 def parse_metrics(p: Problems, raw: dict[str, Any]) -> MetricsConfig:
-    for key in sorted(set(raw) - {"Emf"}):
+    for key in sorted(set(raw) - {"Emf"}, key=str):
         p.add(f"Coserve.Metrics.{key}", "unknown key (expected Emf)", raw[key])
     emf = p.mapping("Coserve.Metrics.Emf", raw.get("Emf", {}))
     metrics: MetricsConfig = _apply(p, "Coserve.Metrics.Emf", emf, EMF_KEYS, MetricsConfig())
