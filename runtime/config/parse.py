@@ -87,6 +87,10 @@ def _check_auth(p: Problems, auth: object, source: Path | None) -> None:
     if not isinstance(auth, dict):
         p.add("Coserve.Auth", "must be a mapping", auth)
         return
+    odd = [key for key in auth if not isinstance(key, str)]
+    if odd:  # runtime.auth sorts its keys by name; say so here rather than let it fail on a mixed set
+        p.add("Coserve.Auth", "keys must be strings", odd)
+        return
     try:
         build_authenticator(auth, source.parent if source else None)
     except PolicyError as exc:

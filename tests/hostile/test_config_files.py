@@ -100,9 +100,18 @@ def test_a_recursive_alias(tmp_path: Path) -> None:
 
 
 def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
-    text = yaml.safe_dump(GOOD) + "Tags: &t [{Key: k, Value: v}]\n"
-    text = text.replace("Containers:\n  a:", "Containers:\n  a: &echo")
-    assert check(write(tmp_path, text)).returncode == 0
+    text = f"""EndpointName: ep
+InferenceExecutionConfig: {{Mode: Direct}}
+Containers:
+  - {{ContainerHostname: a, Image: process, Environment: &env {{A: "1"}}}}
+  - {{ContainerHostname: b, Image: process, Environment: *env}}
+Coserve:
+  Containers:
+    a: &cmd {{Command: [{sys.executable}, echo.py]}}
+    b: *cmd
+"""
+    done = check(write(tmp_path, text))
+    assert (done.returncode, done.stdout) == (0, "a: process (no artifact)\nb: process (no artifact)\n"), done.stderr
 
 
 def test_a_file_over_the_size_cap(tmp_path: Path) -> None:
