@@ -15,6 +15,7 @@ import yaml
 
 from tests.support import ROOT, sigterm_when_parent_dies
 
+pytestmark = pytest.mark.integration  # each case runs the real `coserve check` (or serve) as a process
 ECHO = {"Command": [sys.executable, "echo.py"]}
 GOOD = {
     "EndpointName": "ep",
