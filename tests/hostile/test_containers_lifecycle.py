@@ -36,8 +36,9 @@ def exits(c: Coserve, hostname: str) -> list[str]:
 
 
 def test_a_stable_run_forgets_earlier_crashes(tmp_path: Path) -> None:
-    """StartRetries 1, StableAfter 1s: a server that runs 2.5 s and then crashes is restarted every time."""
-    doc = deployment("flaky", {"StartRetries": 1, "StableAfter": "1s", "BackoffBase": "0.2s"}, ECHO_CRASH_AFTER="2.5")
+    """StartRetries 1, StableAfter 1s: a server that runs 3.5 s and then crashes is restarted every time
+    (2.5 s of margin for a slow start on a busy machine)."""
+    doc = deployment("flaky", {"StartRetries": 1, "StableAfter": "1s", "BackoffBase": "0.2s"}, ECHO_CRASH_AFTER="3.5")
     c = start_coserve(doc, tmp_path)
     snap = snapshot(c)
     try:
