@@ -22,6 +22,7 @@ class Launch:
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command
     memory_limit: int | None  # bytes, for servers that size their heaps
     cpu_allotment: float | None = None  # cores it may count on (adapters.threads), for servers that size pools
+    python: str = sys.executable  # the interpreter for Python servers: coserve's, or one with requirements.txt
 
 
 class Adapter(Protocol):
@@ -58,6 +59,6 @@ def contract_environment(launch: Launch) -> dict[str, str]:
         "SM_MODEL_DIR": str(launch.model_dir),
         "COSERVE_MODEL_DIR": str(launch.model_dir),
         "COSERVE_CONTAINER_HOSTNAME": launch.hostname,
-        "COSERVE_PYTHON": sys.executable,  # the interpreter coserve runs on, for Python servers
+        "COSERVE_PYTHON": launch.python,  # coserve's interpreter, or its environment with code/requirements.txt
         "TMPDIR": str(launch.work_dir / "tmp"),
     }

@@ -15,7 +15,7 @@ from .cpu import CpuMode, format_cpus, pinned_cores
 
 
 @dataclass(frozen=True)
-class CpuRequest:
+class CpuPlanItem:
     hostname: str
     mode: CpuMode | None
     cpus: float | None
@@ -25,7 +25,7 @@ class CpuPlanError(ValueError):
     pass
 
 
-def plan_cpusets(requests: Sequence[CpuRequest], host: Sequence[int]) -> dict[str, tuple[int, ...] | None]:
+def plan_cpusets(requests: Sequence[CpuPlanItem], host: Sequence[int]) -> dict[str, tuple[int, ...] | None]:
     """hostname -> its cpuset (None: unchanged, the whole set coserve has)."""
     pinned = [r for r in requests if r.mode == "pinned"]
     if not pinned:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.cgroups.cpu import effective_mode, format_cpus, parse_cpus, quota_us, shares, weight
-from runtime.cgroups.cpuplan import CpuPlanError, CpuRequest, plan_cpusets
+from runtime.cgroups.cpuplan import CpuPlanError, CpuPlanItem, plan_cpusets
 from runtime.config import ConfigError, parse_deployment
 
 
@@ -33,13 +33,13 @@ def test_cpuset_syntax_round_trips(cpus: list[int], text: str) -> None:
 
 
 def test_pinned_containers_get_cores_of_their_own_and_the_rest_share_what_is_left() -> None:
-    requests = [CpuRequest("a", "pinned", 1.5), CpuRequest("b", None, None), CpuRequest("c", "pinned", 1.0)]
+    requests = [CpuPlanItem("a", "pinned", 1.5), CpuPlanItem("b", None, None), CpuPlanItem("c", "pinned", 1.0)]
     plan = plan_cpusets(requests, range(8))
     assert plan == {"a": (6, 7), "c": (5,), "b": (0, 1, 2, 3, 4)}
 
 
 def test_nothing_pinned_changes_nothing() -> None:
-    assert plan_cpusets([CpuRequest("a", "quota", 1.0), CpuRequest("b", None, None)], range(2)) == {
+    assert plan_cpusets([CpuPlanItem("a", "quota", 1.0), CpuPlanItem("b", None, None)], range(2)) == {
         "a": None,
         "b": None,
     }
@@ -47,7 +47,7 @@ def test_nothing_pinned_changes_nothing() -> None:
 
 def test_pinning_every_core_is_refused_with_the_figures() -> None:
     with pytest.raises(CpuPlanError, match=r"asks for 2 whole cores \(a \(2\)\) but coserve may use 2 \(cpus 0-1\)"):
-        plan_cpusets([CpuRequest("a", "pinned", 2.0)], [0, 1])
+        plan_cpusets([CpuPlanItem("a", "pinned", 2.0)], [0, 1])
 
 
 def test_cpu_mode_is_validated_in_the_deployment_file() -> None:
