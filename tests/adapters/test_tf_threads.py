@@ -1,8 +1,9 @@
 """TensorFlow's thread pools follow the container's CPU allotment: read from the real processes.
 
 Two containers on one SavedModel: `builtin` (the built-in server, Cpus 0.5 as a quota) and `flags`
-(Cpus 2 as a weight) whose `tensorflow_model_server` is a stand-in that records the flags it was given,
-then runs the built-in server in its place.
+(Cpus 2 as a weight; CpuRequest 1 so that admission fits both on two cores) whose
+`tensorflow_model_server` is a stand-in that records the flags it was given, then runs the built-in
+server in its place.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def tf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Coserve, Path
             {"ContainerHostname": "flags", "Image": "tensorflow-serving", "ModelDataUrl": artifact,
              "Environment": {"COSERVE_TFS_SERVER": str(standin)}},
         ],
-        "Coserve": {"Containers": {"builtin": {"Cpus": 0.5}, "flags": {"Cpus": 2, "CpuMode": "weight"}},
+        "Coserve": {"Containers": {"builtin": {"Cpus": 0.5}, "flags": {"Cpus": 2, "CpuMode": "weight",
+                                                                           "CpuRequest": 1}},
                     "Server": {"StartRetries": 0}},
     }  # fmt: skip
     c = start_coserve(doc, work, wait_ready=False)
