@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("endpoints", nargs="?", type=Path, help="YAML/JSON file listing SageMaker endpoints")
     source.add_argument("--url", help="a running coserve's front door: read its /metrics")
+    source.add_argument("--benchmark", type=Path, help="a consolidation benchmark result: its scenario A figures")
     p.add_argument("--samples", type=int, default=3, help="/metrics readings (peaks over them; rates need 2+)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between /metrics readings")
     p.add_argument("--headroom", type=float, default=0.2, help="fraction of each instance kept free at peak (0-0.9)")
@@ -55,6 +56,10 @@ def _workloads(args: argparse.Namespace, catalog: Catalog) -> list[Workload]:
 
     if args.url:
         return workloads_from_metrics(args.url, args.samples, args.interval)
+    if args.benchmark:
+        from runtime.plan.bench import workloads_from_benchmark
+
+        return workloads_from_benchmark(args.benchmark)
     return read_endpoints(args.endpoints, catalog)
 
 

@@ -57,3 +57,11 @@ def test_plan_reads_an_endpoints_file_and_refuses_a_bad_one_naming_each_problem(
     assert out.returncode == 2 and out.stdout == ""
     assert "Endpoints[0].PeakCpu: must be a number >= 0 (got 'fast')" in out.stderr
     assert "Endpoints[0]: needs PeakMemory" in out.stderr
+
+
+def test_plan_reads_the_consolidation_benchmarks_result() -> None:
+    out = plan("--benchmark", "benchmarks/results/consolidation-15.json", "--json")
+    assert out.returncode == 0, out.stderr
+    assert len([m for p in json.loads(out.stdout)["placements"] for m in p["models"]]) == 15
+    bad = plan("--benchmark", "README.md")
+    assert bad.returncode == 2 and "not a consolidation benchmark result" in bad.stderr

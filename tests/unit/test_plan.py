@@ -157,3 +157,15 @@ def test_small_models_that_together_need_a_big_instance_go_one_per_instance_inst
     assert sorted((p.instance, p.models) for p in plan.placements) == [
         ("ml.l", ("big",)), ("ml.s", ("x",)), ("ml.s", ("y",)),
     ]  # fmt: skip
+
+
+def test_plan_on_the_benchmarks_own_measurements_reproduces_the_instance_b_used() -> None:
+    """The acceptance check of issue 17: scenario A's figures, packed, land on the instance B ran in."""
+    from runtime.plan.bench import workloads_from_benchmark
+
+    path = Path("benchmarks/results/consolidation-15.json")
+    config = json.loads(path.read_text())["config"]
+    ws = workloads_from_benchmark(path)
+    assert len(ws) == len(config["models"]) == 15
+    plan = make_plan(ws, load_catalog(), Policy(headroom=1 - 1 / config["headroom"]))  # its x1.25 = 20% kept free
+    assert [p.instance for p in plan.placements] == [config["b_instance"]] and plan.excluded == ()
