@@ -252,8 +252,9 @@ def _limits(p: Problems, at: str, raw: dict[str, Any]) -> ContainerLimits:
         pids=get("Pids", p.integer, lambda v: v >= 8, "must be at least 8"),
         cpu_mode=get("CpuMode", str, lambda v: v in CPU_MODES, f"must be one of {', '.join(CPU_MODES)}"),  # type: ignore[arg-type]
     )  # fmt: skip
-    if limits.cpu_mode == "pinned" and limits.cpus is None:
-        p.add(f"{at}.CpuMode", "pinned needs Cpus (how many whole cores to pin)", "pinned")
+    if limits.cpu_mode in ("pinned", "quota") and limits.cpus is None:
+        needs = "how many whole cores to pin" if limits.cpu_mode == "pinned" else "the cap, in cores"
+        p.add(f"{at}.CpuMode", f"{limits.cpu_mode} needs Cpus ({needs})", limits.cpu_mode)
     return limits
 
 

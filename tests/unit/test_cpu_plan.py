@@ -60,3 +60,9 @@ def test_cpu_mode_is_validated_in_the_deployment_file() -> None:
     assert info.value.problems == [
         "Coserve.Containers.a.CpuMode: pinned needs Cpus (how many whole cores to pin) (got 'pinned')"
     ]
+    with pytest.raises(ConfigError) as info:
+        parse_deployment({**base, "Coserve": {"Containers": {"a": {"Command": ["x"], "CpuMode": "fair"}}}})
+    assert info.value.problems == ["Coserve.Containers.a.CpuMode: must be one of weight, quota, pinned (got 'fair')"]
+    with pytest.raises(ConfigError) as info:
+        parse_deployment({**base, "Coserve": {"Containers": {"a": {"Command": ["x"], "CpuMode": "quota"}}}})
+    assert info.value.problems == ["Coserve.Containers.a.CpuMode: quota needs Cpus (the cap, in cores) (got 'quota')"]
