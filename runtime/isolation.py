@@ -26,6 +26,7 @@ class CgroupIsolation:
 
     def __init__(self, backend: Backend, private_mounts: bool) -> None:
         self.backend = backend
+        self.kind = backend.kind
         self.private_mounts = private_mounts
         self.groups: dict[str, Cgroup] = {}
         self._oom_seen: dict[str, int] = {}
@@ -39,8 +40,8 @@ class CgroupIsolation:
     def model_path(self, model_dir: Path) -> Path:
         return MODEL_TARGET if self.private_mounts else model_dir
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
-        inner = wrap_private_model_mount(argv, model_dir) if self.private_mounts else argv
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None) -> list[str]:
+        inner = wrap_private_model_mount(argv, model_dir) if self.private_mounts and model_dir else argv
         return self.groups[spec.hostname].wrap(inner)
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:

@@ -12,6 +12,9 @@ from runtime.config import ContainerSpec
 
 
 class Isolation(Protocol):
+    kind: str
+    """The cgroup backend: v2 | v1 | none (a container engine places its processes by it)."""
+
     def prepare(self, spec: ContainerSpec) -> None:
         """Create what the container will run in (its cgroup), once, before its first start."""
         ...
@@ -20,8 +23,10 @@ class Isolation(Protocol):
         """Where the container sees its model: /opt/ml/model in a private mount, else the real dir."""
         ...
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
-        """The argv that runs `argv` inside the container's isolation from its first instruction."""
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None) -> list[str]:
+        """The argv that runs `argv` inside the container's isolation from its first instruction.
+
+        `model_dir` None: no private /opt/ml/model mount (a container engine mounts the model itself)."""
         ...
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:
@@ -44,13 +49,15 @@ class Isolation(Protocol):
 class ProcessGroupOnly:
     """No cgroups, no mount namespace: each container is only its own process group."""
 
+    kind = "none"
+
     def prepare(self, spec: ContainerSpec) -> None:
         pass
 
     def model_path(self, model_dir: Path) -> Path:
         return model_dir
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None) -> list[str]:
         return argv
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:

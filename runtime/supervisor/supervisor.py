@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapters import get_adapter
-from adapters.base import Launch
+from adapters.base import ContainerEngine, Launch
 from runtime.config import ContainerSpec, Deployment
 from runtime.routing import Route, RoutingTable
 from runtime.supervisor.exits import describe_returncode
@@ -25,6 +25,7 @@ from runtime.supervisor.work import Work
 log = logging.getLogger("runtime.supervisor")
 STABLE_S = 60.0  # a container RUNNING this long has its failed-start count forgotten
 UNHEALTHY_PINGS = 3  # failed health probes in a row before a RUNNING container is restarted
+FAIL_FAST_LINES = 5  # lines of its output quoted when a container fails the same way twice before a ping
 
 
 class Container:
@@ -44,6 +45,10 @@ class Container:
         self.bad_pings = 0
         self.next_ping = 0.0
         self.probe_url = f"http://127.0.0.1:{port}/ping"  # the adapter's readiness URL, set at each spawn
+        self.early_exit: tuple[str, int] | None = None  # (last output line, exit code) of a start that never ran
+        self.repeated: str | None = None  # set when two starts in a row failed that same way: its last lines
+        self.cleanup: list[str] | None = None  # an engine's argv that removes its leftovers after an exit
+        self.cleaner: Handle | None = None  # that cleanup, while it runs
 
     @property
     def state(self) -> State:
@@ -107,7 +112,7 @@ class Supervisor:
             self._starting(c, now)
         elif c.state is State.RUNNING:
             self._health(c, now)
-        elif c.state is State.BACKOFF and now >= c.retry_at and not self.stopping:
+        elif c.state is State.BACKOFF and now >= c.retry_at and not self.stopping and self._cleaned(c):
             self._spawn(c, now)
         elif c.state is State.STOPPING and now >= c.kill_at:
             self._kill(c, "did not stop within the grace period")
@@ -129,12 +134,15 @@ class Supervisor:
         adapter = get_adapter(c.spec.adapter)
         work_dir = self.server.run_dir / c.spec.hostname
         (work_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        engine = isinstance(adapter, ContainerEngine)  # it mounts the model itself: no private mount of ours
         launch = Launch(
             hostname=c.spec.hostname, bind_port=c.port, safe_ports=c.safe_ports,
-            model_dir=self._isolation.model_path(c.model_dir), work_dir=work_dir, environment=c.spec.environment,
-            command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
+            model_dir=c.model_dir if engine else self._isolation.model_path(c.model_dir), work_dir=work_dir,
+            environment=c.spec.environment, command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
+            image=c.spec.image, endpoint=self.deployment.endpoint_name, cgroups=self._isolation.kind,
         )  # fmt: skip
-        argv = self._isolation.wrap(c.spec, adapter.command(launch), c.model_dir)
+        argv = self._isolation.wrap(c.spec, adapter.command(launch), None if engine else c.model_dir)
+        c.cleanup = adapter.cleanup_command(launch) if isinstance(adapter, ContainerEngine) else None
         c.probe_url = adapter.readiness_url(launch)
         env = {**_base_environment(), **adapter.environment(launch), **c.spec.environment}
         c.kill_reason, c.bad_pings = None, 0
@@ -184,6 +192,8 @@ class Supervisor:
         if pid is not None:
             self._os.signal_group(pid, signal.SIGKILL)
         self._isolation.kill(c.spec)
+        self._clean_up(c)
+        self._note_early_exit(c, was, code)
         c.handle = None
         cause = c.kill_reason or self._isolation.exit_note(c.spec) or describe_returncode(code)
         if was is State.STOPPING:
@@ -200,10 +210,42 @@ class Supervisor:
             c.life.to(State.STOPPED, "stopped: not restarted during shutdown", now)
         elif c.failures > self.server.start_retries:
             c.life.to(State.FATAL, f"gave up: {c.failures} exits in a row", now)
+        elif c.repeated is not None:
+            c.life.to(State.FATAL, f"gave up: failed the same way twice in a row before answering a ping: "
+                      f"{c.repeated}", now)  # fmt: skip
         else:
             delay = min(self.server.backoff_base_s * 2 ** (c.failures - 1), self.server.backoff_max_s)
             c.retry_at = now + delay
             c.life.to(State.BACKOFF, f"restart {c.failures} of {self.server.start_retries} in {delay:g}s", now)
+
+    def _note_early_exit(self, c: Container, was: State, code: int) -> None:
+        """Fail fast: a start that ends before ever answering a ping (an import error, a bad flag), twice in a
+        row with the same last line and exit status, fails the same way every time; restarting only delays
+        the message. Exits we caused (startup timeout, failed pings) do not count."""
+        lines = c.handle.last_lines() if c.handle is not None else []
+        if was is not State.STARTING or c.kill_reason is not None:
+            c.early_exit = c.repeated = None
+            return
+        signature = (lines[-1] if lines else "", code)
+        quoted = " / ".join(line[:300] for line in lines[-FAIL_FAST_LINES:])
+        c.repeated = f"{quoted or 'no output'} ({describe_returncode(code)})" if signature == c.early_exit else None
+        c.early_exit = signature
+
+    def _clean_up(self, c: Container) -> None:
+        """Run the engine's cleanup (podman's container record, mounts, network) outside the container's cgroup."""
+        if c.cleanup is None or self._cleaned(c) is False:
+            return
+        try:
+            c.cleaner = self._os.spawn(c.spec.hostname, c.cleanup, _base_environment(),
+                                       self.server.run_dir / c.spec.hostname, self.log_path(c))  # fmt: skip
+        except OSError as exc:
+            log.error("'%s': cleanup %s failed to start: %s", c.spec.hostname, c.cleanup[0], exc)
+
+    def _cleaned(self, c: Container) -> bool:
+        """Whether no cleanup of an earlier exit is still running (the next start waits for it)."""
+        if c.cleaner is not None and c.cleaner.poll() is not None:
+            c.cleaner = None
+        return c.cleaner is None
 
     def begin_stop(self, now: float) -> None:
         """SIGTERM every process group; tick() then SIGKILLs what outlives the grace period."""
@@ -217,7 +259,7 @@ class Supervisor:
                 c.life.to(State.STOPPED, "stopped", now)
 
     def all_stopped(self) -> bool:
-        return all(c.state is State.STOPPED for c in self.containers)
+        return all(c.state is State.STOPPED and self._cleaned(c) for c in self.containers)
 
     def close(self) -> None:
         self._isolation.close()

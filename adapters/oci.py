@@ -1,0 +1,112 @@
+"""Bring-your-own images: an OCI image reference as `Image`, run through podman as SageMaker runs it.
+
+The supervisor spawns `podman run` in the foreground, so stopping, killing and exit codes work as for
+any process: SIGTERM to podman is passed on to the image's entrypoint (podman's default signal proxy),
+and podman exits with the container's status. What the image sees:
+
+- started with `serve` as its argument, `--init` (catatonit) as PID 1 to reap and forward signals;
+- its port 8080 published on 127.0.0.1 at the container's bind port, so images that ignore
+  SAGEMAKER_BIND_TO_PORT work and the front door routes to it as to any container;
+- /opt/ml/model: the unpacked artifact, read-only; its Environment, plus SAGEMAKER_BIND_TO_PORT=8080 and
+  SAGEMAKER_SAFE_PORT_RANGE;
+- its processes under the container's own cgroup (see `_cgroup_flags`), so Memory/Cpus/Pids, metrics and
+  the kill that ends a container reach them as they reach a process.
+
+The image itself is made present before the first start (`runtime.images`, with ECR credentials where
+needed); `podman run` never pulls. Adapters never spawn: the name-based `podman rm` that removes a
+container's leftovers is `cleanup_command`, run by the supervisor.
+"""
+
+from __future__ import annotations
+
+import re
+import resource
+import shutil
+
+from adapters.base import Launch
+
+PODMAN = "podman"
+IMAGE_PORT = 8080  # where SageMaker's contract has every image listen
+MODEL_TARGET = "/opt/ml/model"
+_NAME_BAD = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def podman_path() -> str | None:
+    return shutil.which(PODMAN)
+
+
+def container_name(endpoint: str, hostname: str) -> str:
+    """One podman container per endpoint and container hostname on this host (names are lowercased:
+    endpoint names compare case-insensitively)."""
+    return _NAME_BAD.sub("-", f"coserve-{endpoint}-{hostname}".lower())
+
+
+def _cgroup_flags(cgroups: str) -> list[str]:
+    """Where the container's processes go, relative to the cgroup podman was started in (the container's).
+
+    v2: crun with `--cgroups=disabled`: conmon and the container stay in the container's cgroup itself,
+        exactly as a process (one leaf; runc cannot run without a cgroup of its own).
+    v1: runc (crun refuses hybrid hosts) with `--cgroups=no-conmon --cgroup-parent=.`: conmon stays in the
+        container's cgroup and runc, which resolves a relative parent against its own cgroup in every
+        hierarchy, puts the container in a child of it (`<container>/libpod-<id>`): the container's
+        limits hold for the child (v1 limits are hierarchical), usage adds up in the parent, and the
+        cgroup backend's kill and process count cover children. podman's default pids limit is lifted
+        so that Pids (the parent's) is the only one.
+    none: podman's own cgroups; coserve enforces nothing there (as for processes).
+    """
+    if cgroups == "v2":
+        return ["--runtime", "crun", "--cgroups=disabled"]
+    if cgroups == "v1":
+        return ["--runtime", "runc", "--cgroups=no-conmon", "--cgroup-parent=.", "--pids-limit=-1"]
+    return ["--runtime", "runc"]
+
+
+def _ulimit_flags() -> list[str]:
+    """coserve's own limits: podman's defaults can exceed the host's hard limits (the runtime then fails)."""
+    flags = []
+    for name, which in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
+        soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            flags += ["--ulimit", f"{name}={min(soft, hard) if soft != resource.RLIM_INFINITY else hard}:{hard}"]
+    return flags
+
+
+class OciAdapter:
+    name = "oci"
+    safe_ports_needed = 0  # the image has its own network namespace: its safe ports are its own
+
+    def check(self, command: tuple[str, ...] | None) -> list[str]:
+        if command:
+            return ["not used by an OCI image: its entrypoint runs with `serve`, as SageMaker starts it"]
+        return []
+
+    def command(self, launch: Launch) -> list[str]:
+        """`podman run` in the foreground; values of the environment travel in podman's environment
+        (`--env NAME`), not in its argv, which every user of the host can read."""
+        forwarded = sorted({*self.environment(launch), *launch.environment})
+        return [
+            podman_path() or PODMAN, "run", "--rm", "--replace", "--init", "--pull=never",
+            "--name", container_name(launch.endpoint, launch.hostname), "--hostname", launch.hostname,
+            "--label", f"coserve.endpoint={launch.endpoint}", "--label", f"coserve.container={launch.hostname}",
+            "--log-driver=passthrough",  # its output straight into the container's log pipe
+            "--network=bridge", "--publish", f"127.0.0.1:{launch.bind_port}:{IMAGE_PORT}",
+            "--mount", f"type=bind,source={launch.model_dir},target={MODEL_TARGET},readonly",
+            *_cgroup_flags(launch.cgroups), *_ulimit_flags(),
+            *(arg for name in forwarded for arg in ("--env", name)),
+            launch.image, "serve",
+        ]  # fmt: skip
+
+    def environment(self, launch: Launch) -> dict[str, str]:
+        lo, hi = launch.safe_ports
+        return {"SAGEMAKER_BIND_TO_PORT": str(IMAGE_PORT), "SAGEMAKER_SAFE_PORT_RANGE": f"{lo}-{hi}"}
+
+    def cleanup_command(self, launch: Launch) -> list[str]:
+        """Removes the container record, its mounts and network, left when podman was killed outright."""
+        name = container_name(launch.endpoint, launch.hostname)
+        return [podman_path() or PODMAN, "rm", "--force", "--ignore", "--time", "0", name]
+
+    def readiness_url(self, launch: Launch) -> str:
+        return f"http://127.0.0.1:{launch.bind_port}/ping"
+
+    def ready(self, status: int, body: bytes) -> bool:
+        return status == 200
