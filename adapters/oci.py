@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import resource
 import shutil
+from pathlib import Path
 
 from adapters.base import Launch
 
@@ -62,13 +63,31 @@ def _cgroup_flags(cgroups: str) -> list[str]:
 
 
 def _ulimit_flags() -> list[str]:
-    """coserve's own limits: podman's defaults can exceed the host's hard limits (the runtime then fails)."""
+    """coserve's own limits, as a process container inherits them: podman's defaults can exceed the host's
+    hard limits, and the runtime then fails. nproc is also capped at kernel.pid_max: no more processes can
+    exist, and a kernel measured here refused a higher RLIMIT_NPROC in runc's init ("operation not permitted")."""
     flags = []
     for name, which in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
-        soft, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            flags += ["--ulimit", f"{name}={min(soft, hard) if soft != resource.RLIM_INFINITY else hard}:{hard}"]
+        soft, hard = (_finite(v) for v in resource.getrlimit(which))
+        if name == "nproc":
+            soft, hard = min(soft, _pid_max()), min(hard, _pid_max())
+        if hard < _UNLIMITED:
+            flags += ["--ulimit", f"{name}={min(soft, hard)}:{hard}"]
     return flags
+
+
+_UNLIMITED = 2**62
+
+
+def _finite(value: int) -> int:
+    return _UNLIMITED if value == resource.RLIM_INFINITY else value
+
+
+def _pid_max() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return _UNLIMITED
 
 
 class OciAdapter:

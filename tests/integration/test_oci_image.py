@@ -1,0 +1,155 @@
+"""Bring-your-own images through coserve and podman, for real: an image built here from a locally made base,
+whose server hard-codes port 8080, invoked through the front door, limited, killed, restarted, stopped.
+
+podman, runc and debootstrap must be installed (images/install.sh --extras dev,podman, as .ci/run does):
+without them these tests fail, naming what is missing; they never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from adapters.oci import container_name
+from runtime.cgroups.procfs import cgroup_mounts
+from tests.containers.oci import build_image, podman
+from tests.support import Coserve, start_coserve, wait_for, write_tarball
+
+pytestmark = pytest.mark.integration
+ENDPOINT = "byo-ep"
+MEMORY = 256 * 2**20
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    return build_image()
+
+
+def byo_doc(work: Path, image: str, hostname: str = "byo", **coserve: Any) -> dict[str, Any]:
+    model = write_tarball(work / f"{hostname}.tar.gz", {"model.txt": f"the {hostname} model"})
+    return {
+        "EndpointName": ENDPOINT,
+        "InferenceExecutionConfig": {"Mode": "Direct"},
+        "Containers": [{"ContainerHostname": hostname, "Image": image, "ModelDataUrl": str(model),
+                        "Environment": {"BYO_GREETING": "hello"}}],
+        "Coserve": {"Containers": {hostname: {"Memory": "256MiB", "Pids": 64, "ImagePull": "never", **coserve}},
+                    "Server": {"BackoffBase": "0.2s"}},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def byo(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coserve]:
+    work = tmp_path_factory.mktemp("byo")
+    c = start_coserve(byo_doc(work, image), work)
+    yield c
+    c.stop()
+
+
+def invoke(c: Coserve, body: bytes = b'{"x": 1}') -> dict[str, Any]:
+    r = c.client().invoke_endpoint(EndpointName=c.endpoint, TargetContainerHostname="byo", Body=body)
+    return json.loads(r["Body"].read())  # type: ignore[no-any-return]
+
+
+def server_pids() -> list[int]:
+    """The image's server, as the host sees it (it is no descendant of coserve: conmon runs it)."""
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if (p.info["cmdline"] or [])[:2] == ["python3", "/srv/server.py"]
+    ]
+
+
+def memory_cgroup(pid: int) -> Path:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        if "memory" in names.split(","):
+            return cgroup_mounts().v1["memory"] / path.lstrip("/")
+    raise AssertionError(f"pid {pid} has no memory cgroup")
+
+
+def test_the_image_serves_through_the_front_door_as_sagemaker_starts_it(byo: Coserve) -> None:
+    answer = invoke(byo)
+    assert answer["argv"] == ["serve"]
+    assert answer["model"] == "the byo model" and answer["model_writable"] is False, "/opt/ml/model, read-only"
+    assert answer["echo"] == '{"x": 1}'
+    env = answer["env"]
+    assert env["SAGEMAKER_BIND_TO_PORT"] == "8080" and env["BYO_GREETING"] == "hello"
+    port = byo.routes()["byo"]["port"]
+    listening = {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
+    assert ("127.0.0.1", port) in listening and ("0.0.0.0", port) not in listening, "published on loopback only"
+
+
+def test_its_processes_are_in_the_containers_cgroup_under_its_memory_limit(byo: Coserve) -> None:
+    pids = server_pids()
+    assert len(pids) == 1
+    group = memory_cgroup(pids[0])
+    assert f"/{ENDPOINT}" not in str(group) and "/byo/" in f"{group}/", f"under coserve's cgroup for byo: {group}"
+    stat = dict(line.split() for line in (group / "memory.stat").read_text().splitlines())
+    assert int(stat["hierarchical_memory_limit"]) == MEMORY
+    byo_dir = next(p for p in group.parents if p.name == "byo")
+    assert int((byo_dir / "memory.limit_in_bytes").read_text()) == MEMORY
+    assert pids[0] in {int(x) for x in (group / "cgroup.procs").read_text().split()}
+
+
+def test_a_killed_server_is_restarted_and_serves_again(byo: Coserve) -> None:
+    [pid] = server_pids()
+    psutil.Process(pid).send_signal(signal.SIGKILL)
+    wait_for(lambda: byo.state("byo") != "RUNNING", 30, "the exit to be seen")
+    byo.wait_state("byo", "RUNNING", timeout=90)
+    assert invoke(byo)["model"] == "the byo model"
+    assert server_pids() != [pid]
+    assert "exited: (exit status 137; not expected)" in byo.log.read_text()
+
+
+def test_a_start_that_fails_the_same_way_twice_is_fatal_at_once(image: str, tmp_path: Path) -> None:
+    doc = byo_doc(tmp_path, image, hostname="broken")
+    doc["Containers"][0]["Environment"]["BYO_FAIL"] = "no such flag --frobnicate"
+    doc["Coserve"]["Server"]["StartRetries"] = 10
+    c = start_coserve(doc, tmp_path, wait_ready=False)
+    try:
+        c.wait_state("broken", "FATAL", timeout=120)
+        log = (tmp_path / "logs" / "broken.log").read_text()
+        assert log.count("-> STARTING: spawned") == 2, "failed at the second identical exit, not after 10"
+        assert "gave up: failed the same way twice in a row before answering a ping: " in log
+        assert "server.py: cannot start: no such flag --frobnicate (exit status 1)" in log
+    finally:
+        assert c.stop() == 0
+    assert podman("ps", "-a", "-q", "--filter", f"name={container_name(ENDPOINT, 'broken')}").stdout.strip() == ""
+
+
+def test_an_image_not_in_local_storage_with_image_pull_never_fails_its_fetch(tmp_path: Path) -> None:
+    doc = byo_doc(tmp_path, "localhost/coserve-test-absent:never")
+    c = start_coserve(doc, tmp_path, wait_ready=False)
+    assert c.proc.wait(60) == 1, "an artifact or image that cannot be had stops coserve (OnArtifactError: exit)"
+    assert "is not in podman's local storage, and ImagePull is never" in c.log.read_text()
+    c.stop()
+
+
+def test_sigterm_leaves_no_container_process_or_cgroup(image: str, tmp_path: Path) -> None:
+    before = libpod_cgroups()
+    c = start_coserve(byo_doc(tmp_path, image), tmp_path)
+    name = container_name(ENDPOINT, "byo")
+    assert podman("ps", "-q", "--filter", f"name={name}").stdout.strip() != ""
+    [pid] = server_pids()
+    groups = [g for g in memory_cgroup(pid).parents if g.name.startswith("coserve.")]
+    assert len(groups) == 1, "the run directory of this coserve"
+    assert libpod_cgroups() - before, "runc's cgroup for the container exists while it runs"
+    assert c.stop() == 0
+    assert podman("ps", "-a", "-q", "--filter", f"name={name}").stdout.strip() == "", "no podman container"
+    assert not psutil.pid_exists(pid) and server_pids() == [], "no process"
+    assert not groups[0].exists(), "coserve's cgroups are gone"
+    assert libpod_cgroups() - before == set(), "and runc's, in every hierarchy"
+    assert "stopping: sent SIGTERM" in c.log.read_text()
+
+
+def libpod_cgroups() -> set[Path]:
+    found = subprocess.run(["find", "/sys/fs/cgroup", "-type", "d", "-name", "libpod-*"], capture_output=True,
+                           text=True, check=False)  # fmt: skip
+    return {Path(line) for line in found.stdout.split()}
