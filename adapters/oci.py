@@ -120,9 +120,20 @@ class OciAdapter:
         return {"SAGEMAKER_BIND_TO_PORT": str(IMAGE_PORT), "SAGEMAKER_SAFE_PORT_RANGE": f"{lo}-{hi}"}
 
     def cleanup_command(self, launch: Launch) -> list[str]:
-        """Removes the container record, its mounts and network, left when podman was killed outright."""
+        """Removes what a container killed outright leaves: podman's record, mounts and network, and the OCI
+        runtime's state and cgroups (in hierarchies coserve does not manage too).
+
+        When the cgroup's kill takes conmon along with the container, nothing runs podman's own cleanup: the
+        first `podman rm` then fails ("container state improper"), a second removes the record, and only
+        `<runtime> delete --force` removes the runtime's cgroups (measured with podman 4.3 and runc 1.1)."""
         name = container_name(launch.endpoint, launch.hostname)
-        return [podman_path() or PODMAN, "rm", "--force", "--ignore", "--time", "0", name]
+        runtime = _cgroup_flags(launch.cgroups)[1]
+        script = (
+            'id=$("$1" inspect --format "{{.Id}}" "$2" 2>/dev/null) || exit 0; '
+            '"$1" rm --force --time 0 "$2" >/dev/null 2>&1 || "$1" rm --force --ignore --time 0 "$2" >/dev/null; '
+            '"$3" delete --force "$id" 2>/dev/null; exit 0'
+        )
+        return ["/bin/sh", "-c", script, "coserve-oci-cleanup", podman_path() or PODMAN, name, runtime]
 
     def readiness_url(self, launch: Launch) -> str:
         return f"http://127.0.0.1:{launch.bind_port}/ping"

@@ -8,6 +8,7 @@ without them these tests fail, naming what is missing; they never skip.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -108,6 +109,19 @@ def test_a_killed_server_is_restarted_and_serves_again(byo: Coserve) -> None:
     assert "exited: (exit status 137; not expected)" in byo.log.read_text()
 
 
+def test_podman_killed_outright_takes_its_container_along_and_it_comes_back(byo: Coserve) -> None:
+    [server] = server_pids()
+    old = podman("inspect", "--format", "{{.Id}}", container_name(ENDPOINT, "byo")).stdout.strip()
+    [cli] = [p for p in byo.descendants() if p.cmdline()[:2] == [shutil.which("podman"), "run"]]
+    cli.kill()  # conmon and the server live on outside its process group, but inside the container's cgroup
+    wait_for(lambda: byo.state("byo") != "RUNNING", 30, "the exit to be seen")
+    byo.wait_state("byo", "RUNNING", timeout=90)
+    assert not psutil.pid_exists(server), "the old server went with the cgroup's kill"
+    assert invoke(byo)["model"] == "the byo model"
+    assert "exited: (terminated by SIGKILL; not expected)" in byo.log.read_text()
+    assert not [g for g in libpod_cgroups() if g.name == f"libpod-{old}"], "runc's cgroups of the old one are gone"
+
+
 def test_a_start_that_fails_the_same_way_twice_is_fatal_at_once(image: str, tmp_path: Path) -> None:
     doc = byo_doc(tmp_path, image, hostname="broken")
     doc["Containers"][0]["Environment"]["BYO_FAIL"] = "no such flag --frobnicate"
@@ -134,16 +148,21 @@ def test_an_image_not_in_local_storage_with_image_pull_never_fails_its_fetch(tmp
 
 def test_sigterm_leaves_no_container_process_or_cgroup(image: str, tmp_path: Path) -> None:
     before = libpod_cgroups()
-    c = start_coserve(byo_doc(tmp_path, image), tmp_path)
-    name = container_name(ENDPOINT, "byo")
-    assert podman("ps", "-q", "--filter", f"name={name}").stdout.strip() != ""
-    [pid] = server_pids()
-    groups = [g for g in memory_cgroup(pid).parents if g.name.startswith("coserve.")]
-    assert len(groups) == 1, "the run directory of this coserve"
-    assert libpod_cgroups() - before, "runc's cgroup for the container exists while it runs"
-    assert c.stop() == 0
+    doc = byo_doc(tmp_path, image)
+    doc["EndpointName"] = "byo-stop-ep"  # its own podman container name, beside the module's coserve
+    c = start_coserve(doc, tmp_path)
+    name = container_name("byo-stop-ep", "byo")
+    try:
+        assert podman("ps", "-q", "--filter", f"name={name}").stdout.strip() != ""
+        [pid] = [p for p in server_pids() if f"/coserve.{c.proc.pid}." in str(memory_cgroup(p))]
+        groups = [g for g in memory_cgroup(pid).parents if g.name.startswith("coserve.")]
+        assert len(groups) == 1, "the run directory of this coserve"
+        assert libpod_cgroups() - before, "runc's cgroup for the container exists while it runs"
+    finally:
+        code = c.stop()
+    assert code == 0
     assert podman("ps", "-a", "-q", "--filter", f"name={name}").stdout.strip() == "", "no podman container"
-    assert not psutil.pid_exists(pid) and server_pids() == [], "no process"
+    assert not psutil.pid_exists(pid), "no process"
     assert not groups[0].exists(), "coserve's cgroups are gone"
     assert libpod_cgroups() - before == set(), "and runc's, in every hierarchy"
     assert "stopping: sent SIGTERM" in c.log.read_text()
