@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --no-os-packages) os_packages=0; shift ;;
     --editable) editable=1; shift ;;
     --no-editable) editable=0; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
