@@ -32,6 +32,18 @@ MODEL_TARGET = "/opt/ml/model"
 _NAME_BAD = re.compile(r"[^a-zA-Z0-9_.-]")
 
 
+# $1 podman, $2 the container's name, $3 the OCI runtime. What a container killed outright leaves: podman's
+# record, mounts and network, and the runtime's state and cgroups (in hierarchies coserve does not manage too).
+# When a cgroup kill takes conmon along with the container, nothing runs podman's own cleanup: the first
+# `podman rm` then fails ("container state improper"), a second removes the record, and only `<runtime> delete
+# --force` removes the runtime's cgroups (measured with podman 4.3 and runc 1.1).
+_REMOVE = (
+    'if id=$("$1" inspect --format "{{.Id}}" "$2" 2>/dev/null); then '
+    '"$1" rm --force --time 0 "$2" >/dev/null 2>&1 || "$1" rm --force --ignore --time 0 "$2" >/dev/null; '
+    '"$3" delete --force "$id" 2>/dev/null; fi; '
+)
+
+
 def podman_path() -> str | None:
     return shutil.which(PODMAN)
 
@@ -100,12 +112,17 @@ class OciAdapter:
         return []
 
     def command(self, launch: Launch) -> list[str]:
-        """`podman run` in the foreground; values of the environment travel in podman's environment
+        """`podman run` in the foreground, after removing what a crashed run left under the same name (a shell
+        that then execs podman, keeping its pid). Values of the environment travel in podman's environment
         (`--env NAME`), not in its argv, which every user of the host can read."""
         forwarded = sorted({*self.environment(launch), *launch.environment})
+        podman = podman_path() or PODMAN
+        name = container_name(launch.endpoint, launch.hostname)
+        runtime = _cgroup_flags(launch.cgroups)[1]
         return [
-            podman_path() or PODMAN, "run", "--rm", "--replace", "--init", "--pull=never",
-            "--name", container_name(launch.endpoint, launch.hostname), "--hostname", launch.hostname,
+            "/bin/sh", "-c", _REMOVE + 'shift 3; exec "$@"', "coserve-oci", podman, name, runtime,
+            podman, "run", "--rm", "--init", "--pull=never",
+            "--name", name, "--hostname", launch.hostname,
             "--label", f"coserve.endpoint={launch.endpoint}", "--label", f"coserve.container={launch.hostname}",
             "--log-driver=passthrough",  # its output straight into the container's log pipe
             "--network=bridge", "--publish", f"127.0.0.1:{launch.bind_port}:{IMAGE_PORT}",
@@ -120,20 +137,10 @@ class OciAdapter:
         return {"SAGEMAKER_BIND_TO_PORT": str(IMAGE_PORT), "SAGEMAKER_SAFE_PORT_RANGE": f"{lo}-{hi}"}
 
     def cleanup_command(self, launch: Launch) -> list[str]:
-        """Removes what a container killed outright leaves: podman's record, mounts and network, and the OCI
-        runtime's state and cgroups (in hierarchies coserve does not manage too).
-
-        When the cgroup's kill takes conmon along with the container, nothing runs podman's own cleanup: the
-        first `podman rm` then fails ("container state improper"), a second removes the record, and only
-        `<runtime> delete --force` removes the runtime's cgroups (measured with podman 4.3 and runc 1.1)."""
+        """Removes what a container killed outright leaves (see `_REMOVE`); the supervisor runs it after exits."""
         name = container_name(launch.endpoint, launch.hostname)
         runtime = _cgroup_flags(launch.cgroups)[1]
-        script = (
-            'id=$("$1" inspect --format "{{.Id}}" "$2" 2>/dev/null) || exit 0; '
-            '"$1" rm --force --time 0 "$2" >/dev/null 2>&1 || "$1" rm --force --ignore --time 0 "$2" >/dev/null; '
-            '"$3" delete --force "$id" 2>/dev/null; exit 0'
-        )
-        return ["/bin/sh", "-c", script, "coserve-oci-cleanup", podman_path() or PODMAN, name, runtime]
+        return ["/bin/sh", "-c", _REMOVE + "exit 0", "coserve-oci-cleanup", podman_path() or PODMAN, name, runtime]
 
     def readiness_url(self, launch: Launch) -> str:
         return f"http://127.0.0.1:{launch.bind_port}/ping"

@@ -172,3 +172,29 @@ def libpod_cgroups() -> set[Path]:
     found = subprocess.run(["find", "/sys/fs/cgroup", "-type", "d", "-name", "libpod-*"], capture_output=True,
                            text=True, check=False)  # fmt: skip
     return {Path(line) for line in found.stdout.split()}
+
+
+def test_a_crashed_coserves_container_is_removed_by_the_next_start(image: str, tmp_path: Path) -> None:
+    before = libpod_cgroups()
+    doc = byo_doc(tmp_path, image)
+    doc["EndpointName"] = "byo-crash-ep"
+    name = container_name("byo-crash-ep", "byo")
+    first = start_coserve(doc, tmp_path / "first")
+    [old] = [p for p in server_pids() if f"/coserve.{first.proc.pid}." in str(memory_cgroup(p))]
+    first.proc.kill()  # no shutdown at all: its container, conmon and podman run on
+    first.stop()
+    assert psutil.pid_exists(old) and podman("ps", "-q", "--filter", f"name={name}").stdout.strip()
+    # Its own ports: the crashed run's conmon holds the old one until the stale cgroup is cleaned, which
+    # comes after coserve checks its ports (as for a crashed run's processes).
+    again = byo_doc(tmp_path, image)
+    again["EndpointName"] = "byo-crash-ep"
+    second = start_coserve(again, tmp_path / "second")
+    try:
+        wait_for(lambda: not psutil.pid_exists(old), 30, "the crashed run's server to be gone")
+        r = second.client().invoke_endpoint(EndpointName="byo-crash-ep", TargetContainerHostname="byo", Body=b"{}")
+        assert json.loads(r["Body"].read())["model"] == "the byo model"
+    finally:
+        code = second.stop()
+    assert code == 0
+    assert podman("ps", "-a", "-q", "--filter", f"name={name}").stdout.strip() == ""
+    assert libpod_cgroups() - before == set(), "nothing of either run's container is left"

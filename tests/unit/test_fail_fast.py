@@ -95,7 +95,7 @@ def test_an_engines_cleanup_runs_after_each_exit_and_the_next_start_waits(
     monkeypatch.setattr(adapters, "podman_path", lambda: "/usr/bin/podman")
     sup, os_, _, _ = make(tmp_path, image="localhost/byo:1")
     [(_, run, _)] = os_.spawned
-    assert run[1] == "run" and run[-2:] == ["localhost/byo:1", "serve"]
+    assert run[8] == "run" and run[-2:] == ["localhost/byo:1", "serve"]
     os_.handles["a"].returncode = 137
     sup.tick(1.0)
     _, cleanup, _ = os_.spawned[-1]
@@ -106,7 +106,7 @@ def test_an_engines_cleanup_runs_after_each_exit_and_the_next_start_waits(
     assert c.state is State.BACKOFF and len(os_.spawned) == 2, "no start while the cleanup runs"
     cleaner.returncode = 0
     sup.tick(c.retry_at + 2)
-    assert c.state is State.STARTING and os_.spawned[-1][1][1] == "run"
+    assert c.state is State.STARTING and os_.spawned[-1][1][8] == "run"
     sup.begin_stop(20.0)
     os_.handles["a"].returncode = -15
     sup.tick(20.1)

@@ -65,8 +65,11 @@ def launch(tmp_path: Path, cgroups: str = "v1", **env: str) -> Launch:
 
 
 def test_the_argv_runs_podman_in_the_foreground_as_sagemaker_starts_an_image(tmp_path: Path) -> None:
-    argv = OciAdapter().command(launch(tmp_path, SECRET="s3cr3t", MODEL_NAME="m"))
-    assert argv[1:6] == ["run", "--rm", "--replace", "--init", "--pull=never"]
+    wrapped = OciAdapter().command(launch(tmp_path, SECRET="s3cr3t", MODEL_NAME="m"))
+    assert wrapped[:2] == ["/bin/sh", "-c"] and wrapped[2].endswith('shift 3; exec "$@"'), "leftovers go first"
+    assert wrapped[4:7] == [wrapped[7], "coserve-my-ep-byo", "runc"]
+    argv = wrapped[7:]
+    assert argv[1:5] == ["run", "--rm", "--init", "--pull=never"]
     assert argv[-2:] == ["localhost/byo:1", "serve"]
     assert argv[argv.index("--name") + 1] == "coserve-my-ep-byo" == container_name("My-Ep", "byo")
     assert argv[argv.index("--publish") + 1] == "127.0.0.1:20000:8080"
