@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from adapters.oci import container_name
 from runtime.cgroups.procfs import cgroup_mounts
 from tests.containers.oci import build_image, podman
-from tests.support import Coserve, start_coserve, wait_for, write_tarball
+from tests.support import Coserve, client_error, start_coserve, wait_for, write_tarball
 
 pytestmark = pytest.mark.integration
 ENDPOINT = "byo-ep"
@@ -99,27 +98,41 @@ def test_its_processes_are_in_the_containers_cgroup_under_its_memory_limit(byo: 
     assert pids[0] in {int(x) for x in (group / "cgroup.procs").read_text().split()}
 
 
+def restarted_after(byo: Coserve, exit_line: str, action: Callable[[], object]) -> None:
+    """Do `action`, see the container exit with `exit_line` (once more than before) and run again."""
+    seen = byo.log.read_text().count(exit_line)
+    action()
+    wait_for(lambda: byo.log.read_text().count(exit_line) > seen, 30, f"{exit_line!r} in {byo.log}")
+    byo.wait_state("byo", "RUNNING", timeout=90)
+
+
+def test_the_memory_limit_holds_for_the_image(byo: Coserve) -> None:
+    [pid] = server_pids()
+    # cgroup v1 counts the OOM kill in runc's child cgroup only, which podman removes: podman's status it is.
+    errors: list[dict[str, Any]] = []
+    restarted_after(byo, "exited: (exit status 137; not expected)", lambda: errors.append(client_error(
+        lambda: invoke(byo, b"hog"))))  # fmt: skip
+    assert errors[0]["Error"]["Code"] == "ModelError"
+    assert not psutil.pid_exists(pid)
+    assert invoke(byo)["model"] == "the byo model"
+
+
 def test_a_killed_server_is_restarted_and_serves_again(byo: Coserve) -> None:
     [pid] = server_pids()
-    psutil.Process(pid).send_signal(signal.SIGKILL)
-    wait_for(lambda: byo.state("byo") != "RUNNING", 30, "the exit to be seen")
-    byo.wait_state("byo", "RUNNING", timeout=90)
+    restarted_after(byo, "exited: (exit status 137; not expected)", psutil.Process(pid).kill)
     assert invoke(byo)["model"] == "the byo model"
     assert server_pids() != [pid]
-    assert "exited: (exit status 137; not expected)" in byo.log.read_text()
 
 
 def test_podman_killed_outright_takes_its_container_along_and_it_comes_back(byo: Coserve) -> None:
     [server] = server_pids()
-    old = podman("inspect", "--format", "{{.Id}}", container_name(ENDPOINT, "byo")).stdout.strip()
+    old = container_id(container_name(ENDPOINT, "byo"))
     [cli] = [p for p in byo.descendants() if p.cmdline()[:2] == [shutil.which("podman"), "run"]]
-    cli.kill()  # conmon and the server live on outside its process group, but inside the container's cgroup
-    wait_for(lambda: byo.state("byo") != "RUNNING", 30, "the exit to be seen")
-    byo.wait_state("byo", "RUNNING", timeout=90)
+    # conmon and the server live on outside podman's process group, but inside the container's cgroup
+    restarted_after(byo, "exited: (terminated by SIGKILL; not expected)", cli.kill)
     assert not psutil.pid_exists(server), "the old server went with the cgroup's kill"
     assert invoke(byo)["model"] == "the byo model"
-    assert "exited: (terminated by SIGKILL; not expected)" in byo.log.read_text()
-    assert not [g for g in libpod_cgroups() if g.name == f"libpod-{old}"], "runc's cgroups of the old one are gone"
+    assert runc_cgroups(old) == [], "runc's cgroups of the old one are gone"
 
 
 def test_a_start_that_fails_the_same_way_twice_is_fatal_at_once(image: str, tmp_path: Path) -> None:
@@ -147,7 +160,6 @@ def test_an_image_not_in_local_storage_with_image_pull_never_fails_its_fetch(tmp
 
 
 def test_sigterm_leaves_no_container_process_or_cgroup(image: str, tmp_path: Path) -> None:
-    before = libpod_cgroups()
     doc = byo_doc(tmp_path, image)
     doc["EndpointName"] = "byo-stop-ep"  # its own podman container name, beside the module's coserve
     c = start_coserve(doc, tmp_path)
@@ -157,30 +169,36 @@ def test_sigterm_leaves_no_container_process_or_cgroup(image: str, tmp_path: Pat
         [pid] = [p for p in server_pids() if f"/coserve.{c.proc.pid}." in str(memory_cgroup(p))]
         groups = [g for g in memory_cgroup(pid).parents if g.name.startswith("coserve.")]
         assert len(groups) == 1, "the run directory of this coserve"
-        assert libpod_cgroups() - before, "runc's cgroup for the container exists while it runs"
+        cid = container_id(name)
+        assert runc_cgroups(cid), "runc's cgroups for the container exist while it runs"
     finally:
         code = c.stop()
     assert code == 0
     assert podman("ps", "-a", "-q", "--filter", f"name={name}").stdout.strip() == "", "no podman container"
     assert not psutil.pid_exists(pid), "no process"
     assert not groups[0].exists(), "coserve's cgroups are gone"
-    assert libpod_cgroups() - before == set(), "and runc's, in every hierarchy"
+    assert runc_cgroups(cid) == [], "and runc's, in every hierarchy"
     assert "stopping: sent SIGTERM" in c.log.read_text()
 
 
-def libpod_cgroups() -> set[Path]:
-    found = subprocess.run(["find", "/sys/fs/cgroup", "-type", "d", "-name", "libpod-*"], capture_output=True,
+def container_id(name: str) -> str:
+    return podman("inspect", "--format", "{{.Id}}", name).stdout.strip()
+
+
+def runc_cgroups(cid: str) -> list[Path]:
+    """The cgroups runc made for one container, in every hierarchy (those coserve does not manage too)."""
+    found = subprocess.run(["find", "/sys/fs/cgroup", "-type", "d", "-name", f"libpod-{cid}"], capture_output=True,
                            text=True, check=False)  # fmt: skip
-    return {Path(line) for line in found.stdout.split()}
+    return [Path(line) for line in found.stdout.split()]
 
 
 def test_a_crashed_coserves_container_is_removed_by_the_next_start(image: str, tmp_path: Path) -> None:
-    before = libpod_cgroups()
     doc = byo_doc(tmp_path, image)
     doc["EndpointName"] = "byo-crash-ep"
     name = container_name("byo-crash-ep", "byo")
     first = start_coserve(doc, tmp_path / "first")
     [old] = [p for p in server_pids() if f"/coserve.{first.proc.pid}." in str(memory_cgroup(p))]
+    ids = [container_id(name)]
     first.proc.kill()  # no shutdown at all: its container, conmon and podman run on
     first.stop()
     assert psutil.pid_exists(old) and podman("ps", "-q", "--filter", f"name={name}").stdout.strip()
@@ -191,10 +209,12 @@ def test_a_crashed_coserves_container_is_removed_by_the_next_start(image: str, t
     second = start_coserve(again, tmp_path / "second")
     try:
         wait_for(lambda: not psutil.pid_exists(old), 30, "the crashed run's server to be gone")
+        ids.append(container_id(name))
+        assert ids[1] != ids[0]
         r = second.client().invoke_endpoint(EndpointName="byo-crash-ep", TargetContainerHostname="byo", Body=b"{}")
         assert json.loads(r["Body"].read())["model"] == "the byo model"
     finally:
         code = second.stop()
     assert code == 0
     assert podman("ps", "-a", "-q", "--filter", f"name={name}").stdout.strip() == ""
-    assert libpod_cgroups() - before == set(), "nothing of either run's container is left"
+    assert [runc_cgroups(cid) for cid in ids] == [[], []], "nothing of either run's container is left"

@@ -53,6 +53,9 @@ def read_request(conn: socket.socket) -> tuple[str, bytes]:
 def answer(path: str, body: bytes, model: str) -> bytes:
     if path == "/ping":
         return b"{}"
+    if body == b"hog":  # more than any test gives it: the container's memory limit must stop it
+        hog = bytearray(1024 * 2**20)
+        return b"%d" % len(hog)
     return to_json(
         {
             "model": model,
