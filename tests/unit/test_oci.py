@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +198,14 @@ def test_an_ecr_token_that_cannot_be_had_names_the_registry() -> None:
 
     with pytest.raises(ImageError, match=r"ECR authorization token for 123456789012\.dkr.*Unable to locate"):
         ensure_image(ECR_IMAGE, "always", FakeRun(present=False), no_credentials)
+
+
+def test_coserve_check_names_podman_missing(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.yaml"
+    path.write_text(json.dumps(deployment("localhost/byo:1")))
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime", "check", str(path)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2], check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "Containers[0].Image: runs through podman, which is not on PATH" in done.stderr
