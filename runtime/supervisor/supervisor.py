@@ -26,6 +26,7 @@ log = logging.getLogger("runtime.supervisor")
 STABLE_S = 60.0  # a container RUNNING this long has its failed-start count forgotten
 UNHEALTHY_PINGS = 3  # failed health probes in a row before a RUNNING container is restarted
 FAIL_FAST_LINES = 5  # lines of its output quoted when a container fails the same way twice before a ping
+CLEANUP_TIMEOUT_S = 60.0  # an engine's cleanup still running after this is killed (a stuck `podman rm`)
 
 
 class Container:
@@ -49,6 +50,7 @@ class Container:
         self.repeated: str | None = None  # set when two starts in a row failed that same way: its last lines
         self.cleanup: list[str] | None = None  # an engine's argv that removes its leftovers after an exit
         self.cleaner: Handle | None = None  # that cleanup, while it runs
+        self.cleaner_since = 0.0
 
     @property
     def state(self) -> State:
@@ -98,6 +100,7 @@ class Supervisor:
 
     def tick(self, now: float) -> None:
         for c in self.containers:
+            self._reap_cleaner(c, now)
             self._reconcile(c, now)
 
     def _reconcile(self, c: Container, now: float) -> None:
@@ -112,7 +115,7 @@ class Supervisor:
             self._starting(c, now)
         elif c.state is State.RUNNING:
             self._health(c, now)
-        elif c.state is State.BACKOFF and now >= c.retry_at and not self.stopping and self._cleaned(c):
+        elif c.state is State.BACKOFF and now >= c.retry_at and not self.stopping and c.cleaner is None:
             self._spawn(c, now)
         elif c.state is State.STOPPING and now >= c.kill_at:
             self._kill(c, "did not stop within the grace period")
@@ -192,7 +195,7 @@ class Supervisor:
         if pid is not None:
             self._os.signal_group(pid, signal.SIGKILL)
         self._isolation.kill(c.spec)
-        self._clean_up(c)
+        self._clean_up(c, now)
         self._note_early_exit(c, was, code)
         c.handle = None
         cause = c.kill_reason or self._isolation.exit_note(c.spec) or describe_returncode(code)
@@ -222,30 +225,35 @@ class Supervisor:
         """Fail fast: a start that ends before ever answering a ping (an import error, a bad flag), twice in a
         row with the same last line and exit status, fails the same way every time; restarting only delays
         the message. Exits we caused (startup timeout, failed pings) do not count."""
-        lines = c.handle.last_lines() if c.handle is not None else []
         if was is not State.STARTING or c.kill_reason is not None:
             c.early_exit = c.repeated = None
             return
+        lines = c.handle.last_lines() if c.handle is not None else []
         signature = (lines[-1] if lines else "", code)
         quoted = " / ".join(line[:300] for line in lines[-FAIL_FAST_LINES:])
         c.repeated = f"{quoted or 'no output'} ({describe_returncode(code)})" if signature == c.early_exit else None
         c.early_exit = signature
 
-    def _clean_up(self, c: Container) -> None:
-        """Run the engine's cleanup (podman's container record, mounts, network) outside the container's cgroup."""
-        if c.cleanup is None or self._cleaned(c) is False:
+    def _clean_up(self, c: Container, now: float) -> None:
+        """Run the engine's cleanup (podman's container record, mounts, network) outside the container's cgroup.
+        The next start, and the end of a shutdown, wait for it."""
+        if c.cleanup is None or c.cleaner is not None:
             return
         try:
             c.cleaner = self._os.spawn(c.spec.hostname, c.cleanup, _base_environment(),
                                        self.server.run_dir / c.spec.hostname, self.log_path(c))  # fmt: skip
+            c.cleaner_since = now
         except OSError as exc:
             log.error("'%s': cleanup %s failed to start: %s", c.spec.hostname, c.cleanup[0], exc)
 
-    def _cleaned(self, c: Container) -> bool:
-        """Whether no cleanup of an earlier exit is still running (the next start waits for it)."""
-        if c.cleaner is not None and c.cleaner.poll() is not None:
+    def _reap_cleaner(self, c: Container, now: float) -> None:
+        if c.cleaner is None:
+            return
+        if c.cleaner.poll() is None and now - c.cleaner_since > CLEANUP_TIMEOUT_S:
+            log.error("'%s': cleanup %s still running after %gs; killed", c.spec.hostname, c.cleanup, CLEANUP_TIMEOUT_S)
+            self._os.signal_group(c.cleaner.pid, signal.SIGKILL)
+        elif c.cleaner.poll() is not None:
             c.cleaner = None
-        return c.cleaner is None
 
     def begin_stop(self, now: float) -> None:
         """SIGTERM every process group; tick() then SIGKILLs what outlives the grace period."""
@@ -259,7 +267,7 @@ class Supervisor:
                 c.life.to(State.STOPPED, "stopped", now)
 
     def all_stopped(self) -> bool:
-        return all(c.state is State.STOPPED and self._cleaned(c) for c in self.containers)
+        return all(c.state is State.STOPPED and c.cleaner is None for c in self.containers)
 
     def close(self) -> None:
         self._isolation.close()

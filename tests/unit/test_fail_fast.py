@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -111,5 +112,9 @@ def test_an_engines_cleanup_runs_after_each_exit_and_the_next_start_waits(
     os_.handles["a"].returncode = -15
     sup.tick(20.1)
     assert c.state is State.STOPPED and not sup.all_stopped(), "shutdown waits for the last cleanup"
-    os_.handles["a"].returncode = 0
+    stuck = os_.handles["a"]
+    sup.tick(20.1 + 61)
+    assert (stuck.pid, signal.SIGKILL) in os_.signals, "a stuck cleanup is killed"
+    stuck.returncode = -9
+    sup.tick(20.1 + 62)
     assert sup.all_stopped()
