@@ -20,6 +20,7 @@ import pytest
 from adapters.oci import container_name
 from runtime.cgroups.procfs import cgroup_mounts
 from tests.containers.oci import build_image, podman
+from tests.metrics.scrape import scrape, value
 from tests.support import Coserve, client_error, start_coserve, wait_for, write_tarball
 
 pytestmark = pytest.mark.integration
@@ -96,6 +97,15 @@ def test_its_processes_are_in_the_containers_cgroup_under_its_memory_limit(byo: 
     byo_dir = next(p for p in group.parents if p.name == "byo")
     assert int((byo_dir / "memory.limit_in_bytes").read_text()) == MEMORY
     assert pids[0] in {int(x) for x in (group / "cgroup.procs").read_text().split()}
+
+
+def test_its_metrics_are_those_of_the_whole_container(byo: Coserve) -> None:
+    m = scrape(byo.url)
+    assert value(m, "coserve_container_memory_limit_bytes", container="byo") == MEMORY
+    memory = value(m, "coserve_container_memory_bytes", container="byo")
+    assert memory is not None and memory > 4 * 2**20, "the image's server, conmon and podman, all counted"
+    pids = value(m, "coserve_container_pids", container="byo")
+    assert pids is not None and pids >= 4, "podman, conmon, the init and the server (the last two in runc's child)"
 
 
 def restarted_after(byo: Coserve, exit_line: str, action: Callable[[], object]) -> None:
