@@ -33,7 +33,7 @@ ECR_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model-server:1.2"
     [
         ("localhost/byo:1", "oci"),
         ("registry.example.com:5000/a/b/c:tag", "oci"),
-        ("quay.io/org/img@sha256:" + "a" * 64, "oci"),
+        ("registry.example.com/org/img@sha256:" + "a" * 64, "oci"),
         (ECR_IMAGE, "oci"),
         ("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310", "torchserve"),
         ("763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.13-cpu", "tensorflow-serving"),
@@ -162,8 +162,8 @@ def test_pull_policies() -> None:
     assert run.calls[-1] == ["/usr/bin/podman", "pull", "--quiet", "localhost/byo:1"]
     with pytest.raises(ImageError, match="is not in podman's local storage, and ImagePull is never"):
         ensure_image("localhost/byo:1", "never", FakeRun(present=False))
-    with pytest.raises(ImageError, match=r"podman pull quay\.io/x/y:1 failed: Error: manifest unknown"):
-        ensure_image("quay.io/x/y:1", "missing", FakeRun(present=False, pull_rc=125))
+    with pytest.raises(ImageError, match=r"podman pull registry\.example\.com/x/y:1 failed: Error: manifest unknown"):
+        ensure_image("registry.example.com/x/y:1", "missing", FakeRun(present=False, pull_rc=125))
 
 
 class FakeEcr:
