@@ -13,8 +13,9 @@ and podman exits with the container's status. What the image sees:
   the kill that ends a container reach them as they reach a process.
 
 The image itself is made present before the first start (`runtime.images`, with ECR credentials where
-needed); `podman run` never pulls. Adapters never spawn: the name-based `podman rm` that removes a
-container's leftovers is `cleanup_command`, run by the supervisor.
+needed); `podman run` never pulls. What podman leaves when it is killed outright is removed by name
+(`_REMOVE`): before each `podman run` (a crashed run's leftovers), and after each exit by
+`cleanup_command`, which the supervisor runs (adapters never spawn).
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ def _cgroup_flags(cgroups: str) -> list[str]:
         hierarchy, puts the container in a child of it (`<container>/libpod-<id>`): the container's
         limits hold for the child (v1 limits are hierarchical), usage adds up in the parent, and the
         cgroup backend's kill and process count cover children. podman's default pids limit is lifted
-        so that Pids (the parent's) is the only one.
+        so that Pids (the parent's) is the only one. Not exact: v1 counts an OOM kill only in the victim's
+        own cgroup, which podman removes at exit, so it shows as podman's exit status 137.
+        (`--cgroups=disabled` is refused with runc; `--cgroups=split` finds no cgroup mount on a hybrid
+        host; an absolute `--cgroup-parent` is one path for every hierarchy, where coserve's v1 cgroups
+        may sit under different paths per hierarchy.)
     none: podman's own cgroups; coserve enforces nothing there (as for processes).
     """
     if cgroups == "v2":
