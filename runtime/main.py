@@ -58,7 +58,8 @@ class Runtime:
         preparer = ModelPreparer(d)
         work = AsyncWork(preparer.prepare, preparer.ready)
         stats = isolation.stats if isinstance(isolation, CgroupIsolation) else lambda hostname: None
-        metrics = self._metrics = MetricsHub(d, stats, preparer.store.stats)
+        ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
+        metrics = self._metrics = MetricsHub(d, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         supervisor = Supervisor(d, self._os, work, isolation, self._on_event)

@@ -2,7 +2,9 @@
 
 Rates need two readings: `status` takes two `--sample` seconds apart (0: none, rates shown as -), `top`
 one per refresh. Latency percentiles come from the histogram buckets: since start for `status`, over the
-last refresh for `top`.
+last refresh for `top`. MEMORY is use / limit; REQUEST is what admission reserved for the container; the title
+says how much of the host's memory (or coserve's own cgroup's) is reserved, what is free, and how far the limits
+overcommit it.
 """
 
 from __future__ import annotations
@@ -45,9 +47,22 @@ def _row(c: Doc, before: Doc | None, seconds: float, window: bool) -> list[str]:
     memory = "-" if limit is None else \
         f"{format_size(c['memory_bytes'])} / {format_size(limit)} ({c['memory_percent']:.0f}%)"  # fmt: skip
     cpu = "-" if c.get("cpu_percent") is None else f"{c['cpu_percent']:.0f}%"
+    request = c.get("memory_request_bytes")
     return [c["hostname"], c["state"], rps, _ms(quantile(buckets, 0.5)), _ms(quantile(buckets, 0.99)),
-            f"{c['errors_4xx']:.0f}", f"{c['errors_5xx']:.0f}", cpu, memory, str(c.get("restarts", "-")),
+            f"{c['errors_4xx']:.0f}", f"{c['errors_5xx']:.0f}", cpu, memory,
+            "-" if request is None else format_size(request), str(c.get("restarts", "-")),
             str(c.get("oom_kills", "-"))]  # fmt: skip
+
+
+def _host(doc: Doc) -> str:
+    """Admission's ledger in a few words: reserved (requests + coserve's reserve) of the capacity, and free."""
+    host = doc.get("host")
+    if not host:
+        return ""
+    text = (f"  memory reserved {format_size(host['reserved_bytes'])} of {format_size(host['capacity_bytes'])}"
+            f", free {format_size(max(host['free_bytes'], 0))}")  # fmt: skip
+    over = host["overcommit_bytes"]
+    return text + (f", limits overcommit by {format_size(over)}" if over else "")
 
 
 def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bool = False) -> Table:
@@ -57,10 +72,25 @@ def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bo
     table = Table(
         title=f"{doc['endpoint']} / {doc['variant']} ({doc['mode']})"
         + (f"  disk {disk:.0f}%" if disk is not None else "")
+        + _host(doc)
         + f"  front-door errors 4xx {frontdoor['errors_4xx']:.0f} 5xx {frontdoor['errors_5xx']:.0f}",
         title_justify="left",
     )
-    for name in ("CONTAINER", "STATE", "RPS", "P50 ms", "P99 ms", "4XX", "5XX", "CPU", "MEMORY", "RESTARTS", "OOM"):
+    names = (
+        "CONTAINER",
+        "STATE",
+        "RPS",
+        "P50 ms",
+        "P99 ms",
+        "4XX",
+        "5XX",
+        "CPU",
+        "MEMORY",
+        "REQUEST",
+        "RESTARTS",
+        "OOM",
+    )
+    for name in names:
         table.add_column(name, no_wrap=True, justify="left" if name in ("CONTAINER", "STATE", "MEMORY") else "right")
     old = {c["hostname"]: c for c in before["containers"]} if before else {}
     for c in doc["containers"]:

@@ -43,6 +43,7 @@ class V2Cgroup:
         self.name = name
         self.path = path
         self.mount = mount
+        self.oom_score_adj: int | None = None
 
     def _read(self, filename: str) -> str:
         return (self.path / filename).read_text()
@@ -52,6 +53,9 @@ class V2Cgroup:
 
     def apply(self, limits: Limits) -> None:
         self._write("memory.max", str(limits.memory_bytes or "max"))
+        # Up to its request the container's memory is protected while there is reclaimable memory elsewhere.
+        self._write("memory.low", str(limits.memory_request_bytes or 0))
+        self.oom_score_adj = limits.oom_score_adj
         if (self.path / "memory.swap.max").exists():  # swap must not stretch the hard limit
             self._write("memory.swap.max", "max" if limits.memory_bytes is None else "0")
         quota = "max" if limits.cpus is None else str(max(1000, round(limits.cpus * _PERIOD_US)))
@@ -63,7 +67,7 @@ class V2Cgroup:
             _log.warning("cgroup %s: no pids controller, pids=%s not enforced", self.name, limits.pids)
 
     def wrap(self, argv: list[str]) -> list[str]:
-        return join_argv([self.path / "cgroup.procs"], argv)
+        return join_argv([self.path / "cgroup.procs"], argv, self.oom_score_adj)
 
     def attach(self, pid: int) -> None:
         """Nothing to do: the wrapper put the process in place."""

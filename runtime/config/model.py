@@ -11,8 +11,10 @@ Mode = Literal["Direct", "Serial"]
 
 @dataclass(frozen=True)
 class ContainerLimits:
-    memory_bytes: int | None = None  # hard memory limit of the container's cgroup
-    cpus: float | None = None  # CPU quota in cores, fractional allowed
+    memory_bytes: int | None = None  # Memory: hard memory limit of the container's cgroup
+    cpus: float | None = None  # Cpus: CPU quota in cores, fractional allowed
+    memory_request_bytes: int | None = None  # MemoryRequest: what admission reserves; defaults to Memory
+    cpu_request: float | None = None  # CpuRequest: cores admission reserves; defaults to Cpus
     cpu_weight: int | None = None  # relative CPU share, 1..10000 (cgroup v2 semantics, default 100)
     pids: int | None = None  # most processes and threads the container may hold
 
@@ -38,6 +40,7 @@ class ServerSettings:
     ping_timeout_s: float = 2.0  # one /ping probe
     ping_interval_s: float = 5.0  # health probe of a RUNNING container
     max_containers: int = 15  # AWS's limit by default; raise it at will
+    memory_reserve_bytes: int = 256 * 2**20  # kept back from admission for coserve itself (supervisor, router)
     workers: int = 1  # router processes; >1 runs gunicorn with uvicorn workers
     start_retries: int = 5  # exits in a row before FATAL
     backoff_base_s: float = 1.0  # first restart delay, doubled each try

@@ -13,6 +13,7 @@ from runtime.auth.settings import build_authenticator
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
 from runtime.config.settings import parse_metrics, parse_server, parse_storage
 from runtime.config.validate import Problems
+from runtime.units import format_size
 
 HOSTNAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -26,9 +27,10 @@ CONTAINER_KEYS = {
     "Environment", "ModelPackageName", "InferenceSpecificationName", "MultiModelConfig",
     "AdditionalModelDataSources",
 }  # fmt: skip
-LIMIT_KEYS = {"Memory", "Cpus", "CpuWeight", "Pids"}
+LIMIT_KEYS = {"Memory", "MemoryRequest", "Cpus", "CpuRequest", "CpuWeight", "Pids"}
 IMAGE_PULL = ("missing", "always", "never")  # Coserve.Containers.<hostname>.ImagePull, for OCI images
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 class ConfigError(ValueError):
@@ -228,9 +230,27 @@ def _limits(p: Problems, at: str, raw: dict[str, Any]) -> ContainerLimits:
             return None
         return value
 
+    memory = get("Memory", p.size, lambda v: v >= 4 * 2**20, "must be at least 4MiB")
+    cpus = get("Cpus", float, lambda v: 0.01 <= v <= 1024, "must be between 0.01 and 1024 cores")
+    memory_request = get("MemoryRequest", p.size, lambda v: v >= 0, "must be 0 or more")
+    cpu_request = get("CpuRequest", float, lambda v: 0 <= v <= 1024, "must be between 0 and 1024 cores")
     return ContainerLimits(
-        memory_bytes=get("Memory", p.size, lambda v: v >= 4 * 2**20, "must be at least 4MiB"),
-        cpus=get("Cpus", float, lambda v: 0.01 <= v <= 1024, "must be between 0.01 and 1024 cores"),
+        memory_bytes=memory, cpus=cpus,
+        memory_request_bytes=_request(p, at, "MemoryRequest", memory_request, "Memory", memory, raw),
+        cpu_request=_request(p, at, "CpuRequest", cpu_request, "Cpus", cpus, raw),
         cpu_weight=get("CpuWeight", int, lambda v: 1 <= v <= 10000, "must be between 1 and 10000"),
         pids=get("Pids", int, lambda v: v >= 8, "must be at least 8"),
-    )
+    )  # fmt: skip
+
+
+def _request(p: Problems, at: str, key: str, request: N | None, name: str, limit: N | None,
+             raw: dict[str, Any]) -> N | None:  # fmt: skip
+    """A request defaults to its limit (admission then reserves the whole limit, as before requests
+    existed); one above its limit could never be used, so it is a mistake in the file."""
+    if request is None:
+        return limit
+    if limit is not None and request > limit:
+        shown = format_size(limit) if isinstance(limit, int) else f"{limit:g} cores"
+        p.add(f"{at}.{key}", f"must not exceed {name} ({shown})", raw[key])
+        return limit
+    return request

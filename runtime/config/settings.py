@@ -20,6 +20,7 @@ SERVER_KEYS: dict[str, Rule] = {
     "PingTimeout": ("ping_timeout_s", Problems.duration, *_positive),
     "PingInterval": ("ping_interval_s", Problems.duration, *_positive),
     "MaxContainers": ("max_containers", int, *_positive),
+    "MemoryReserve": ("memory_reserve_bytes", Problems.size, lambda v: v >= 0, "must be 0 or more"),
     "Workers": ("workers", int, lambda v: 1 <= v <= 64, "must be between 1 and 64"),
     "StartRetries": ("start_retries", int, lambda v: v >= 0, "must be 0 or more"),
     "BackoffBase": ("backoff_base_s", Problems.duration, lambda v: v >= 0, "must be 0 or more"),

@@ -68,6 +68,7 @@ class RouterMetrics:
         return {
             "endpoint": self.d.endpoint_name, "variant": self.d.variant_name, "mode": self.d.mode,
             "at": snap.at if snap else None, "disk_percent": snap.disk_percent if snap else None,
+            "host": asdict(snap.host) if snap and snap.host else None,
             "containers": containers, "variant_figures": figures.get(VARIANT, Figures()).to_json(),
         }  # fmt: skip
 

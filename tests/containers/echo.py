@@ -2,7 +2,8 @@
 
 POST /invocations answers with what it received (body, content type, accept, custom attributes), so
 tests can see what the front door forwarded. Behaviour is chosen per request by a `X-Amzn-SageMaker-
-Custom-Attributes` word (`status=500`, `sleep=2`, `reset`, `big=N`), or at start by ECHO_MODE.
+Custom-Attributes` word (`status=500`, `sleep=2`, `reset`, `big=N`, `hog=N` MiB for one request, `hold=N`
+MiB more kept), or at start by ECHO_MODE.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+HELD: list[bytearray] = []  # what `hold=N` keeps, in MiB: it is freed only when the process dies
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -47,6 +50,10 @@ class Handler(BaseHTTPRequestHandler):
         attrs = _attributes(self.headers.get("X-Amzn-SageMaker-Custom-Attributes") or "")
         if "sleep" in attrs:
             time.sleep(float(attrs["sleep"]))  # a slow model, simulated: the container's behaviour, not a wait
+        if "hold" in attrs:  # grow and keep it: a model whose memory creeps up between requests
+            HELD.extend(bytearray(2**20) for _ in range(int(attrs["hold"])))
+            self._send(200, json.dumps({"holding_mib": len(HELD), "pid": os.getpid()}).encode())
+            return
         if "hog" in attrs:
             hoard = [bytearray(2**20) for _ in range(int(attrs["hog"]))]  # touched: bytearray zero-fills
             self._send(200, f"held {len(hoard)} MiB".encode())
