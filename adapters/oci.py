@@ -45,6 +45,10 @@ _REMOVE = (
 )
 
 
+# Then `podman run …` ($4 on), with the shell's own oom_score_adj (the container's) added after `run`.
+_EXEC_RUN = 'shift 3; podman=$1; shift 2; exec "$podman" run --oom-score-adj="$(cat /proc/$$/oom_score_adj)" "$@"'
+
+
 def podman_path() -> str | None:
     return shutil.which(PODMAN)
 
@@ -119,13 +123,15 @@ class OciAdapter:
     def command(self, launch: Launch) -> list[str]:
         """`podman run` in the foreground, after removing what a crashed run left under the same name (a shell
         that then execs podman, keeping its pid). Values of the environment travel in podman's environment
-        (`--env NAME`), not in its argv, which every user of the host can read."""
+        (`--env NAME`), not in its argv, which every user of the host can read. The image's processes get the
+        oom_score_adj coserve gave the container (podman would set 0), so the kernel ranks them as it ranks a
+        process container's."""
         forwarded = sorted({*self.environment(launch), *launch.environment})
         podman = podman_path() or PODMAN
         name = container_name(launch.endpoint, launch.hostname)
         runtime = _cgroup_flags(launch.cgroups)[1]
         return [
-            "/bin/sh", "-c", _REMOVE + 'shift 3; exec "$@"', "coserve-oci", podman, name, runtime,
+            "/bin/sh", "-c", _REMOVE + _EXEC_RUN, "coserve-oci", podman, name, runtime,
             podman, "run", "--rm", "--init", "--pull=never",
             "--name", name, "--hostname", launch.hostname,
             "--label", f"coserve.endpoint={launch.endpoint}", "--label", f"coserve.container={launch.hostname}",

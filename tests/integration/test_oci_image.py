@@ -97,6 +97,9 @@ def test_its_processes_are_in_the_containers_cgroup_under_its_memory_limit(byo: 
     byo_dir = next(p for p in group.parents if p.name == "byo")
     assert int((byo_dir / "memory.limit_in_bytes").read_text()) == MEMORY
     assert pids[0] in {int(x) for x in (group / "cgroup.procs").read_text().split()}
+    podman_pid = int((byo_dir / "cgroup.procs").read_text().split()[0])
+    adj = Path(f"/proc/{podman_pid}/oom_score_adj").read_text()
+    assert Path(f"/proc/{pids[0]}/oom_score_adj").read_text() == adj, "the container's OOM ranking, inside too"
 
 
 def test_its_metrics_are_those_of_the_whole_container(byo: Coserve) -> None:

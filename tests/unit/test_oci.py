@@ -68,7 +68,8 @@ def launch(tmp_path: Path, cgroups: str = "v1", **env: str) -> Launch:
 
 def test_the_argv_runs_podman_in_the_foreground_as_sagemaker_starts_an_image(tmp_path: Path) -> None:
     wrapped = OciAdapter().command(launch(tmp_path, SECRET="s3cr3t", MODEL_NAME="m"))
-    assert wrapped[:2] == ["/bin/sh", "-c"] and wrapped[2].endswith('shift 3; exec "$@"'), "leftovers go first"
+    assert wrapped[:2] == ["/bin/sh", "-c"] and wrapped[2].startswith("if id=$("), "leftovers go first"
+    assert 'run --oom-score-adj="$(cat /proc/$$/oom_score_adj)" "$@"' in wrapped[2], "the container's ranking"
     assert wrapped[4:7] == [wrapped[7], "coserve-my-ep-byo", "runc"]
     argv = wrapped[7:]
     assert argv[1:5] == ["run", "--rm", "--init", "--pull=never"]
