@@ -11,6 +11,8 @@ import adapters
 from runtime.config import parse_deployment
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.isolation import ProcessGroupOnly
+from runtime.supervisor.osproc import TAIL_LINES, RealOs
+from tests.support import wait_for
 from tests.unit.test_supervisor import FakeOs, FakeWork
 
 
@@ -118,3 +120,13 @@ def test_an_engines_cleanup_runs_after_each_exit_and_the_next_start_waits(
     stuck.returncode = -9
     sup.tick(20.1 + 62)
     assert sup.all_stopped()
+
+
+def test_the_real_os_keeps_the_last_lines_a_process_wrote(tmp_path: Path) -> None:
+    os_ = RealOs()
+    script = f"for i in $(seq 1 {TAIL_LINES + 5}); do echo line $i; done; echo; echo '  last words  ' >&2; exit 3"
+    handle = os_.spawn("t", ["/bin/sh", "-c", script], {"PATH": "/usr/bin:/bin"}, tmp_path, tmp_path / "t.log")
+    assert wait_for(lambda: handle.poll() is not None, 10, "the process to exit")
+    lines = handle.last_lines()
+    assert len(lines) == TAIL_LINES and lines[-1] == "  last words" and lines[-2] == f"line {TAIL_LINES + 5}"
+    os_.close()
