@@ -21,9 +21,11 @@ class Launch:
     environment: Mapping[str, str]  # the container's Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command
     memory_limit: int | None  # bytes, for servers that size their heaps
+    python: str = sys.executable  # the interpreter for Python servers: coserve's, or one with requirements.txt
     image: str = ""  # the Image field as written (an OCI reference for images run through podman)
     endpoint: str = ""  # EndpointName, for names that must be unique on the host (podman containers)
     cgroups: str = "none"  # the cgroup backend the supervisor runs it under: v2 | v1 | none
+    mounts: tuple[tuple[Path, Path], ...] = ()  # more read-only host directories, each at its target
 
 
 class Adapter(Protocol):
@@ -72,6 +74,6 @@ def contract_environment(launch: Launch) -> dict[str, str]:
         "SM_MODEL_DIR": str(launch.model_dir),
         "COSERVE_MODEL_DIR": str(launch.model_dir),
         "COSERVE_CONTAINER_HOSTNAME": launch.hostname,
-        "COSERVE_PYTHON": sys.executable,  # the interpreter coserve runs on, for Python servers
+        "COSERVE_PYTHON": launch.python,  # coserve's interpreter, or its environment with code/requirements.txt
         "TMPDIR": str(launch.work_dir / "tmp"),
     }

@@ -7,7 +7,8 @@ and podman exits with the container's status. What the image sees:
 - started with `serve` as its argument, `--init` (catatonit) as PID 1 to reap and forward signals;
 - its port 8080 published on 127.0.0.1 at the container's bind port, so images that ignore
   SAGEMAKER_BIND_TO_PORT work and the front door routes to it as to any container;
-- /opt/ml/model: the unpacked artifact, read-only; its Environment, plus SAGEMAKER_BIND_TO_PORT=8080 and
+- /opt/ml/model: the unpacked artifact, read-only (and AdditionalModelDataSources at
+  /opt/ml/additional-model-data-sources/<channel>); its Environment, plus SAGEMAKER_BIND_TO_PORT=8080 and
   SAGEMAKER_SAFE_PORT_RANGE;
 - its processes under the container's own cgroup (see `_cgroup_flags`), so Memory/Cpus/Pids, metrics and
   the kill that ends a container reach them as they reach a process.
@@ -83,6 +84,10 @@ def _cgroup_flags(cgroups: str) -> list[str]:
     return ["--runtime", "runc"]
 
 
+def _mount(host: Path, target: Path | str) -> list[str]:
+    return ["--mount", f"type=bind,source={host},target={target},readonly"]
+
+
 def _ulimit_flags() -> list[str]:
     """coserve's own limits, as a process container inherits them: podman's defaults can exceed the host's
     hard limits, and the runtime then fails. nproc is also capped at kernel.pid_max: no more processes can
@@ -137,7 +142,8 @@ class OciAdapter:
             "--label", f"coserve.endpoint={launch.endpoint}", "--label", f"coserve.container={launch.hostname}",
             "--log-driver=passthrough",  # its output straight into the container's log pipe
             "--network=bridge", "--publish", f"127.0.0.1:{launch.bind_port}:{IMAGE_PORT}",
-            "--mount", f"type=bind,source={launch.model_dir},target={MODEL_TARGET},readonly",
+            *_mount(launch.model_dir, MODEL_TARGET),
+            *(arg for host, target in launch.mounts for arg in _mount(host, target)),
             *_cgroup_flags(launch.cgroups), *_ulimit_flags(),
             *(arg for name in forwarded for arg in ("--env", name)),
             launch.image, "serve",

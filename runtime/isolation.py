@@ -12,7 +12,7 @@ from runtime.admission import AdmissionError, Capacity, Ledger, Need, admit
 from runtime.cgroups import Backend, Cgroup, Limits, Stats, cpu_capacity, detect, memory_capacity
 from runtime.config import ContainerSpec, Deployment
 from runtime.mountns import MODEL_TARGET, private_model_mount_supported, wrap_private_model_mount
-from runtime.supervisor.isolation import Isolation
+from runtime.supervisor.isolation import Isolation, Mounts
 from runtime.units import format_size
 
 log = logging.getLogger("runtime.isolation")
@@ -48,8 +48,12 @@ class CgroupIsolation:
     def model_path(self, model_dir: Path) -> Path:
         return MODEL_TARGET if self.private_mounts else model_dir
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None) -> list[str]:
-        inner = wrap_private_model_mount(argv, model_dir) if self.private_mounts and model_dir else argv
+    def view(self, host: Path, target: Path) -> Path:
+        return target if self.private_mounts else host
+
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None, more: Mounts = ()) -> list[str]:
+        private = self.private_mounts and model_dir is not None
+        inner = wrap_private_model_mount(argv, model_dir, more=more) if private and model_dir else argv
         return self.groups[spec.hostname].wrap(inner)
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:

@@ -56,6 +56,7 @@ class Runtime:
             folder.mkdir(parents=True, exist_ok=True)
         isolation = choose_isolation(d)
         preparer = ModelPreparer(d)
+        preparer.store.start()  # sweep a crash's temp files, prune to the budget
         work = AsyncWork(preparer.prepare, preparer.ready)
         stats = isolation.stats if isinstance(isolation, CgroupIsolation) else lambda hostname: None
         ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
@@ -80,6 +81,7 @@ class Runtime:
         finally:
             await door.stop()
             await work.close()
+            preparer.store.close()
             metrics.close(time.monotonic())  # while the cgroups still exist: the last EMF lines read them
             supervisor.close()
             self._os.close()

@@ -10,7 +10,9 @@ overcommit it.
 from __future__ import annotations
 
 import json
+import os
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -25,9 +27,33 @@ Doc = dict[str, Any]
 
 
 def fetch(url: str, timeout: float = 5.0) -> Doc:
-    with urllib.request.urlopen(f"{url.rstrip('/')}/coserve/status", timeout=timeout) as r:
+    """Signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY when both are set: a front door under Coserve.Auth
+    answers only signed reads (or point `url` at Coserve.Server.StatusListen, which needs none)."""
+    target = f"{url.rstrip('/')}/coserve/status"
+    with urllib.request.urlopen(urllib.request.Request(target, headers=_signature(target)), timeout=timeout) as r:
         doc: Doc = json.loads(r.read())
     return doc
+
+
+def _signature(url: str) -> dict[str, str]:
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        return {}
+    from botocore.auth import SigV4Auth  # type: ignore[import-untyped]  # imported on use: only a signed read needs it
+    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+    from botocore.credentials import Credentials  # type: ignore[import-untyped]
+
+    request = AWSRequest("GET", url)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    SigV4Auth(Credentials(key, secret), "sagemaker", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, urllib.error.HTTPError) and exc.code == 403:
+        return (f"{exc} (under Coserve.Auth: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to sign, "
+                "or use --url with Coserve.Server.StatusListen)")  # fmt: skip
+    return str(exc)
 
 
 def _buckets(now: Doc, before: Doc | None) -> list[tuple[float, float]]:
@@ -110,7 +136,7 @@ def status(url: str, sample: float) -> int:
             time.sleep(sample)  # the rate's window, not a synchronisation
         doc = fetch(url)
     except OSError as exc:
-        _console().print(f"coserve: cannot read {url}/coserve/status: {exc}")
+        _console().print(f"coserve: cannot read {url}/coserve/status: {_why(exc)}")
         return 1
     _console().print(render(doc, before, sample))
     return 0
@@ -129,5 +155,5 @@ def top(url: str, interval: float) -> int:
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
-        console.print(f"coserve: cannot read {url}/coserve/status: {exc}")
+        console.print(f"coserve: cannot read {url}/coserve/status: {_why(exc)}")
         return 1

@@ -58,6 +58,7 @@ def _relative_to(d: Deployment, base: Path) -> Deployment:
         return str(here(Path(u)))
 
     server = replace(d.server, log_dir=here(d.server.log_dir), run_dir=here(d.server.run_dir))
-    storage = replace(d.storage, cache_dir=here(d.storage.cache_dir))
+    wheelhouse = here(d.storage.wheelhouse) if d.storage.wheelhouse else None
+    storage = replace(d.storage, cache_dir=here(d.storage.cache_dir), wheelhouse=wheelhouse)
     containers = tuple(replace(c, model_data_url=url(c.model_data_url)) for c in d.containers)
     return replace(d, server=server, storage=storage, containers=containers)

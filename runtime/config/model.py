@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.config.sources import Channel, S3Data
+
 Mode = Literal["Direct", "Serial"]
 
 
@@ -29,6 +31,8 @@ class ContainerSpec:
     environment: dict[str, str]  # Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command (process adapter)
     limits: ContainerLimits = field(default_factory=ContainerLimits)
+    model_data: S3Data | None = None  # ModelDataSource when uncompressed (an S3 prefix or object); else None
+    additional_sources: tuple[Channel, ...] = ()  # AdditionalModelDataSources, each under its ChannelName
     image_pull: str = "missing"  # Coserve.Containers.<hostname>.ImagePull (OCI images): missing | always | never
 
 
@@ -54,6 +58,16 @@ class ServerSettings:
     log_backups: int = 5  # rotated files kept per container: <hostname>.log.1 … .N
     run_dir: Path = Path("/run/coserve")  # routing table and pid files
     on_artifact_error: Literal["exit", "fatal"] = "exit"  # exit before serving, or serve the rest
+    # The front door's limits: what one client or one container may cost everyone else (README "Limits").
+    max_response_bytes: int = 6 * 2**20  # a container's answer, as InvokeEndpoint's 6 MiB response Body
+    max_header_bytes: int = 16 * 2**10  # request line and headers of one request; past it 431
+    max_headers: int = 100  # header fields in one request; past it 431
+    header_timeout_s: float = 10.0  # connection (or previous answer) to the end of the headers; past it 408
+    body_timeout_s: float = 30.0  # end of the headers to the end of the body; past it 408
+    keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
+    max_connections: int = 1000  # open client connections per router process; past it 503 and close
+    max_in_flight: int = 100  # requests in flight to one container per router process; past it 503
+    status_listen: str | None = None  # host:port on loopback serving /metrics and /coserve/status unsigned
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,8 @@ class StorageConfig:
     s3_addressing_style: str | None = None  # path | virtual | auto
     max_unpacked_bytes: int = 20 * 2**30
     max_files: int = 100_000
+    cache_max: int | float = 0.5  # CacheMaxSize: the cache's budget, bytes or a share of its volume ("50%")
+    wheelhouse: Path | None = None  # Wheelhouse: pip installs requirements.txt from here only (--no-index)
 
 
 @dataclass(frozen=True)

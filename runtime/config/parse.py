@@ -12,6 +12,7 @@ from runtime.auth.policy import PolicyError
 from runtime.auth.settings import build_authenticator
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
 from runtime.config.settings import parse_metrics, parse_server, parse_storage
+from runtime.config.sources import parse_additional, parse_model_data
 from runtime.config.validate import Problems
 from runtime.units import format_size
 
@@ -159,12 +160,11 @@ def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> Contain
     if adapter is not None:
         for problem in adapter.check(command):
             p.add(f"Coserve.Containers.{hostname}.Command", problem, command)
-    url = c.get("ModelDataUrl")
-    if url is not None and (not isinstance(url, str) or not url or len(url) > 1024):
-        p.add(f"{at}.ModelDataUrl", "must be a URL or path of at most 1024 characters", url)
+    url, data = parse_model_data(p, at, c)
     return ContainerSpec(
         hostname=hostname, index=i, image=image, adapter=adapter.name if adapter else "",
-        model_data_url=url if isinstance(url, str) else None,
+        model_data_url=url, model_data=data,
+        additional_sources=parse_additional(p, f"{at}.AdditionalModelDataSources", c.get("AdditionalModelDataSources")),
         environment=_environment(p, f"{at}.Environment", c.get("Environment", {})),
         command=command, limits=_limits(p, f"Coserve.Containers.{hostname}", extra),
         image_pull=str(pull),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
@@ -13,6 +14,17 @@ from runtime.config.validate import Problems
 # file key -> (field, converter, check, rule)
 Rule = tuple[str, Callable[[Any], Any], Callable[[Any], bool], str]
 _positive = (lambda v: v > 0, "must be greater than 0")
+
+
+def _loopback_address(value: str) -> bool:
+    """`127.0.0.1:9100` or `[::1]:9100`: the unsigned status listener must not be reachable from elsewhere."""
+    host, _, port = value.rpartition(":")
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback and 1 <= int(port) <= 65535
+    except ValueError:
+        return False
+
+
 SERVER_KEYS: dict[str, Rule] = {
     "InvocationTimeout": ("invocation_timeout_s", Problems.duration, *_positive),
     "MaxPayload": ("max_payload_bytes", Problems.size, *_positive),
@@ -34,6 +46,16 @@ SERVER_KEYS: dict[str, Rule] = {
     "LogBackups": ("log_backups", int, lambda v: 0 <= v <= 100, "must be between 0 and 100"),
     "RunDir": ("run_dir", Path, lambda v: True, ""),
     "OnArtifactError": ("on_artifact_error", str, lambda v: v in ("exit", "fatal"), "must be exit or fatal"),
+    # The front door's limits (README "Limits").
+    "MaxResponse": ("max_response_bytes", Problems.size, *_positive),
+    "MaxHeaderSize": ("max_header_bytes", Problems.size, lambda v: 1024 <= v <= 2**20, "must be 1KiB to 1MiB"),
+    "MaxHeaders": ("max_headers", int, lambda v: 10 <= v <= 1000, "must be between 10 and 1000"),
+    "HeaderTimeout": ("header_timeout_s", Problems.duration, lambda v: 0 < v <= 3600, "must be over 0s, at most 1h"),
+    "BodyTimeout": ("body_timeout_s", Problems.duration, lambda v: 0 < v <= 3600, "must be over 0s, at most 1h"),
+    "KeepAlive": ("keep_alive_s", Problems.duration, lambda v: 0 < v <= 3600, "must be over 0s, at most 1h"),
+    "MaxConnections": ("max_connections", int, lambda v: 1 <= v <= 100_000, "must be between 1 and 100000"),
+    "MaxInFlight": ("max_in_flight", int, lambda v: 1 <= v <= 100_000, "must be between 1 and 100000"),
+    "StatusListen": ("status_listen", str, _loopback_address, "must be host:port with a loopback host"),
 }
 STORAGE_KEYS: dict[str, Rule] = {
     "CacheDir": ("cache_dir", Path, lambda v: True, ""),
@@ -43,7 +65,19 @@ STORAGE_KEYS: dict[str, Rule] = {
                           "must be path, virtual or auto"),
     "MaxUnpackedSize": ("max_unpacked_bytes", Problems.size, *_positive),
     "MaxFiles": ("max_files", int, *_positive),
+    "CacheMaxSize": ("cache_max", lambda v: _budget(v), lambda v: v > 0 and (isinstance(v, int) or v <= 1),
+                     "must be a size (20GiB) or a share of the cache volume (50%), above 0 and at most 100%"),
+    "Wheelhouse": ("wheelhouse", Path, lambda v: True, ""),
 }  # fmt: skip
+
+
+def _budget(value: object) -> int | float:
+    """A size in bytes, or "N%" of the volume as a float share."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return float(value.strip()[:-1]) / 100
+    return Problems.size(value)
+
+
 EMF_KEYS: dict[str, Rule] = {
     "Path": ("emf_path", str, lambda v: bool(v), "must be a file path or - for stdout"),
     "Namespace": ("emf_namespace", str, lambda v: 1 <= len(v) <= 255 and not v.startswith("AWS/"),

@@ -49,6 +49,9 @@ _PER_VARIANT: tuple[tuple[str, str, str, Callable[[Snapshot], float]], ...] = (
     ("coserve_artifact_cache_hits", "artifacts found in the cache", "counter", lambda s: s.cache_hits),
     ("coserve_artifact_cache_misses", "artifacts not in the cache", "counter", lambda s: s.cache_misses),
     ("coserve_artifact_fetched_bytes", "artifact bytes downloaded", "counter", lambda s: s.bytes_fetched),
+    ("coserve_artifact_cache_bytes", "size of the artifact cache", "gauge", lambda s: s.cache_bytes),
+    ("coserve_artifact_cache_evictions", "artifacts evicted to stay within the cache budget", "counter",
+     lambda s: s.cache_evictions),
     ("coserve_stats_timestamp_seconds", "when the supervisor took this sample", "gauge", lambda s: s.at),
 )  # fmt: skip
 

@@ -62,6 +62,7 @@ class Sampler:
             containers=tuple(self._container(c, now) for c in self.d.containers),
             disk_percent=disk_percent(self.d.storage.cache_dir),
             cache_hits=store.hits, cache_misses=store.misses, bytes_fetched=store.bytes_fetched,
+            cache_bytes=store.size_bytes, cache_evictions=store.evictions,
             host=self.host,
         )  # fmt: skip
 

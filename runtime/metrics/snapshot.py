@@ -55,6 +55,8 @@ class Snapshot:
     cache_misses: int
     bytes_fetched: int  # artifact bytes downloaded
     host: HostMemory | None = None  # admission's figures; None where coserve runs without its isolation
+    cache_bytes: int = 0  # the artifact cache's size on the shared volume, as last measured
+    cache_evictions: int = 0  # artifacts evicted to keep the cache within its budget
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
@@ -16,11 +19,36 @@ def make_guard(d: Deployment) -> Guard | None:
         return None
     auth = build_authenticator(d.auth, d.source.parent if d.source else None)
 
-    def guard(scope: Scope, headers: Headers, body: bytes, endpoint: str, target: str | None) -> None:
+    def guard(scope: Scope, headers: Headers, endpoint: str, target: str | None) -> Callable[[str], None]:
         # The path and query as they came over the wire: SigV4 signed those bytes, not a decoded form.
-        principal = auth.authenticate(
-            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers, body
+        pending = auth.begin(
+            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
         )
-        auth.authorize(principal, endpoint, target)
+        auth.authorize(pending.principal, endpoint, target)  # before the body: a denied client sends it for nothing
+        return pending.finish
 
     return guard
+
+
+PageGuard = Callable[[Scope, Headers], None]
+PAGE_ACTION = "sagemaker:DescribeEndpoint"  # reading an endpoint's state and figures, as IAM names it
+
+
+def make_page_guard(d: Deployment) -> PageGuard | None:
+    """GET /metrics and /coserve/status under Coserve.Auth: signed, by a principal whose policies allow
+    sagemaker:DescribeEndpoint on the endpoint. Coserve.Server.StatusListen serves them unsigned on loopback."""
+    if d.auth is None:
+        return None
+    auth = build_authenticator(d.auth, d.source.parent if d.source else None)
+
+    def guard(scope: Scope, headers: Headers) -> None:
+        pending = auth.begin(
+            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
+        )
+        pending.finish(_EMPTY_SHA256)  # a GET has no body
+        auth.authorize(pending.principal, d.endpoint_name, None, PAGE_ACTION)
+
+    return guard
+
+
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

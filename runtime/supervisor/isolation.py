@@ -10,6 +10,8 @@ from typing import Protocol
 
 from runtime.config import ContainerSpec
 
+Mounts = tuple[tuple[Path, Path], ...]  # (host directory, where the container sees it)
+
 
 class Isolation(Protocol):
     kind: str
@@ -23,10 +25,15 @@ class Isolation(Protocol):
         """Where the container sees its model: /opt/ml/model in a private mount, else the real dir."""
         ...
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None) -> list[str]:
-        """The argv that runs `argv` inside the container's isolation from its first instruction.
+    def view(self, host: Path, target: Path) -> Path:
+        """Where the container sees the host directory `host`: `target` when wrap() mounts it there."""
+        ...
 
-        `model_dir` None: no private /opt/ml/model mount (a container engine mounts the model itself)."""
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None, more: Mounts = ()) -> list[str]:
+        """The argv that runs `argv` inside the container's isolation from its first instruction,
+        with `model_dir` and each (host, target) of `more` read-only at its target where it can.
+
+        `model_dir` None: no private mounts at all (a container engine mounts the model and `more` itself)."""
         ...
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:
@@ -57,7 +64,10 @@ class ProcessGroupOnly:
     def model_path(self, model_dir: Path) -> Path:
         return model_dir
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None) -> list[str]:
+    def view(self, host: Path, target: Path) -> Path:
+        return host
+
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None, more: Mounts = ()) -> list[str]:
         return argv
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from runtime.routing import Route, RoutingTable
 from runtime.supervisor.exits import describe_returncode
 from runtime.supervisor.isolation import Isolation
 from runtime.supervisor.osproc import Handle, ProcessOs
+from runtime.supervisor.prepared import Prepared
 from runtime.supervisor.states import LIVE, Event, Lifecycle, State
 from runtime.supervisor.work import Work
 
@@ -39,6 +41,7 @@ class Container:
         self.life = Lifecycle(spec.hostname, emit)
         self.handle: Handle | None = None
         self.model_dir: Path | None = None
+        self.prepared: Prepared | None = None  # what the fetch step made: model dir, interpreter, more data
         self.failures = 0  # failed starts in a row
         self.retry_at = 0.0
         self.kill_at = 0.0  # when STOPPING turns into SIGKILL
@@ -95,7 +98,8 @@ class Supervisor:
     def start(self, now: float) -> None:
         for c in self.containers:
             self._isolation.prepare(c.spec)
-            c.life.to(State.FETCHING, f"fetching {c.spec.model_data_url or 'no artifact'}", now)
+            data = c.spec.model_data.uri if c.spec.model_data else c.spec.model_data_url
+            c.life.to(State.FETCHING, f"fetching {data or 'no artifact'}", now)
             self._work.start_fetch(c.spec.hostname, c.spec.model_data_url)
 
     def tick(self, now: float) -> None:
@@ -128,26 +132,31 @@ class Supervisor:
         if outcome.error is not None:
             c.life.to(State.FATAL, f"gave up: {outcome.error}", now)
             return
-        assert isinstance(outcome.value, Path)
-        c.model_dir = outcome.value
+        c.prepared = outcome.value if isinstance(outcome.value, Prepared) else Prepared(outcome.value)
+        c.model_dir = c.prepared.model_dir
         self._spawn(c, now)
 
     def _spawn(self, c: Container, now: float) -> None:
-        assert c.model_dir is not None
+        assert c.model_dir is not None and c.prepared is not None
         adapter = get_adapter(c.spec.adapter)
         work_dir = self.server.run_dir / c.spec.hostname
         (work_dir / "tmp").mkdir(parents=True, exist_ok=True)
-        engine = isinstance(adapter, ContainerEngine)  # it mounts the model itself: no private mount of ours
+        engine = isinstance(adapter, ContainerEngine)  # it mounts the model and more data itself: no mounts of ours
+        mounts = tuple((v.host, v.target) for v in c.prepared.views)
         launch = Launch(
             hostname=c.spec.hostname, bind_port=c.port, safe_ports=c.safe_ports,
             model_dir=c.model_dir if engine else self._isolation.model_path(c.model_dir), work_dir=work_dir,
             environment=c.spec.environment, command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
+            python=c.prepared.python or sys.executable, mounts=mounts,
             image=c.spec.image, endpoint=self.deployment.endpoint_name, cgroups=self._isolation.kind,
         )  # fmt: skip
-        argv = self._isolation.wrap(c.spec, adapter.command(launch), None if engine else c.model_dir)
+        argv = self._isolation.wrap(c.spec, adapter.command(launch), *((None,) if engine else (c.model_dir, mounts)))
         c.cleanup = adapter.cleanup_command(launch) if isinstance(adapter, ContainerEngine) else None
         c.probe_url = adapter.readiness_url(launch)
-        env = {**_base_environment(), **adapter.environment(launch), **c.spec.environment}
+        views = () if engine else c.prepared.views
+        seen = {v.variable: str(self._isolation.view(v.host, v.target)) for v in views}
+        env = {**_base_environment(), **c.prepared.environment, **seen, **adapter.environment(launch),
+               **c.spec.environment}  # fmt: skip
         c.kill_reason, c.bad_pings = None, 0
         try:
             c.handle = self._os.spawn(c.spec.hostname, argv, env, work_dir, self.log_path(c))

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,9 @@ def test_the_argv_runs_podman_in_the_foreground_as_sagemaker_starts_an_image(tmp
     assert argv[argv.index("--name") + 1] == "coserve-my-ep-byo" == container_name("My-Ep", "byo")
     assert argv[argv.index("--publish") + 1] == "127.0.0.1:20000:8080"
     assert f"type=bind,source={tmp_path},target=/opt/ml/model,readonly" in argv
+    extra = (tmp_path / "sources", Path("/opt/ml/additional-model-data-sources"))
+    more = OciAdapter().command(replace(launch(tmp_path), mounts=(extra,)))
+    assert f"type=bind,source={extra[0]},target={extra[1]},readonly" in more, "AdditionalModelDataSources too"
     forwarded = {argv[i + 1] for i, a in enumerate(argv) if a == "--env"}
     assert forwarded == {"SECRET", "MODEL_NAME", "SAGEMAKER_BIND_TO_PORT", "SAGEMAKER_SAFE_PORT_RANGE"}
     assert not any("s3cr3t" in a for a in argv), "values travel in podman's environment, not its argv"
