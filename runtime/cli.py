@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from runtime.config import ConfigError, Deployment, load_deployment
+from runtime.config.ports import front_door_clash
 from runtime.deployfile import DeploymentFetchError, localize
 
 
@@ -25,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="allow a non-loopback --host without Coserve.Auth")  # fmt: skip
     check = sub.add_parser("check", help="validate a deployment file and print what would run")
     check.add_argument("deployment", help="a path, s3:// or https:// URL")
+    check.add_argument("--port", type=int, default=8080, help="the front door port serve will use (default 8080)")
     fetch = sub.add_parser("fetch", help="fill the artifact cache and unpack every model, then exit")
     fetch.add_argument("deployment", help="a path, s3:// or https:// URL")
     cache = sub.add_parser("cache", help="list the artifact cache, or prune it to its budget")
@@ -58,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1  # maybe transient: a service manager may retry exit 1, never exit 2
         except ConfigError as exc:
             print(f"coserve: {exc}", file=sys.stderr)
+            return 2
+        clash = front_door_clash(deployment, args.port) if args.command in ("check", "serve") else None
+        if clash is not None:
+            print(f"coserve: invalid deployment: {clash}", file=sys.stderr)
             return 2
         if args.command == "check":
             return _check(deployment)

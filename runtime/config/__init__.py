@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
+from runtime.config.load import read_document
 from runtime.config.model import (
     ContainerLimits,
     ContainerSpec,
@@ -35,15 +33,7 @@ __all__ = [
 
 def load_deployment(path: Path) -> Deployment:
     """Read a JSON or YAML deployment file and validate it once."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError([f"cannot read the deployment file: {exc.strerror}"], path) from exc
-    try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError([f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"], path) from exc
-    return _relative_to(parse_deployment(doc, path), path.parent)
+    return _relative_to(parse_deployment(read_document(path), path), path.parent)
 
 
 def _relative_to(d: Deployment, base: Path) -> Deployment:

@@ -47,6 +47,7 @@ class ServerSettings:
     memory_reserve_bytes: int = 256 * 2**20  # kept back from admission for coserve itself (supervisor, router)
     workers: int = 1  # router processes; >1 runs gunicorn with uvicorn workers
     start_retries: int = 5  # exits in a row before FATAL
+    stable_after_s: float = 60.0  # RUNNING this long, a container's count of exits in a row starts again
     backoff_base_s: float = 1.0  # first restart delay, doubled each try
     backoff_max_s: float = 30.0
     port_base: int = 20000  # container i binds port_base + i*port_block

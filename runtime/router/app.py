@@ -39,9 +39,21 @@ from runtime.routing import TableSource
 log = logging.getLogger("runtime.router")
 TRACE = "x-coserve-trace"
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
-# Auth plugs in here, in two steps. (ASGI scope, headers, endpoint name, target hostname) -> the check of the body's
-# SHA-256 (hex), or raises a SageMakerError: every check the head allows comes before the body is read.
-Guard = Callable[[Scope, Headers, str, str | None], Callable[[str], None]]
+
+
+@dataclass(frozen=True)
+class BodyCheck:
+    """What auth still has to check once the body is in: `finish` takes its SHA-256 (hex) and raises a
+    SageMakerError to refuse. `keep_body` False: the request is refused whatever the body holds (a policy denial,
+    told only once the signature proves the caller), so the body is hashed as it streams and not kept."""
+
+    finish: Callable[[str], None]
+    keep_body: bool = True
+
+
+# Auth plugs in here, in two steps. (ASGI scope, headers, endpoint name, target hostname) -> what is left to check
+# of the body, or raises a SageMakerError: every check the head allows comes before the body is read.
+Guard = Callable[[Scope, Headers, str, str | None], BodyCheck]
 # Called once per invocation: (routes targeted, result, seconds in coserve). A request the front door answered
 # itself (ValidationError, access denied, container not RUNNING) has a result with no hops.
 Observer = Callable[[tuple[str, ...], Result, float], None]
@@ -85,10 +97,11 @@ class Router:
                 )
             target = headers.get(TARGET)
             # Before any answer that says what exists, and before the body is read.
-            finish = self.guard(scope, headers, name, target) if self.guard is not None else None
-            body, digest = await read_body(receive, headers, self.settings.max_payload, finish is not None)
-            if finish is not None:
-                finish(digest)
+            check = self.guard(scope, headers, name, target) if self.guard is not None else None
+            keep = check is None or check.keep_body
+            body, digest = await read_body(receive, headers, self.settings.max_payload, check is not None, keep)
+            if check is not None:
+                check.finish(digest)
             if name.lower() != table.endpoint_name.lower():
                 raise ValidationError(f"Endpoint {name} not found.")
             routes = targets(table, target)

@@ -11,9 +11,11 @@ from runtime.errors import ValidationError
 from runtime.router import memory
 
 
-async def read_body(receive: Receive, headers: Mapping[str, str], limit: int, hashed: bool) -> tuple[bytes, str]:
-    """The whole body and, when `hashed`, its SHA-256 in hex (else ""): SigV4 signs the hash, so it is computed
-    chunk by chunk as the body arrives instead of over the joined body afterwards."""
+async def read_body(
+    receive: Receive, headers: Mapping[str, str], limit: int, hashed: bool, keep: bool = True
+) -> tuple[bytes, str]:
+    """The whole body (b"" unless `keep`) and, when `hashed`, its SHA-256 in hex (else ""): SigV4 signs the hash,
+    so it is computed chunk by chunk as the body arrives instead of over the joined body afterwards."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(int(declared), limit)
@@ -27,12 +29,13 @@ async def read_body(receive: Receive, headers: Mapping[str, str], limit: int, ha
         size += len(chunk)
         if size > limit:
             raise _too_large(size, limit)
-        chunks.append(chunk)
+        if keep:
+            chunks.append(chunk)
         if digest is not None:
             digest.update(chunk)
         if not message.get("more_body", False):
             memory.note(size)
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # b"" when nothing was kept
             return body, digest.hexdigest() if digest is not None else ""
 
 

@@ -10,7 +10,8 @@ from starlette.types import Scope
 
 from runtime.auth.settings import build_authenticator
 from runtime.config import Deployment
-from runtime.router.app import Guard
+from runtime.errors import SageMakerError
+from runtime.router.app import BodyCheck, Guard
 
 
 def make_guard(d: Deployment) -> Guard | None:
@@ -19,15 +20,29 @@ def make_guard(d: Deployment) -> Guard | None:
         return None
     auth = build_authenticator(d.auth, d.source.parent if d.source else None)
 
-    def guard(scope: Scope, headers: Headers, endpoint: str, target: str | None) -> Callable[[str], None]:
+    def guard(scope: Scope, headers: Headers, endpoint: str, target: str | None) -> BodyCheck:
         # The path and query as they came over the wire: SigV4 signed those bytes, not a decoded form.
         pending = auth.begin(
             scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
         )
-        auth.authorize(pending.principal, endpoint, target)  # before the body: a denied client sends it for nothing
-        return pending.finish
+        try:
+            auth.authorize(pending.principal, endpoint, target)
+        except SageMakerError as exc:
+            return BodyCheck(_refuse_once_proven(pending.finish, exc), keep_body=False)
+        return BodyCheck(pending.finish)
 
     return guard
+
+
+def _refuse_once_proven(finish: Callable[[str], None], denied: SageMakerError) -> Callable[[str], None]:
+    """A policy denial is known before the body and told only after the signature: a caller who has a key id but
+    not its secret must not learn what the policy allows. The body is hashed as it streams, never kept."""
+
+    def refuse(digest: str) -> None:
+        finish(digest)  # raises InvalidSignatureException for a forged request
+        raise denied
+
+    return refuse
 
 
 PageGuard = Callable[[Scope, Headers], None]

@@ -25,7 +25,6 @@ from runtime.supervisor.states import LIVE, Event, Lifecycle, State
 from runtime.supervisor.work import Work
 
 log = logging.getLogger("runtime.supervisor")
-STABLE_S = 60.0  # a container RUNNING this long has its failed-start count forgotten
 UNHEALTHY_PINGS = 3  # failed health probes in a row before a RUNNING container is restarted
 FAIL_FAST_LINES = 5  # lines of its output quoted when a container fails the same way twice before a ping
 CLEANUP_TIMEOUT_S = 60.0  # an engine's cleanup still running after this is killed (a stuck `podman rm`)
@@ -211,8 +210,10 @@ class Supervisor:
         if was is State.STOPPING:
             c.life.to(State.STOPPED, f"stopped: ({cause})", now)
             return
+        # Read how long it ran before the transition below resets `since` to now.
+        ran_s = now - c.life.since
         c.life.to(State.EXITED, f"exited: ({cause}; not expected)", now)
-        if was is State.RUNNING and now - c.life.since >= STABLE_S:
+        if was is State.RUNNING and ran_s >= self.server.stable_after_s:
             c.failures = 0
         self._after_exit(c, now)
 

@@ -251,3 +251,29 @@ def test_a_request_above_its_limit_names_the_field_and_the_value() -> None:
     assert "Coserve.Containers.b.CpuRequest: must be between 0 and 1024 cores (got -1)" in found
     assert any(p.startswith("Coserve.Containers.b.MemoryRequest: expected a size") for p in found)
     assert any(p.startswith("Coserve.Server.MemoryReserve:") and "'-1'" in p for p in found)
+
+
+def test_yaml_is_read_with_libyaml_where_present() -> None:
+    import yaml
+
+    from runtime.config import yamlsafe
+
+    if yaml.__with_libyaml__:  # the C loader's own parser and the safe constructor
+        assert issubclass(yamlsafe._Loader, yaml.CSafeLoader)
+    assert issubclass(yamlsafe._Loader, yaml.constructor.SafeConstructor)
+
+
+def test_merge_keys_may_override_and_aliases_within_bounds_load(tmp_path: Path) -> None:
+    y = tmp_path / "d.yaml"
+    y.write_text(
+        "EndpointName: ep\nContainers:\n  - {Image: process}\n"
+        "Coserve:\n  Defaults: &d {Memory: 64MiB, Pids: 64}\n"
+        "  Containers: {container-1: {<<: *d, Pids: 128, Command: [x]}}\n"
+    )
+    limits = load_deployment(y).containers[0].limits
+    assert (limits.memory_bytes, limits.pids) == (64 * 2**20, 128)
+
+
+def test_a_bad_value_is_quoted_short() -> None:
+    found = problems(doc(Unknown={"k": ["x" * 10_000] * 10_000}))
+    assert len(found) == 1 and len(found[0]) < 300 and found[0].startswith("Unknown: unknown key (got {'k': ['xxx")
