@@ -8,7 +8,8 @@
 #                 debootstrap, which the tests use to make a base image)
 #   --venv        where the virtual environment goes (default: .venv in the checkout)
 #   --editable    install the checkout in development mode (the default when .git is present)
-#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu   pick PyTorch's CPU wheels (keeps images small)
+#   TORCH_INDEX_URL=URL   take torch from this index (e.g. PyTorch's CPU wheel index: keeps images small);
+#                         unset: the index pip is configured with
 #
 # Idempotent: OS packages already present are not reinstalled, an existing venv is reused.
 set -euo pipefail
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     --no-os-packages) os_packages=0; shift ;;
     --editable) editable=1; shift ;;
     --no-editable) editable=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
