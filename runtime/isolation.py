@@ -33,6 +33,7 @@ class CgroupIsolation:
         cpusets: dict[str, tuple[int, ...] | None] | None = None,
     ) -> None:  # fmt: skip
         self.backend = backend
+        self.kind = backend.kind
         self.private_mounts = private_mounts
         self.ledger = ledger
         self.cpusets = cpusets or {}  # from cpuplan: only where a container is pinned
@@ -57,8 +58,9 @@ class CgroupIsolation:
     def view(self, host: Path, target: Path) -> Path:
         return target if self.private_mounts else host
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
-        inner = wrap_private_model_mount(argv, model_dir, more=more) if self.private_mounts else argv
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None, more: Mounts = ()) -> list[str]:
+        private = self.private_mounts and model_dir is not None
+        inner = wrap_private_model_mount(argv, model_dir, more=more) if private and model_dir else argv
         return self.groups[spec.hostname].wrap(inner)
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:
