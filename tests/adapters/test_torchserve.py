@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,10 @@ def ts(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Itera
         ],
         "Coserve": {
             # Thread pools follow the allotment: 2 cores here, a fifth of the host's weight for the rest.
-            "Containers": {"mnist": {"Memory": "1GiB"}, "defaults": {"Cpus": 2, "CpuMode": "weight"}},
+            "Containers": {
+                "mnist": {"Memory": "1GiB"},
+                "defaults": {"Cpus": 2, "CpuMode": "weight", "CpuRequest": 0.5},
+            },
             "Server": {"StartRetries": 1, "BackoffBase": "0.1s", "InvocationTimeout": "20s"},
         },
     }
@@ -158,7 +163,9 @@ def test_each_torchserve_is_the_spawned_pid_and_keeps_to_its_own_ports(ts: Coser
 def test_thread_pools_carry_the_containers_cpu_allotment(ts: Coserve) -> None:
     """The JVM's flags and the Python worker's environment, read from /proc: what the servers really got."""
     jvms = [p for p in psutil.Process(ts.proc.pid).children() if p.name() == "java"]
-    expected = {"defaults": "2", "mnist": "1"}  # Cpus 2; weight 100 of 600 x the host's cores, rounded up
+    cores = len(os.sched_getaffinity(0))
+    # Cpus 2 (at most the host's cores); weight 100 of 600 (defaults weighs 200 in weight mode) x the cores, up.
+    expected = {"defaults": str(min(2, cores)), "mnist": str(math.ceil(100 / 600 * cores))}
     for hostname, n in expected.items():
         (jvm,) = [p for p in jvms if f"/{hostname}/tmp" in " ".join(p.cmdline())]
         assert f"-XX:ActiveProcessorCount={n}" in jvm.cmdline() and f"-XX:ParallelGCThreads={n}" in jvm.cmdline()
