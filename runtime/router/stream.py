@@ -1,0 +1,277 @@
+"""InvokeEndpointWithResponseStream: a container's answer relayed as an AWS event stream while it is written.
+
+`POST /endpoints/{name}/invocations-response-stream`. Auth, the endpoint and target checks, MaxInFlight and
+every error before the container's first byte are InvokeEndpoint's (the same guard, the same ModelError). Once
+the first byte is in, the answer is 200 with `application/vnd.amazon.eventstream`: one `PayloadPart` per piece
+the container writes (split at MAX_PART), and if the container then breaks, a `ModelStreamError` event
+(`StreamBroken`: reset or cut short; `ModelInvocationTimeExceeded`: silent past StreamChunkTimeout) ends it.
+
+Serial endpoints: every container but the last answers whole, as in InvokeEndpoint; the last one streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
+
+from runtime.errors import (
+    InternalFailure,
+    ModelError,
+    SageMakerError,
+    ServiceUnavailable,
+    UnsupportedMethod,
+    ValidationError,
+)
+from runtime.router import eventstream
+from runtime.router.body import read_body
+from runtime.router.invoke import CUSTOM, FORWARDED, TARGET, Hop, Result, invoke, targets
+from runtime.router.upstream_stream import StreamConnection, open_stream
+from runtime.routing import Route
+
+if TYPE_CHECKING:
+    from runtime.router.app import Router
+
+log = logging.getLogger("runtime.router")
+SUFFIX = "/invocations-response-stream"
+ACCEPT = "x-amzn-sagemaker-accept"  # the client's Accept, which becomes the container's
+COMPONENT = "x-amzn-sagemaker-inference-component"
+# SageMaker documents no size limit for one PayloadPart; larger pieces are split here so that one part stays
+# small beside botocore's 24 MiB event limit and a client's read buffer.
+MAX_PART = 256 * 2**10
+
+
+class StreamObserver(Protocol):
+    """Stream figures (runtime.metrics.requests.RequestMetrics implements it)."""
+
+    def first_byte(self, container: str, seconds: float) -> None: ...
+    def streamed(self, container: str, size: int) -> None: ...
+    def broken(self, container: str, code: str) -> None: ...
+
+
+def is_stream(path: str) -> bool:
+    return path.startswith("/endpoints/") and path.endswith(SUFFIX) and path.count("/") == 3
+
+
+class _Failed(Exception):
+    """An invocation that ended before the stream started: the result to count, its error to answer."""
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+
+
+class Streams:
+    """The ASGI handler for the streaming route; the Router lends its table, guard, upstream and limits."""
+
+    def __init__(self, router: Router, observer: StreamObserver | None = None) -> None:
+        self.router = router
+        self.observer = observer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await _send_error(send, UnsupportedMethod(f"{scope['method']} is not supported on {scope['path']}."))
+            return
+        started = time.perf_counter()
+        routes: tuple[Route, ...] = ()
+        try:
+            headers, routes, body = await self._admit(scope, receive)
+            await self._bounded(routes, body, headers, receive, send, started)
+        except (SageMakerError, _Failed) as exc:
+            result = exc.result if isinstance(exc, _Failed) else Result(None, (), exc)
+            self._observe(routes, result, started)
+            assert result.error is not None
+            await _send_error(send, result.error)
+        except Exception:  # never a traceback to the client
+            log.exception("unexpected failure handling POST %s", scope["path"])
+            await _send_error(send, InternalFailure("An internal error occurred in coserve."))
+
+    async def _admit(self, scope: Scope, receive: Receive) -> tuple[Headers, tuple[Route, ...], bytes]:
+        """Every check InvokeEndpoint makes, in its order: name, auth, body, endpoint, target."""
+        table = self.router.source.get()
+        headers = Headers(scope=scope)
+        name = scope["path"][len("/endpoints/") : -len(SUFFIX)]
+        if not name:
+            raise ValidationError(
+                "1 validation error detected: Value '' at 'endpointName' failed to satisfy constraint: "
+                "Member must have length greater than or equal to 1"
+            )
+        target = headers.get(TARGET)
+        guard = self.router.guard
+        check = guard(scope, headers, name, target) if guard is not None else None
+        keep = check is None or check.keep_body
+        body, digest = await read_body(receive, headers, self.router.settings.max_payload, check is not None, keep)
+        if check is not None:
+            check.finish(digest)
+        if name.lower() != table.endpoint_name.lower():
+            raise ValidationError(f"Endpoint {name} not found.")
+        if COMPONENT in headers:  # no inference components yet: SageMaker's answer for an endpoint without any
+            raise ValidationError(
+                "Inference Component Name header is not allowed for endpoints to which you dont plan to deploy "
+                "inference components. Please remove the Inference Component Name header and try again."
+            )
+        return headers, targets(table, target), body
+
+    async def _bounded(self, routes: tuple[Route, ...], body: bytes, headers: Headers, receive: Receive,
+                       send: Send, started: float) -> None:  # fmt: skip
+        """MaxInFlight as InvokeEndpoint counts it (the same counts): a stream holds its place until it ends."""
+        limit = self.router.settings.max_in_flight
+        in_flight = self.router.in_flight
+        busy = [r.hostname for r in routes if in_flight.get(r.hostname, 0) >= limit]
+        if busy:
+            raise ServiceUnavailable(
+                f"Container {busy[0]} already has {limit} requests in flight "
+                "(Coserve.Server.MaxInFlight). Reduce the request rate and try again."
+            )
+        down = [r for r in routes if not r.running]
+        if down:
+            states = ", ".join(f"{r.hostname} is {r.state}" for r in down)
+            raise ServiceUnavailable(f"The container is not ready to serve requests: {states}.")
+        for r in routes:
+            in_flight[r.hostname] = in_flight.get(r.hostname, 0) + 1
+        try:
+            await self._stream(routes, body, headers, receive, send, started)
+        finally:
+            for r in routes:
+                in_flight[r.hostname] -= 1
+
+    async def _stream(self, routes: tuple[Route, ...], body: bytes, headers: Headers, receive: Receive,
+                      send: Send, started: float) -> None:  # fmt: skip
+        hops, body, content_type = await self._before_last(routes, body, headers)
+        last = routes[-1]
+        sent = {k: headers[k] for k in (CUSTOM, *FORWARDED) if k in headers}
+        if content_type:
+            sent["Content-Type"] = content_type
+        if ACCEPT in headers:
+            sent["Accept"] = headers[ACCEPT]
+        settings = self.router.settings
+        try:
+            conn, answer, first = await open_stream(last, body, sent, settings.first_byte_timeout_s,
+                                                    settings.max_response)  # fmt: skip
+        except ModelError as exc:
+            status = int(exc.fields.get("OriginalStatusCode", 0))
+            hops.append(Hop(last.hostname, status, time.perf_counter() - started, 0, ""))
+            raise _Failed(Result(None, tuple(hops), exc, last.hostname)) from exc
+        if self.observer is not None:
+            self.observer.first_byte(last.hostname, answer.seconds)
+        out = [(b"x-amzn-invoked-production-variant", self.router.source.get().variant_name.encode()),
+               (b"content-type", b"application/vnd.amazon.eventstream")]  # fmt: skip
+        if "Content-Type" in answer.headers:
+            out.append((b"x-amzn-sagemaker-content-type", answer.headers["Content-Type"].encode("latin-1")))
+        if CUSTOM in answer.headers:
+            out.append((CUSTOM.encode(), answer.headers[CUSTOM].encode("latin-1")))
+        if "x-coserve-trace" in headers:
+            trace = _trace(hops, last.hostname, answer.status, answer.seconds, answer.headers.get("Content-Type", ""))
+            out.append((b"x-coserve-trace", trace.encode("latin-1")))
+        await send({"type": "http.response.start", "status": 200, "headers": out})
+        hop_started = time.perf_counter() - answer.seconds
+        size, code = await _relay(conn, first, send, receive, settings.chunk_timeout_s)
+        hops.append(Hop(last.hostname, answer.status, time.perf_counter() - hop_started, size,
+                        answer.headers.get("Content-Type", "")))  # fmt: skip
+        if self.observer is not None:
+            self.observer.streamed(last.hostname, size)
+            if code is not None:
+                self.observer.broken(last.hostname, code)
+        error = ModelError(f"stream {code}") if code is not None else None
+        self._observe(routes, Result(None if code else answer, tuple(hops), error, last.hostname if code else None),
+                      started)  # fmt: skip
+
+    async def _before_last(self, routes: tuple[Route, ...], body: bytes,
+                           headers: Headers) -> tuple[list[Hop], bytes, str | None]:  # fmt: skip
+        """Serial: every container but the last, answered whole (InvokeEndpoint's chain; no client Accept)."""
+        content_type = headers.get("content-type")
+        if len(routes) == 1:
+            return [], body, content_type
+        plain = {k: v for k, v in headers.items() if k not in ("accept", ACCEPT)}
+        result = await invoke(self.router.upstream, routes[:-1], body, plain, self.router.limits)
+        if result.error is not None or result.answer is None:
+            raise _Failed(result)
+        answer = result.answer
+        if len(answer.body) > self.router.settings.max_payload:
+            sender, receiver, limit = routes[-2], routes[-1], self.router.settings.max_payload
+            raise _Failed(Result(None, result.hops, ModelError(
+                f"Received response from {sender.hostname} with status code 200. However, the request payload from "
+                f"{sender.hostname} to {receiver.hostname} is {len(answer.body)} bytes, "
+                f"which has exceeded the maximum limit of {limit} bytes.",
+                OriginalStatusCode=200, OriginalMessage=f"payload of {len(answer.body)} bytes",
+                LogStreamArn=sender.log_path), sender.hostname))  # fmt: skip
+        return list(result.hops), answer.body, answer.headers.get("Content-Type")
+
+    def _observe(self, routes: tuple[Route, ...], result: Result, started: float) -> None:
+        if self.router.observer is not None:
+            self.router.observer(tuple(r.hostname for r in routes), result, time.perf_counter() - started)
+
+
+async def _relay(conn: StreamConnection, first: bytes | None, send: Send, receive: Receive,
+                 chunk_timeout: float) -> tuple[int, str | None]:  # fmt: skip
+    """Pump the container's chunks to the client until the end, a break, or the client leaving.
+    Returns the bytes relayed and the ModelStreamError code, if the stream broke."""
+    state = {"size": 0}
+    pump = asyncio.ensure_future(_pump(conn, first, send, chunk_timeout, state))
+    gone = asyncio.ensure_future(_client_gone(receive))
+    try:
+        await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not pump.done():  # the client went away: nobody to tell
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            return state["size"], "StreamBroken"
+        if pump.exception() is not None:  # sending failed: the client's connection is gone
+            log.warning("stream to the client ended: %r", pump.exception())
+            return state["size"], "StreamBroken"
+        return state["size"], pump.result()
+    finally:
+        gone.cancel()
+        conn.abort()  # never pooled: the next request gets a fresh connection
+
+
+async def _pump(conn: StreamConnection, chunk: bytes | None, send: Send, chunk_timeout: float,
+                state: dict[str, int]) -> str | None:  # fmt: skip
+    code: str | None = None
+    try:
+        while chunk is not None:
+            for i in range(0, len(chunk), MAX_PART):
+                await send({"type": "http.response.body", "body": eventstream.payload_part(chunk[i : i + MAX_PART]),
+                            "more_body": True})  # fmt: skip
+            state["size"] += len(chunk)
+            chunk = await conn.next_chunk(chunk_timeout)
+    except TimeoutError:
+        code, text = (
+            "ModelInvocationTimeExceeded",
+            (
+                f"The model sent nothing for {chunk_timeout:g}s in the middle of its response "
+                "(Coserve.Server.StreamChunkTimeout)."
+            ),
+        )
+    except ConnectionError as exc:
+        code, text = "StreamBroken", f"The connection to the model was reset or closed mid-stream: {exc}."
+    if code is not None:
+        await send({"type": "http.response.body", "body": eventstream.model_stream_error(code, text),
+                    "more_body": True})  # fmt: skip
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return code
+
+
+async def _client_gone(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _trace(hops: list[Hop], host: str, status: int, first_byte_s: float, content_type: str) -> str:
+    """InvokeEndpoint's trace for the containers answered whole; for the streaming one what is known when its
+    first byte arrives (the header goes before the body): `host;status=200;ttfb_ms=1.23;type="..."`."""
+    done = [f'{h.hostname};status={h.status};ms={h.seconds * 1000:.2f};bytes={h.bytes_out};type="{h.content_type}"'
+            for h in hops]  # fmt: skip
+    return ", ".join([*done, f'{host};status={status};ttfb_ms={first_byte_s * 1000:.2f};type="{content_type}"'])
+
+
+async def _send_error(send: Send, exc: SageMakerError) -> None:
+    body = exc.body()
+    headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers().items()]
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
