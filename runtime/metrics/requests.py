@@ -12,7 +12,8 @@ What counts where (SageMaker's per-container semantics, documented in runtime/me
 - a response stream counts as above once it ends (its container's `ContainerLatency` is the whole stream; a
   stream broken after its first byte counts under that container's `Invocation5XXErrors`), and besides:
   `StreamFirstByteLatency` (request sent to first byte), the bytes streamed, and the streams broken by
-  ModelStreamError code (`StreamBroken`, `ModelInvocationTimeExceeded`).
+  ModelStreamError code (`StreamBroken`, `ModelInvocationTimeExceeded`), or `ClientClosed` when the client
+  left mid-stream (counted there only: not the container's error).
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ COMPONENT = "x-amzn-sagemaker-inference-component"
 # SageMaker documents no size limit for one PayloadPart; larger pieces are split here so that one part stays
 # small beside botocore's 24 MiB event limit and a client's read buffer.
 MAX_PART = 256 * 2**10
+CLIENT_CLOSED = "ClientClosed"  # coserve's own code, for metrics only: the client left mid-stream
 
 
 class StreamObserver(Protocol):
@@ -176,9 +177,10 @@ class Streams:
             self.observer.streamed(last.hostname, size)
             if code is not None:
                 self.observer.broken(last.hostname, code)
-        error = ModelError(f"stream {code}") if code is not None else None
-        self._observe(routes, Result(None if code else answer, tuple(hops), error, last.hostname if code else None),
-                      started)  # fmt: skip
+        if code is None or code == CLIENT_CLOSED:  # a client that leaves is no fault of the container's
+            self._observe(routes, Result(answer, tuple(hops)), started)
+        else:
+            self._observe(routes, Result(None, tuple(hops), ModelError(code), last.hostname), started)
 
     async def _before_last(self, routes: tuple[Route, ...], body: bytes,
                            headers: Headers) -> tuple[list[Hop], bytes, str | None]:  # fmt: skip
@@ -209,7 +211,7 @@ class Streams:
 async def _relay(conn: StreamConnection, first: bytes | None, send: Send, receive: Receive,
                  chunk_timeout: float) -> tuple[int, str | None]:  # fmt: skip
     """Pump the container's chunks to the client until the end, a break, or the client leaving.
-    Returns the bytes relayed and the ModelStreamError code, if the stream broke."""
+    Returns the bytes relayed and the ModelStreamError code if the container broke it, or CLIENT_CLOSED."""
     state = {"size": 0}
     pump = asyncio.ensure_future(_pump(conn, first, send, chunk_timeout, state))
     gone = asyncio.ensure_future(_client_gone(receive))
@@ -219,10 +221,10 @@ async def _relay(conn: StreamConnection, first: bytes | None, send: Send, receiv
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-            return state["size"], "StreamBroken"
+            return state["size"], CLIENT_CLOSED
         if pump.exception() is not None:  # sending failed: the client's connection is gone
             log.warning("stream to the client ended: %r", pump.exception())
-            return state["size"], "StreamBroken"
+            return state["size"], CLIENT_CLOSED
         return state["size"], pump.result()
     finally:
         gone.cancel()

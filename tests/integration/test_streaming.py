@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 import urllib.request
@@ -138,6 +139,21 @@ def test_stream_metrics_are_counted(coserve: Coserve) -> None:
     assert value(text, 'coserve_stream_first_byte_microseconds_count{container="streamer"') >= 2
     assert value(text, 'coserve_streams_broken_total{code="StreamBroken",container="streamer"') >= 1
     assert value(text, 'coserve_invocations_total{container="streamer"') >= 2
+
+
+def test_a_client_that_leaves_mid_stream_is_counted_apart_from_container_errors(coserve: Coserve) -> None:
+    path = f"/endpoints/{EP}/invocations-response-stream"
+    with socket.create_connection(("127.0.0.1", coserve.port), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                     "X-Amzn-SageMaker-Target-Container-Hostname: streamer\r\n"
+                     "X-Amzn-SageMaker-Custom-Attributes: parts=100,gap=0.2\r\n\r\n{}".encode())  # fmt: skip
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"{coserve.url}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    assert wait_for(lambda: 'code="ClientClosed",container="streamer"' in scrape(), 10, "ClientClosed counted")
 
 
 def test_the_buffered_invoke_endpoint_still_answers_beside_streams(coserve: Coserve) -> None:

@@ -90,6 +90,7 @@ def test_a_stream_holds_its_max_in_flight_place_until_a_client_that_leaves_frees
     assert err["Error"]["Code"] == "ServiceUnavailable" and "MaxInFlight" in err["Error"]["Message"]
     sock.close()  # the client leaves mid-stream: coserve ends the container's request and frees the place
     assert wait_for(lambda: _try(guarded), 10, "the place freed") == [0, 1]
+    assert "Traceback" not in guarded.log.read_text()
 
 
 def _try(c: Coserve) -> list[int] | None:
