@@ -3,7 +3,7 @@
 `POST /endpoints/{name}/invocations-response-stream`. Auth, the endpoint and target checks, MaxInFlight and
 every error before the container's first byte are InvokeEndpoint's (the same guard, the same ModelError). Once
 the first byte is in, the answer is 200 with `application/vnd.amazon.eventstream`: one `PayloadPart` per piece
-the container writes (split at MAX_PART), and if the container then breaks, a `ModelStreamError` event
+the container writes (split at relay.MAX_PART), and if the container then breaks, a `ModelStreamError` event
 (`StreamBroken`: reset or cut short; `ModelInvocationTimeExceeded`: silent past StreamChunkTimeout) ends it.
 
 Serial endpoints: every container but the last answers whole, as in InvokeEndpoint; the last one streams.
@@ -11,8 +11,6 @@ Serial endpoints: every container but the last answers whole, as in InvokeEndpoi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Protocol
@@ -28,10 +26,10 @@ from runtime.errors import (
     UnsupportedMethod,
     ValidationError,
 )
-from runtime.router import eventstream
 from runtime.router.body import read_body
 from runtime.router.invoke import CUSTOM, FORWARDED, TARGET, Hop, Result, invoke, targets
-from runtime.router.upstream_stream import StreamConnection, open_stream
+from runtime.router.relay import CLIENT_CLOSED, relay
+from runtime.router.upstream_stream import open_stream
 from runtime.routing import Route
 
 if TYPE_CHECKING:
@@ -41,10 +39,6 @@ log = logging.getLogger("runtime.router")
 SUFFIX = "/invocations-response-stream"
 ACCEPT = "x-amzn-sagemaker-accept"  # the client's Accept, which becomes the container's
 COMPONENT = "x-amzn-sagemaker-inference-component"
-# SageMaker documents no size limit for one PayloadPart; larger pieces are split here so that one part stays
-# small beside botocore's 24 MiB event limit and a client's read buffer.
-MAX_PART = 256 * 2**10
-CLIENT_CLOSED = "ClientClosed"  # coserve's own code, for metrics only: the client left mid-stream
 
 
 class StreamObserver(Protocol):
@@ -170,7 +164,7 @@ class Streams:
             out.append((b"x-coserve-trace", trace.encode("latin-1")))
         await send({"type": "http.response.start", "status": 200, "headers": out})
         hop_started = time.perf_counter() - answer.seconds
-        size, code = await _relay(conn, first, send, receive, settings.chunk_timeout_s)
+        size, code = await relay(conn, first, send, receive, settings.chunk_timeout_s)
         hops.append(Hop(last.hostname, answer.status, time.perf_counter() - hop_started, size,
                         answer.headers.get("Content-Type", "")))  # fmt: skip
         if self.observer is not None:
@@ -206,61 +200,6 @@ class Streams:
     def _observe(self, routes: tuple[Route, ...], result: Result, started: float) -> None:
         if self.router.observer is not None:
             self.router.observer(tuple(r.hostname for r in routes), result, time.perf_counter() - started)
-
-
-async def _relay(conn: StreamConnection, first: bytes | None, send: Send, receive: Receive,
-                 chunk_timeout: float) -> tuple[int, str | None]:  # fmt: skip
-    """Pump the container's chunks to the client until the end, a break, or the client leaving.
-    Returns the bytes relayed and the ModelStreamError code if the container broke it, or CLIENT_CLOSED."""
-    state = {"size": 0}
-    pump = asyncio.ensure_future(_pump(conn, first, send, chunk_timeout, state))
-    gone = asyncio.ensure_future(_client_gone(receive))
-    try:
-        await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if not pump.done():  # the client went away: nobody to tell
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
-            return state["size"], CLIENT_CLOSED
-        if pump.exception() is not None:  # sending failed: the client's connection is gone
-            log.warning("stream to the client ended: %r", pump.exception())
-            return state["size"], CLIENT_CLOSED
-        return state["size"], pump.result()
-    finally:
-        gone.cancel()
-        conn.abort()  # never pooled: the next request gets a fresh connection
-
-
-async def _pump(conn: StreamConnection, chunk: bytes | None, send: Send, chunk_timeout: float,
-                state: dict[str, int]) -> str | None:  # fmt: skip
-    code: str | None = None
-    try:
-        while chunk is not None:
-            for i in range(0, len(chunk), MAX_PART):
-                await send({"type": "http.response.body", "body": eventstream.payload_part(chunk[i : i + MAX_PART]),
-                            "more_body": True})  # fmt: skip
-            state["size"] += len(chunk)
-            chunk = await conn.next_chunk(chunk_timeout)
-    except TimeoutError:
-        code, text = (
-            "ModelInvocationTimeExceeded",
-            (
-                f"The model sent nothing for {chunk_timeout:g}s in the middle of its response "
-                "(Coserve.Server.StreamChunkTimeout)."
-            ),
-        )
-    except ConnectionError as exc:
-        code, text = "StreamBroken", f"The connection to the model was reset or closed mid-stream: {exc}."
-    if code is not None:
-        await send({"type": "http.response.body", "body": eventstream.model_stream_error(code, text),
-                    "more_body": True})  # fmt: skip
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
-    return code
-
-
-async def _client_gone(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 def _trace(hops: list[Hop], host: str, status: int, first_byte_s: float, content_type: str) -> str:
