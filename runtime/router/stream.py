@@ -29,6 +29,7 @@ from runtime.errors import (
 from runtime.router.body import read_body
 from runtime.router.invoke import CUSTOM, FORWARDED, TARGET, Hop, Result, invoke, targets
 from runtime.router.relay import CLIENT_CLOSED, relay
+from runtime.router.upstream import Answer
 from runtime.router.upstream_stream import open_stream
 from runtime.routing import Route
 
@@ -144,26 +145,18 @@ class Streams:
         if ACCEPT in headers:
             sent["Accept"] = headers[ACCEPT]
         settings = self.router.settings
+        hop_started = time.perf_counter()
         try:
             conn, answer, first = await open_stream(last, body, sent, settings.first_byte_timeout_s,
                                                     settings.max_response)  # fmt: skip
         except ModelError as exc:
             status = int(exc.fields.get("OriginalStatusCode", 0))
-            hops.append(Hop(last.hostname, status, time.perf_counter() - started, 0, ""))
+            hops.append(Hop(last.hostname, status, time.perf_counter() - hop_started, 0, ""))
             raise _Failed(Result(None, tuple(hops), exc, last.hostname)) from exc
         if self.observer is not None:
             self.observer.first_byte(last.hostname, answer.seconds)
-        out = [(b"x-amzn-invoked-production-variant", self.router.source.get().variant_name.encode()),
-               (b"content-type", b"application/vnd.amazon.eventstream")]  # fmt: skip
-        if "Content-Type" in answer.headers:
-            out.append((b"x-amzn-sagemaker-content-type", answer.headers["Content-Type"].encode("latin-1")))
-        if CUSTOM in answer.headers:
-            out.append((CUSTOM.encode(), answer.headers[CUSTOM].encode("latin-1")))
-        if "x-coserve-trace" in headers:
-            trace = _trace(hops, last.hostname, answer.status, answer.seconds, answer.headers.get("Content-Type", ""))
-            out.append((b"x-coserve-trace", trace.encode("latin-1")))
-        await send({"type": "http.response.start", "status": 200, "headers": out})
-        hop_started = time.perf_counter() - answer.seconds
+        trace = "x-coserve-trace" in headers
+        await send({"type": "http.response.start", "status": 200, "headers": self._head(hops, last, answer, trace)})
         size, code = await relay(conn, first, send, receive, settings.chunk_timeout_s)
         hops.append(Hop(last.hostname, answer.status, time.perf_counter() - hop_started, size,
                         answer.headers.get("Content-Type", "")))  # fmt: skip
@@ -175,6 +168,21 @@ class Streams:
             self._observe(routes, Result(answer, tuple(hops)), started)
         else:
             self._observe(routes, Result(None, tuple(hops), ModelError(code), last.hostname), started)
+
+    def _head(self, hops: list[Hop], last: Route, answer: Answer, trace: bool) -> list[tuple[bytes, bytes]]:
+        """The response's headers, sent with the first part: the container's type and custom attributes, and
+        the trace of what is known by then."""
+        out = [(b"x-amzn-invoked-production-variant", self.router.source.get().variant_name.encode()),
+               (b"content-type", b"application/vnd.amazon.eventstream")]  # fmt: skip
+        content_type = answer.headers.get("Content-Type")
+        if content_type is not None:
+            out.append((b"x-amzn-sagemaker-content-type", content_type.encode("latin-1")))
+        if CUSTOM in answer.headers:
+            out.append((CUSTOM.encode(), answer.headers[CUSTOM].encode("latin-1")))
+        if trace:
+            text = _trace(hops, last.hostname, answer.status, answer.seconds, content_type or "")
+            out.append((b"x-coserve-trace", text.encode("latin-1")))
+        return out
 
     async def _before_last(self, routes: tuple[Route, ...], body: bytes,
                            headers: Headers) -> tuple[list[Hop], bytes, str | None]:  # fmt: skip
