@@ -31,9 +31,9 @@ def message(headers: dict[str, str], payload: bytes) -> bytes:
     head = b"".join(_header(k, v) for k, v in headers.items())
     total = PRELUDE + len(head) + len(payload) + 4
     prelude = struct.pack("!II", total, len(head))
-    prelude += struct.pack("!I", binascii.crc32(prelude))
-    body = prelude + head + payload
-    return body + struct.pack("!I", binascii.crc32(body))
+    start = prelude + struct.pack("!I", binascii.crc32(prelude)) + head
+    # The message CRC runs on from the head's over the payload: the payload is copied once, into the message.
+    return b"".join((start, payload, struct.pack("!I", binascii.crc32(payload, binascii.crc32(start)))))
 
 
 def payload_part(data: bytes) -> bytes:
