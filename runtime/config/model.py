@@ -69,6 +69,8 @@ class ServerSettings:
     keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
     max_connections: int = 1000  # open client connections per router process; past it 503 and close
     max_in_flight: int = 100  # requests in flight to one container per router process; past it 503
+    stream_first_byte_timeout_s: float = 60.0  # response streaming: request sent to first byte; past it 424 (504)
+    stream_chunk_timeout_s: float = 60.0  # response streaming: silence between chunks; past it ModelStreamError
     status_listen: str | None = None  # host:port on loopback serving /metrics and /coserve/status unsigned
 
 
