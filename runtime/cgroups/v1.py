@@ -18,6 +18,7 @@ from cgroupspy.controllers import CpuAcctController, CpuController, MemoryContro
 from .api import Limits, Stats, check_name
 from .procfs import parse_limit, under
 from .tree import join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
+from .v1oom import V1OomCount
 
 _log = logging.getLogger("runtime.cgroups")
 
@@ -38,6 +39,8 @@ class V1Cgroup:
         self.name = name
         self.dirs = dirs
         self.oom_score_adj: int | None = None
+        # Kills in runc's child cgroup are counted nowhere that outlives it: see v1oom.
+        self.oom = V1OomCount(dirs["memory"])
 
     def _unique(self) -> list[Path]:
         # cpu and cpuacct share one directory where they are mounted together.
@@ -82,7 +85,7 @@ class V1Cgroup:
             memory_peak_bytes=memory.max_usage_in_bytes,
             memory_limit_bytes=parse_limit(str(memory.stat["hierarchical_memory_limit"])),
             cpu_usage_ns=CpuAcctController(_Dir(self.dirs["cpuacct"])).usage,
-            oom_kills=memory.oom_control.get("oom_kill", 0),
+            oom_kills=self.oom.total(),
             pids=len(self.pids()),
         )
 
@@ -91,6 +94,7 @@ class V1Cgroup:
             kill_all(path)
 
     def remove(self) -> None:
+        self.oom.close()
         for path in self._unique():
             remove_tree(path)
 
@@ -125,6 +129,8 @@ class V1Backend:
         dirs = {c: parent / self.marker / name for c, parent in self._parents().items()}
         for path in dirs.values():
             path.mkdir(exist_ok=True)
+        if name in self._made:  # reused: its earlier object's eventfd goes
+            self._made[name].oom.close()
         cgroup = self._made[name] = V1Cgroup(name, dirs)
         cgroup.apply(limits)
         return cgroup
