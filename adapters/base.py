@@ -21,6 +21,7 @@ class Launch:
     environment: Mapping[str, str]  # the container's Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command
     memory_limit: int | None  # bytes, for servers that size their heaps
+    cpu_allotment: float | None = None  # cores it may count on (adapters.threads), for servers that size pools
     python: str = sys.executable  # the interpreter for Python servers: coserve's, or one with requirements.txt
     image: str = ""  # the Image field as written (an OCI reference for images run through podman)
     endpoint: str = ""  # EndpointName, for names that must be unique on the host (podman containers)

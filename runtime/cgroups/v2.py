@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from .api import Limits, Stats, check_name
+from .cpu import PERIOD_US, format_cpus, quota_us, weight
 from .procfs import controllers, effective_v2_limit, keyed, under
 from .tree import join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
 
@@ -28,7 +29,6 @@ _log = logging.getLogger("runtime.cgroups")
 
 WANTED = ("memory", "cpu", "pids")
 SUPERVISOR = "supervisor"
-_PERIOD_US = 100_000
 
 
 def kill_v2(cgroup: Path) -> bool:
@@ -58,9 +58,10 @@ class V2Cgroup:
         self.oom_score_adj = limits.oom_score_adj
         if (self.path / "memory.swap.max").exists():  # swap must not stretch the hard limit
             self._write("memory.swap.max", "max" if limits.memory_bytes is None else "0")
-        quota = "max" if limits.cpus is None else str(max(1000, round(limits.cpus * _PERIOD_US)))
-        self._write("cpu.max", f"{quota} {_PERIOD_US}")
-        self._write("cpu.weight", str(limits.cpu_weight or 100))
+        self._write("cpu.max", f"{quota_us(limits.cpu_mode, limits.cpus) or 'max'} {PERIOD_US}")
+        self._write("cpu.weight", str(weight(limits.cpu_mode, limits.cpus, limits.cpu_weight)))
+        if limits.cpuset is not None:  # create() enabled the cpuset controller for it
+            self._write("cpuset.cpus", format_cpus(limits.cpuset))
         if (self.path / "pids.max").exists():
             self._write("pids.max", str(limits.pids or "max"))
         elif limits.pids is not None:
@@ -77,13 +78,16 @@ class V2Cgroup:
 
     def stats(self) -> Stats:
         peak = self.path / "memory.peak"  # Linux 5.19+
+        cpu = keyed(self._read("cpu.stat"))  # nr_throttled/throttled_usec are there with the cpu controller
         return Stats(
             memory_bytes=int(self._read("memory.current")),
             memory_peak_bytes=int(peak.read_text()) if peak.exists() else None,
             memory_limit_bytes=effective_v2_limit(self.path, self.mount),
-            cpu_usage_ns=keyed(self._read("cpu.stat"))["usage_usec"] * 1000,
+            cpu_usage_ns=cpu["usage_usec"] * 1000,
             oom_kills=keyed(self._read("memory.events")).get("oom_kill", 0),
             pids=len(self.pids()),
+            cpu_throttled_periods=cpu.get("nr_throttled", 0),
+            cpu_throttled_ns=cpu.get("throttled_usec", 0) * 1000,
         )
 
     def kill(self) -> None:
@@ -128,10 +132,19 @@ class V2Backend:
     def create(self, name: str, limits: Limits) -> V2Cgroup:
         if check_name("cgroup name", name) == SUPERVISOR:
             raise ValueError(f"cgroup name: {name!r} is reserved for coserve itself")
+        if limits.cpuset is not None:
+            if not self.has_cpuset:
+                raise OSError(f"cgroup {name}: the cpuset controller is not delegated to coserve, so CpuMode: pinned "
+                              "cannot hold")  # fmt: skip
+            _subtree(self._run, "+", ["cpuset"])  # only then: nothing else changes where no one pins
         (self._run / name).mkdir(exist_ok=True)
         cgroup = self._made[name] = V2Cgroup(name, self._run / name, self.mount)
         cgroup.apply(limits)
         return cgroup
+
+    @property
+    def has_cpuset(self) -> bool:
+        return "cpuset" in controllers(self._run)
 
     def cleanup_stale(self) -> list[str]:
         stale = stale_dirs(self._base, self.run_root)

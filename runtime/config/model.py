@@ -19,6 +19,7 @@ class ContainerLimits:
     cpu_request: float | None = None  # CpuRequest: cores admission reserves; defaults to Cpus
     cpu_weight: int | None = None  # relative CPU share, 1..10000 (cgroup v2 semantics, default 100)
     pids: int | None = None  # most processes and threads the container may hold
+    cpu_mode: Literal["weight", "quota", "pinned"] | None = None  # CpuMode; None: quota with Cpus, else weight
 
 
 @dataclass(frozen=True)

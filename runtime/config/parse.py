@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from adapters import get_adapter, image_problems, resolve_image
 from runtime.auth.policy import PolicyError
 from runtime.auth.settings import build_authenticator
+from runtime.cgroups.cpu import MODES as CPU_MODES
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
 from runtime.config.settings import parse_metrics, parse_server, parse_storage
 from runtime.config.sources import parse_additional, parse_model_data
@@ -28,7 +29,7 @@ CONTAINER_KEYS = {
     "Environment", "ModelPackageName", "InferenceSpecificationName", "MultiModelConfig",
     "AdditionalModelDataSources",
 }  # fmt: skip
-LIMIT_KEYS = {"Memory", "MemoryRequest", "Cpus", "CpuRequest", "CpuWeight", "Pids"}
+LIMIT_KEYS = {"Memory", "MemoryRequest", "Cpus", "CpuRequest", "CpuWeight", "Pids", "CpuMode"}
 IMAGE_PULL = ("missing", "always", "never")  # Coserve.Containers.<hostname>.ImagePull, for OCI images
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -251,13 +252,18 @@ def _limits(p: Problems, at: str, raw: dict[str, Any]) -> ContainerLimits:
     cpus = get("Cpus", float, lambda v: 0.01 <= v <= 1024, "must be between 0.01 and 1024 cores")
     memory_request = get("MemoryRequest", p.size, lambda v: v >= 0, "must be 0 or more")
     cpu_request = get("CpuRequest", float, lambda v: 0 <= v <= 1024, "must be between 0 and 1024 cores")
-    return ContainerLimits(
+    limits = ContainerLimits(
         memory_bytes=memory, cpus=cpus,
         memory_request_bytes=_request(p, at, "MemoryRequest", memory_request, "Memory", memory, raw),
         cpu_request=_request(p, at, "CpuRequest", cpu_request, "Cpus", cpus, raw),
         cpu_weight=get("CpuWeight", p.integer, lambda v: 1 <= v <= 10000, "must be between 1 and 10000"),
         pids=get("Pids", p.integer, lambda v: v >= 8, "must be at least 8"),
+        cpu_mode=get("CpuMode", str, lambda v: v in CPU_MODES, f"must be one of {', '.join(CPU_MODES)}"),  # type: ignore[arg-type]
     )  # fmt: skip
+    if limits.cpu_mode in ("pinned", "quota") and limits.cpus is None:
+        needs = "how many whole cores to pin" if limits.cpu_mode == "pinned" else "the cap, in cores"
+        p.add(f"{at}.CpuMode", f"{limits.cpu_mode} needs Cpus ({needs})", limits.cpu_mode)
+    return limits
 
 
 def _request(p: Problems, at: str, key: str, request: N | None, name: str, limit: N | None,

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from adapters import get_adapter
 from adapters.base import ContainerEngine, Launch
+from adapters.threads import host_cores
 from runtime.config import ContainerSpec, Deployment
 from runtime.routing import Route, RoutingTable
+from runtime.supervisor.allotment import allotments
 from runtime.supervisor.exits import describe_returncode
 from runtime.supervisor.isolation import Isolation
 from runtime.supervisor.osproc import Handle, ProcessOs
@@ -124,6 +126,10 @@ class Supervisor:
             self._kill(c, "did not stop within the grace period")
             c.kill_at = now + self.server.stop_grace_s
 
+    def cpu_allotment(self, spec: ContainerSpec) -> float:
+        """The cores this container may count on, for its thread pools (see adapters.threads)."""
+        return allotments(self.deployment.containers, host_cores())[spec.hostname]
+
     def _fetched(self, c: Container, now: float) -> None:
         outcome = self._work.take(f"fetch:{c.spec.hostname}")
         if outcome is None:
@@ -148,6 +154,7 @@ class Supervisor:
             environment=c.spec.environment, command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
             python=c.prepared.python or sys.executable, mounts=mounts,
             image=c.spec.image, endpoint=self.deployment.endpoint_name, cgroups=self._isolation.kind,
+            cpu_allotment=self.cpu_allotment(c.spec),
         )  # fmt: skip
         argv = self._isolation.wrap(c.spec, adapter.command(launch), *((None,) if engine else (c.model_dir, mounts)))
         c.cleanup = adapter.cleanup_command(launch) if isinstance(adapter, ContainerEngine) else None
