@@ -3,6 +3,8 @@ cgroup that is gone before anyone reads it (as runc's for a podman image), never
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import Backend, Cgroup, Limits
+from runtime.cgroups import Backend, Cgroup, Limits, detect
 from runtime.cgroups.procfs import keyed
 from runtime.cgroups.tree import join_argv
 
@@ -96,3 +98,34 @@ def test_an_oom_at_a_parents_limit_counts_only_for_the_container_of_the_victim(v
     assert (victim.stats().oom_kills, bystander.stats().oom_kills) == (0, 0)
     _hog_in(_memory(victim), spawn)
     assert (victim.stats().oom_kills, bystander.stats().oom_kills) == (1, 0)
+
+
+def test_a_notification_trailing_a_counted_kill_adds_nothing(v1: Backend, spawn: Spawn) -> None:
+    cgroup = v1.create("trail", Limits(memory_bytes=LIMIT))
+    _hog_in(_memory(cgroup), spawn)
+    assert cgroup.stats().oom_kills == 1
+    # Stands in for the kernel: another process that hit the limit while the victim exited, read one read later.
+    os.eventfd_write(cgroup.oom._eventfd, 1)  # type: ignore[attr-defined]
+    assert cgroup.stats().oom_kills == 1
+
+
+def _eventfds() -> int:
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # the listing's own fd, closed by now
+            count += str(fd.readlink()) == "anon_inode:[eventfd]"
+    return count
+
+
+def test_removing_the_cgroups_closes_their_eventfds(run_root: str) -> None:
+    before = _eventfds()
+    backend = detect(run_root)
+    if backend.kind != "v1":
+        backend.close()
+        pytest.skip(f"needs cgroup v1 as root; this host gives {backend.kind}")
+    backend.create("one", Limits(memory_bytes=LIMIT))
+    backend.create("one", Limits(memory_bytes=LIMIT))  # reused: the first object's go
+    backend.create("two", Limits())
+    assert _eventfds() == before + 4, "the container's and its parent's, for each of two containers"
+    backend.close()
+    assert _eventfds() == before
