@@ -16,7 +16,7 @@ from runtime.cgroups import Backend, Cgroup, Limits, detect
 from runtime.cgroups.procfs import keyed
 from runtime.cgroups.tree import join_argv
 
-from .helpers import wait_until
+from .helpers import leftovers, wait_until
 
 pytestmark = pytest.mark.integration
 Spawn = Callable[..., subprocess.Popen[str]]
@@ -123,9 +123,12 @@ def test_removing_the_cgroups_closes_their_eventfds(run_root: str) -> None:
     if backend.kind != "v1":
         backend.close()
         pytest.skip(f"needs cgroup v1 as root; this host gives {backend.kind}")
-    backend.create("one", Limits(memory_bytes=LIMIT))
-    backend.create("one", Limits(memory_bytes=LIMIT))  # reused: the first object's go
-    backend.create("two", Limits())
-    assert _eventfds() == before + 4, "the container's and its parent's, for each of two containers"
-    backend.close()
+    try:
+        backend.create("one", Limits(memory_bytes=LIMIT))
+        backend.create("one", Limits(memory_bytes=LIMIT))  # reused: the first object's go
+        backend.create("two", Limits())
+        assert _eventfds() == before + 4, "the container's and its parent's, for each of two containers"
+    finally:
+        backend.close()
     assert _eventfds() == before
+    assert leftovers(run_root) == []
