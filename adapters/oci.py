@@ -70,8 +70,8 @@ def _cgroup_flags(cgroups: str) -> list[str]:
         hierarchy, puts the container in a child of it (`<container>/libpod-<id>`): the container's
         limits hold for the child (v1 limits are hierarchical), usage adds up in the parent, and the
         cgroup backend's kill and process count cover children. podman's default pids limit is lifted
-        so that Pids (the parent's) is the only one. Not exact: v1 counts an OOM kill only in the victim's
-        own cgroup, which podman removes at exit, so it shows as podman's exit status 137.
+        so that Pids (the parent's) is the only one. v1 counts an OOM kill only in the victim's own cgroup,
+        which podman removes at exit: the v1 backend counts those too (`runtime.cgroups.v1oom`).
         (`--cgroups=disabled` is refused with runc; `--cgroups=split` finds no cgroup mount on a hybrid
         host; an absolute `--cgroup-parent` is one path for every hierarchy, where coserve's v1 cgroups
         may sit under different paths per hierarchy.)

@@ -19,6 +19,7 @@ from .api import Limits, Stats, check_name
 from .cpu import PERIOD_US, format_cpus, quota_us, shares
 from .procfs import keyed, parse_limit, under
 from .tree import join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
+from .v1oom import V1OomCount
 
 _log = logging.getLogger("runtime.cgroups")
 
@@ -38,6 +39,8 @@ class V1Cgroup:
         self.name = name
         self.dirs = dirs
         self.oom_score_adj: int | None = None
+        # Kills in runc's child cgroup are counted nowhere that outlives it: see v1oom.
+        self.oom = V1OomCount(dirs["memory"])
 
     def _unique(self) -> list[Path]:
         # cpu and cpuacct share one directory where they are mounted together.
@@ -84,7 +87,7 @@ class V1Cgroup:
             memory_peak_bytes=memory.max_usage_in_bytes,
             memory_limit_bytes=parse_limit(str(memory.stat["hierarchical_memory_limit"])),
             cpu_usage_ns=CpuAcctController(_Dir(self.dirs["cpuacct"])).usage,
-            oom_kills=memory.oom_control.get("oom_kill", 0),
+            oom_kills=self.oom.total(),
             pids=len(self.pids()),
             **self._throttling(),
         )
@@ -98,6 +101,7 @@ class V1Cgroup:
             kill_all(path)
 
     def remove(self) -> None:
+        self.oom.close()
         for path in self._unique():
             remove_tree(path)
 
@@ -141,6 +145,8 @@ class V1Backend:
             path.mkdir(exist_ok=True)
         if limits.cpuset is not None:  # only then: the cpuset hierarchy stays untouched otherwise
             dirs["cpuset"] = self._cpuset_dir(name)
+        if name in self._made:  # reused: its earlier object's eventfd goes
+            self._made[name].oom.close()
         cgroup = self._made[name] = V1Cgroup(name, dirs)
         cgroup.apply(limits)
         return cgroup

@@ -119,14 +119,23 @@ def restarted_after(byo: Coserve, exit_line: str, action: Callable[[], object]) 
     byo.wait_state("byo", "RUNNING", timeout=90)
 
 
-def test_the_memory_limit_holds_for_the_image(byo: Coserve) -> None:
+def oom_kills(byo: Coserve) -> float:
+    kills = value(scrape(byo.url), "coserve_container_oom_kills_total", container="byo")
+    assert kills is not None
+    return kills
+
+
+def test_the_memory_limit_holds_for_the_image_and_its_oom_kill_is_reported(byo: Coserve) -> None:
     [pid] = server_pids()
-    # cgroup v1 counts the OOM kill in runc's child cgroup only, which podman removes: podman's status it is.
+    before = oom_kills(byo)
+    # v1 counts the kill in runc's child cgroup only, which podman removes; the cgroup backend counts it all the same.
     errors: list[dict[str, Any]] = []
-    restarted_after(byo, "exited: (exit status 137; not expected)", lambda: errors.append(client_error(
-        lambda: invoke(byo, b"hog"))))  # fmt: skip
+    restarted_after(byo, "exited: (killed by the OOM killer at 256.0MiB; not expected)", lambda: errors.append(
+        client_error(lambda: invoke(byo, b"hog"))))  # fmt: skip
     assert errors[0]["Error"]["Code"] == "ModelError"
     assert not psutil.pid_exists(pid)
+    wait_for(lambda: oom_kills(byo) >= before + 1, 30, "the OOM kill in coserve_container_oom_kills_total")
+    assert oom_kills(byo) == before + 1, "one kill, counted once"
     assert invoke(byo)["model"] == "the byo model"
 
 
