@@ -8,10 +8,12 @@ its children may hold no processes itself):
     <own>/<marker>/supervisor/  coserve itself, moved here so that <own> is empty
     <own>/<marker>/<name>/      one leaf per container
 
-coserve moves itself only when <own> is not the root cgroup (the root is exempt) and does not
-already hand those controllers down. That is why `detect()` must run before coserve starts any
-child process: a child left in <own> makes enabling the controllers fail (EBUSY), and coserve
-then falls back to the `none` backend, loudly. `close()` undoes it all when it can.
+coserve moves itself only when <own> is not the host's root cgroup (the root is exempt). That is
+why `detect()` must run before coserve starts any child process: a child left in <own> makes
+enabling the controllers fail (EBUSY), and coserve then falls back to the `none` backend, loudly.
+`claim` chose <own> (a cgroup of coserve's own, found for real inside a cgroup namespace).
+Each controller the cgroup is given is used; the limits of a missing one are not written (the
+files do not exist), and `detect()` names them in one warning. `close()` undoes it all when it can.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ import os
 from pathlib import Path
 
 from .api import Limits, Stats, check_name
+from .place import is_host_root
 from .procfs import controllers, effective_v2_limit, keyed, under
-from .tree import join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
+from .tree import is_stale, join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
 
 _log = logging.getLogger("runtime.cgroups")
 
 WANTED = ("memory", "cpu", "pids")
+NOT_ENFORCED = {"memory": "Memory", "cpu": "Cpus and CpuWeight", "pids": "Pids"}
+"""The deployment's limits each controller enforces."""
 SUPERVISOR = "supervisor"
 _PERIOD_US = 100_000
 
@@ -39,10 +44,11 @@ def kill_v2(cgroup: Path) -> bool:
 
 
 class V2Cgroup:
-    def __init__(self, name: str, path: Path, mount: Path) -> None:
+    def __init__(self, name: str, path: Path, mount: Path, enabled: tuple[str, ...] = WANTED) -> None:
         self.name = name
         self.path = path
         self.mount = mount
+        self.enabled = enabled
 
     def _read(self, filename: str) -> str:
         return (self.path / filename).read_text()
@@ -51,16 +57,16 @@ class V2Cgroup:
         (self.path / filename).write_text(value)
 
     def apply(self, limits: Limits) -> None:
-        self._write("memory.max", str(limits.memory_bytes or "max"))
+        if "memory" in self.enabled:
+            self._write("memory.max", str(limits.memory_bytes or "max"))
         if (self.path / "memory.swap.max").exists():  # swap must not stretch the hard limit
             self._write("memory.swap.max", "max" if limits.memory_bytes is None else "0")
-        quota = "max" if limits.cpus is None else str(max(1000, round(limits.cpus * _PERIOD_US)))
-        self._write("cpu.max", f"{quota} {_PERIOD_US}")
-        self._write("cpu.weight", str(limits.cpu_weight or 100))
-        if (self.path / "pids.max").exists():
+        if "cpu" in self.enabled:
+            quota = "max" if limits.cpus is None else str(max(1000, round(limits.cpus * _PERIOD_US)))
+            self._write("cpu.max", f"{quota} {_PERIOD_US}")
+            self._write("cpu.weight", str(limits.cpu_weight or 100))
+        if "pids" in self.enabled:
             self._write("pids.max", str(limits.pids or "max"))
-        elif limits.pids is not None:
-            _log.warning("cgroup %s: no pids controller, pids=%s not enforced", self.name, limits.pids)
 
     def wrap(self, argv: list[str]) -> list[str]:
         return join_argv([self.path / "cgroup.procs"], argv)
@@ -73,12 +79,13 @@ class V2Cgroup:
 
     def stats(self) -> Stats:
         peak = self.path / "memory.peak"  # Linux 5.19+
+        memory = "memory" in self.enabled  # without it there is no memory.* file to read
         return Stats(
-            memory_bytes=int(self._read("memory.current")),
-            memory_peak_bytes=int(peak.read_text()) if peak.exists() else None,
-            memory_limit_bytes=effective_v2_limit(self.path, self.mount),
+            memory_bytes=int(self._read("memory.current")) if memory else 0,
+            memory_peak_bytes=int(peak.read_text()) if memory and peak.exists() else None,
+            memory_limit_bytes=effective_v2_limit(self.path, self.mount) if memory else None,
             cpu_usage_ns=keyed(self._read("cpu.stat"))["usage_usec"] * 1000,
-            oom_kills=keyed(self._read("memory.events")).get("oom_kill", 0),
+            oom_kills=keyed(self._read("memory.events")).get("oom_kill", 0) if memory else 0,
             pids=len(self.pids()),
         )
 
@@ -102,6 +109,15 @@ class V2Backend:
         self._made: dict[str, V2Cgroup] = {}
 
     @property
+    def enabled(self) -> tuple[str, ...]:
+        """The controllers coserve's cgroup is given, and so the containers get."""
+        return tuple(self._wanted)
+
+    @property
+    def missing(self) -> list[str]:
+        return [c for c in WANTED if c not in self._wanted]
+
+    @property
     def _base(self) -> Path:
         return under(self.mount, self.own)
 
@@ -114,7 +130,7 @@ class V2Backend:
         wanted = self._wanted = [c for c in WANTED if c in controllers(self._base)]
         enabled = set((self._base / "cgroup.subtree_control").read_text().split())
         self._run.mkdir(exist_ok=True)
-        if self.own != "/" and not set(wanted) <= enabled:
+        if not is_host_root(self._base) and not set(wanted) <= enabled:
             (self._run / SUPERVISOR).mkdir(exist_ok=True)
             (self._run / SUPERVISOR / "cgroup.procs").write_text(str(os.getpid()))
         self._enabled_on_own = [c for c in wanted if c not in enabled]
@@ -125,15 +141,22 @@ class V2Backend:
         if check_name("cgroup name", name) == SUPERVISOR:
             raise ValueError(f"cgroup name: {name!r} is reserved for coserve itself")
         (self._run / name).mkdir(exist_ok=True)
-        cgroup = self._made[name] = V2Cgroup(name, self._run / name, self.mount)
+        cgroup = self._made[name] = V2Cgroup(name, self._run / name, self.mount, self.enabled)
         cgroup.apply(limits)
         return cgroup
 
     def cleanup_stale(self) -> list[str]:
-        stale = stale_dirs(self._base, self.run_root)
+        stale = stale_dirs(self._base, self.run_root) + self._stale_scopes()
         for path in stale:
             remove_tree(path, kill_v2)
         return [path.name for path in stale]
+
+    def _stale_scopes(self) -> list[Path]:
+        """The systemd scopes (see `scope`) of earlier runs killed with their containers still there."""
+        if not self._base.name.startswith(f"{self.run_root}.") or self._base.suffix != ".scope":
+            return []
+        siblings = self._base.parent.glob(f"{self.run_root}.*.scope")
+        return sorted(p for p in siblings if p.is_dir() and is_stale(p.stem, self.run_root))
 
     def close(self) -> None:
         for cgroup in self._made.values():
