@@ -12,7 +12,7 @@ import pytest
 from runtime.cgroups import Backend, Limits, detect
 from runtime.cgroups.tree import JOIN_FAILED_EXIT, join_argv, run_marker
 
-from .helpers import leftovers, v1_parents, wait_until
+from .helpers import expected_backend, leftovers, skip_unless_v1, v1_parents, wait_until
 
 Spawn = Callable[..., subprocess.Popen[str]]
 
@@ -73,7 +73,8 @@ def test_wrapper_fails_hard_when_it_cannot_join(tmp_path: Path) -> None:
 def test_close_removes_the_run_directory_and_its_containers(run_root: str, spawn: Spawn) -> None:
     backend = detect(run_root)
     if backend.kind != "v1":
-        pytest.skip(f"needs cgroup v1 as root; this host gives {backend.kind}")
+        backend.close()
+        skip_unless_v1(backend.kind)
     cgroup = backend.create("one", Limits())
     proc = spawn(cgroup.wrap(["sleep", "30"]))
     wait_until(lambda: cgroup.pids() == [proc.pid])
@@ -114,3 +115,5 @@ def test_detect_logs_its_choice(run_root: str, caplog: pytest.LogCaptureFixture)
     record = next(r for r in caplog.records if r.name == "runtime.cgroups")
     assert record.levelname == ("WARNING" if backend.kind == "none" else "INFO")
     assert f"cgroups: {backend.kind}" in record.getMessage()
+    expected, why = expected_backend()
+    assert expected in (None, backend.kind), f"this host has {expected} ({why}); detect() chose {backend.kind}"
