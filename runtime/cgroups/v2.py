@@ -25,7 +25,7 @@ from pathlib import Path
 from .api import Limits, Stats, check_name
 from .place import is_host_root
 from .procfs import controllers, effective_v2_limit, keyed, under
-from .tree import is_stale, join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
+from .tree import gone, is_stale, join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
 
 _log = logging.getLogger("runtime.cgroups")
 
@@ -38,8 +38,12 @@ _PERIOD_US = 100_000
 
 def kill_v2(cgroup: Path) -> bool:
     """`cgroup.kill` (Linux 5.14+) kills the whole subtree at once, fork loops included."""
-    if (cgroup / "cgroup.kill").exists():
-        (cgroup / "cgroup.kill").write_text("1")
+    try:
+        if (cgroup / "cgroup.kill").exists():
+            (cgroup / "cgroup.kill").write_text("1")
+    except OSError as exc:
+        if not gone(exc):
+            raise
     return kill_all(cgroup)
 
 
