@@ -60,7 +60,7 @@ ln -sf /etc/systemd/system/coserve-vm-runner.service "$root/etc/systemd/system/m
 ln -sf /dev/null "$root/etc/systemd/system/systemd-networkd-wait-online.service"
 ln -sf /dev/null "$root/etc/systemd/system/getty.target"
 
-say "coserve's dependencies into /opt/coserve-test, offline, from the wheelhouse"
+say "coserve's dependencies into /opt/coserve-test and /opt/coserve, offline, from the wheelhouse"
 mkdir -p "$root/var/lib/coserve-wheelhouse"
 cp "$wheels"/*.whl "$root/var/lib/coserve-wheelhouse/"
 # pip on this guest installs only from the local wheelhouse, as it must without network (user-data.sh too).
@@ -68,10 +68,14 @@ printf '[global]\nno-index = true\nfind-links = /var/lib/coserve-wheelhouse\n' >
 mount -t proc proc "$root/proc"
 # A clean environment: the host's PIP_* variables must not reach the guest's pip.
 in_root() { env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 chroot "$root" "$@"; }
-in_root python3 -m venv /opt/coserve-test
-# coserve's wheel pulls exactly its dependencies; coserve itself is installed at each boot from the share.
-in_root sh -c '/opt/coserve-test/bin/pip install -q --disable-pip-version-check /var/lib/coserve-wheelhouse/coserve-*.whl &&
-  /opt/coserve-test/bin/pip uninstall -q -y coserve'
+# coserve's wheel pulls exactly its dependencies; coserve itself is installed at each boot from the share
+# (/opt/coserve-test, for the checks) or by user-data.sh (/opt/coserve, which install.sh then reuses:
+# installing the dependencies under emulation would take minutes of the tier's budget).
+for venv in /opt/coserve-test /opt/coserve; do
+  in_root python3 -m venv "$venv"
+  in_root sh -c "$venv/bin/pip install -q --disable-pip-version-check /var/lib/coserve-wheelhouse/coserve-*.whl &&
+    $venv/bin/pip uninstall -q -y coserve"
+done
 umount "$root/proc"
 
 say "kernel, initramfs and the root file system image"

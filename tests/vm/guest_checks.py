@@ -181,7 +181,8 @@ def check_namespace_host_mount() -> str:
 
 
 def check_user_data(src: Path) -> str:
-    """images/user-data.sh run as cloud-init runs it: as root, once, on this fresh guest."""
+    """images/user-data.sh run as cloud-init runs it: as root, once, on this guest, whose image already holds
+    coserve's dependencies in /opt/coserve (a baked image; install.sh reuses the venv and installs coserve)."""
     Path("/etc/coserve").mkdir(exist_ok=True)
     Path("/etc/coserve/deploy.yaml").write_text(json.dumps(_service_deployment()))
     script = (src / "user-data.sh").read_text()
@@ -199,7 +200,8 @@ def check_user_data(src: Path) -> str:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     wait_for(lambda: ping(8080) == 200, 240, "the service to serve on 8080")
     assert invoke(8080, "svc", "steady")[0] == 200
-    return f"user-data.sh ran in {took:.0f}s; coserve.service serves on 127.0.0.1:8080"
+    reused = "reusing /opt/coserve" in done.stdout
+    return f"user-data.sh ran in {took:.0f}s (venv reused: {reused}); coserve.service serves on 127.0.0.1:8080"
 
 
 def _setting(line: str, settings: dict[str, str]) -> str:
