@@ -21,6 +21,7 @@ class Launch:
     environment: Mapping[str, str]  # the container's Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command
     memory_limit: int | None  # bytes, for servers that size their heaps
+    python: str = sys.executable  # the interpreter for Python servers: coserve's, or one with requirements.txt
 
 
 class Adapter(Protocol):
@@ -57,6 +58,6 @@ def contract_environment(launch: Launch) -> dict[str, str]:
         "SM_MODEL_DIR": str(launch.model_dir),
         "COSERVE_MODEL_DIR": str(launch.model_dir),
         "COSERVE_CONTAINER_HOSTNAME": launch.hostname,
-        "COSERVE_PYTHON": sys.executable,  # the interpreter coserve runs on, for Python servers
+        "COSERVE_PYTHON": launch.python,  # coserve's interpreter, or its environment with code/requirements.txt
         "TMPDIR": str(launch.work_dir / "tmp"),
     }

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Mapping
 
 from adapters.base import Launch, contract_environment
@@ -38,7 +37,7 @@ class TfServingAdapter:
         return []
 
     def command(self, launch: Launch) -> list[str]:
-        argv = [sys.executable, "-m", "adapters.tfs"]
+        argv = [launch.python, "-m", "adapters.tfs"]
         binary = self.binary(launch.environment)
         if binary is not None:
             argv += ["--binary", binary]

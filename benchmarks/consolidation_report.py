@@ -15,7 +15,7 @@ SLO = 1.10  # B's p99 may be at most 10% above A's, model by model
 
 
 def choose_instance(a: dict[str, Any], prices: dict[str, Any], headroom: float) -> str:
-    """The cheapest instance whose vCPUs and memory hold A's summed peaks (containers + one front door)."""
+    """The cheapest instance whose vCPUs and memory hold B's requests: what B's admission will count."""
     need_mem, need_cpu = needs(a, headroom)
     fits = [(p["sagemaker_usd_per_hour"], name) for name, p in prices["instances"].items()
             if p["memory_gib"] * 2**30 >= need_mem and p["vcpu"] >= need_cpu]  # fmt: skip
@@ -24,16 +24,28 @@ def choose_instance(a: dict[str, Any], prices: dict[str, Any], headroom: float) 
     return str(min(fits)[1])
 
 
-def needs(a: dict[str, Any], headroom: float) -> tuple[float, int]:
-    """(memory bytes, vCPUs) that B needs: A's per-container peaks summed, plus the largest front door, x headroom."""
+def requests(a: dict[str, Any], headroom: float) -> tuple[dict[str, dict[str, float]], int]:
+    """B's requests from A's measurements: per container its peak memory and its CPU under load, x headroom
+    ({hostname: {memory, cpu}}); and coserve's own reserve, the largest front door A saw, x headroom."""
     containers = a["containers"]
     front_mem = max(
         i["instance_peak_memory_bytes"] - containers[h]["peak_memory_bytes"] for h, i in a["instances"].items()
     )
+    per = {h: {"memory": _mib_up(headroom * c["peak_memory_bytes"]), "cpu": round(max(headroom * c["cpu_cores"],
+               0.01), 2)} for h, c in containers.items()}  # fmt: skip
+    return per, _mib_up(headroom * max(front_mem, 0))
+
+
+def needs(a: dict[str, Any], headroom: float) -> tuple[float, int]:
+    """(memory bytes, vCPUs) that B needs: its requests plus coserve's reserve, and the summed CPU x headroom."""
+    per, reserve = requests(a, headroom)
     front_cpu = max(i["coserve_cpu_cores"] for i in a["instances"].values())
-    mem = headroom * (sum(c["peak_memory_bytes"] for c in containers.values()) + max(front_mem, 0))
-    cpu = headroom * (sum(c["cpu_cores"] for c in containers.values()) + front_cpu)
-    return mem, max(2, math.ceil(cpu))
+    cpu = sum(r["cpu"] for r in per.values()) + headroom * front_cpu
+    return sum(r["memory"] for r in per.values()) + reserve, max(2, math.ceil(cpu))
+
+
+def _mib_up(n: float) -> int:
+    return math.ceil(n / MIB) * MIB
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -102,13 +114,15 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
                   f"${c['ec2_a']:,.0f}", f"1 x {prices['instances'][cfg['b_instance']]['ec2']}",
                   f"${c['ec2_b']:,.0f}"]]  # fmt: skip
     skipped = "".join(f"\n- kind `{k}` left out: {why}" for k, why in cfg["skipped_kinds"].items())
+    admitted = _admission(b_runs[0].get("admission"))
     text = "\n".join([
         f"# Consolidation cost\n\n{provenance(doc)}\n",
         f"{len(rows)} models, open-loop Poisson traffic, {cfg['seconds']:g} s per scenario and round, "
         f"{cfg['rounds']} rounds alternating A and B. A: each model alone in coserve in a {cfg['a_instance']} cgroup. "
-        f"B: all in one coserve in a {cfg['b_instance']} cgroup (smallest that holds A's peaks x {cfg['headroom']}; "
+        f"B: all in one coserve in a {cfg['b_instance']} cgroup (smallest that holds its requests, A's peaks "
+        f"x {cfg['headroom']}; "
         f"held to {b_runs[0]['cgroup_cpus']:g} CPUs on this {cfg['host_cores']}-core host); its peak was "
-        f"{b_peak:.0f} MiB, OOM kills {max(b['oom_kills'] for b in b_runs)}.{skipped}\n",
+        f"{b_peak:.0f} MiB, OOM kills {max(b['oom_kills'] for b in b_runs)}.{admitted}{skipped}\n",
         table(header, body), "",
         "Latencies are pooled over rounds (per-round p99 in the JSON); cold start is spawn to first `/ping` 200 "
         "(B starts every container at once); CPU is the container's cgroup over the load.\n",
@@ -120,6 +134,17 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
         text += f"\n![consolidation]({png.name})\n"
     md.write_text(text)
     return text
+
+
+def _admission(host: dict[str, Any] | None) -> str:
+    """B's ledger as coserve reported it: requests (each container's A peak x headroom) against the instance."""
+    if not host:
+        return ""
+    return (f" B's containers requested {(host['reserved_bytes'] - host['reserve_bytes']) / MIB:.0f} MiB (A's peaks "
+            f"x headroom) + {host['reserve_bytes'] / MIB:.0f} MiB reserve for coserve, of "
+            f"{host['capacity_bytes'] / MIB:.0f} MiB ({host['free_bytes'] / MIB:.0f} MiB free); their limits "
+            f"add up to {host['limits_bytes'] / MIB:.0f} MiB, overcommitting it by "
+            f"{host['overcommit_bytes'] / MIB:.0f} MiB.")  # fmt: skip
 
 
 def chart(rows: list[dict[str, Any]], c: dict[str, float], png: Path) -> bool:

@@ -101,7 +101,7 @@ def build(kind: str, out: Path) -> Path:
     images, labels = rng.random((256, 28, 28), dtype=np.float32), rng.integers(0, 10, 256)
     if kind == "torchserve":
         return Path(
-            _load(ROOT / "examples" / "mnist" / "pytorch" / "train.py").build_artifact(out, images, labels, 0.5)
+            _load(ROOT / "examples" / "mnist" / "pytorch" / "train.py").build_artifact(out, images, labels, epochs=1)
         )
     return Path(_load(ROOT / "examples" / "mnist" / "tensorflow" / "train.py").build_artifact(out, images, labels))
 

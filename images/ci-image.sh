@@ -10,13 +10,15 @@
 #   COSERVE_CI_REBASE=1                   rebuild the debootstrap base even if it exists
 #
 # Needs: Debian/Ubuntu with apt (podman, buildah, debootstrap, runc, shellcheck are installed if missing),
-# the project venv (.venv, with the dev extra) for the driver, and the Debian mirror apt already uses.
+# the project venv (.venv, with the dev extra) for the driver, and a Debian mirror for bookworm in apt's
+# sources (debootstrap uses it; without one the script stops, naming the files it read).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=${COSERVE_CI_WORK:-/var/tmp/coserve-ci}
 extras=${COSERVE_CI_EXTRAS:-demo,torchserve}
-base=localhost/coserve-base:bookworm
+suite=bookworm
+base=localhost/coserve-base:$suite
 image=localhost/coserve:ci
 name=coserve-ci-$$
 python="$root/.venv/bin/python"
@@ -97,11 +99,47 @@ lint() {
 }
 
 debian_mirror() {
-  # The first Debian archive apt uses (not -security), from deb822 .sources or one-line lists.
-  local found
-  found=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -n 1 | tr -d ' ' || true)
-  printf '%s' "${found:-http://deb.debian.org/debian}"
+  # The mirror apt already uses for the suite we debootstrap: a `URIs:` field of a deb822 .sources stanza
+  # (Types: deb, Suites: ... bookworm ...) or a one-line `deb URI bookworm ...` entry. No fallback host: a
+  # machine whose apt knows no such mirror stops here, saying where it looked.
+  local files=() f found=""
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && files+=("$f")
+  done
+  if [ ${#files[@]} -gt 0 ]; then
+    found=$(awk -v suite="$suite" '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/ && enabled != "no" && (" " suites " ") ~ (" " suite " ") && uris != "" && !done) {
+          split(uris, u, " "); print u[1]; done = 1
+        }
+        types = ""; uris = ""; suites = ""; enabled = ""
+      }
+      FNR == 1 { flush() }
+      FILENAME ~ /\.sources$/ {
+        if ($0 ~ /^[ \t]*$/) { flush(); next }
+        if ($0 ~ /^#/) next
+        key = tolower($1); sub(/^[^:]*:[ \t]*/, "")
+        if (key == "types:") types = $0
+        else if (key == "uris:") uris = $0
+        else if (key == "suites:") suites = $0
+        else if (key == "enabled:") enabled = tolower($0)
+        next
+      }
+      $1 == "deb" && !done {
+        i = 2
+        if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+        if ($(i + 1) == suite) { print $i; done = 1 }
+      }
+      END { flush() }' "${files[@]}")
+  fi
+  if [ -z "$found" ]; then
+    local read="${files[*]}"
+    [ -n "$read" ] || read="none: no /etc/apt/sources.list, /etc/apt/sources.list.d/*.list or *.sources exists"
+    say "no Debian mirror for $suite in apt's sources: looked for a 'deb <URI> $suite' line or a deb822 stanza" \
+      "with Types: deb, URIs: and Suites: $suite; files read: $read" >&2
+    exit 1
+  fi
+  printf '%s' "${found%/}"
 }
 
 make_base() {
@@ -111,9 +149,9 @@ make_base() {
   fi
   local rootfs="$work/rootfs" mirror
   mirror=$(debian_mirror)
-  say "debootstrap bookworm from $mirror"
+  say "debootstrap $suite from $mirror"
   rm -rf "$rootfs"
-  debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+  debootstrap --variant=minbase --include=ca-certificates "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     { tail -n 20 "$work/debootstrap.log" >&2; exit 1; }
   # The host's local CAs (an egress proxy's, a company's): builds inside must trust what the host trusts.
   if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then

@@ -44,6 +44,8 @@ if [ "$os_packages" -eq 1 ] && command -v apt-get >/dev/null; then
     command -v java >/dev/null || wanted+=(openjdk-17-jre-headless)
   fi
   has_extra bench && wanted+=(wrk)
+  # The three-host test (tests/scaleout): Debian's HAProxy as the balancer, iproute2 for network namespaces.
+  has_extra dev && wanted+=(haproxy iproute2)
   missing=()
   for pkg in "${wanted[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

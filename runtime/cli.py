@@ -1,4 +1,4 @@
-"""The `coserve` command: serve, check, fetch, status, top."""
+"""The `coserve` command: serve, check, fetch, cache, status, top."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from runtime.config import ConfigError, load_deployment
+from runtime.config import ConfigError, Deployment, load_deployment
+from runtime.config.ports import front_door_clash
 from runtime.deployfile import DeploymentFetchError, localize
 
 
@@ -25,8 +26,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="allow a non-loopback --host without Coserve.Auth")  # fmt: skip
     check = sub.add_parser("check", help="validate a deployment file and print what would run")
     check.add_argument("deployment", help="a path, s3:// or https:// URL")
+    check.add_argument("--port", type=int, default=8080, help="the front door port serve will use (default 8080)")
     fetch = sub.add_parser("fetch", help="fill the artifact cache and unpack every model, then exit")
     fetch.add_argument("deployment", help="a path, s3:// or https:// URL")
+    cache = sub.add_parser("cache", help="list the artifact cache, or prune it to its budget")
+    cache.add_argument("action", choices=["ls", "prune"])
+    cache.add_argument("deployment", help="its Coserve.Storage names the cache (a path, s3:// or https:// URL)")
+    cache.add_argument("--to", help="prune: to this size (e.g. 2GiB, 0 for everything unused), not the budget")
     status = sub.add_parser("status", help="each container's state and figures, from a running coserve")
     status.add_argument("--sample", type=float, default=1.0, help="seconds between the two readings for rates")
     top = sub.add_parser("top", help="a live view of each container's figures")
@@ -55,15 +61,36 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"coserve: {exc}", file=sys.stderr)
             return 2
+        clash = front_door_clash(deployment, args.port) if args.command in ("check", "serve") else None
+        if clash is not None:
+            print(f"coserve: invalid deployment: {clash}", file=sys.stderr)
+            return 2
         if args.command == "check":
-            for c in deployment.containers:
-                print(f"{c.hostname}: {c.adapter} {c.model_data_url or '(no artifact)'}")
-            return 0
+            return _check(deployment)
+        if args.command == "cache":
+            from runtime.cachecmd import cache_command
+
+            return cache_command(deployment, args.action, args.to)
         if args.command == "fetch":
             from runtime.fetchcmd import fetch_all
 
             return fetch_all(deployment)
         return _serve(args, deployment)
+
+
+def _check(deployment: Deployment) -> int:
+    """Print what would run; a framework module this interpreter lacks is an error (or a note if optional)."""
+    from adapters.preflight import describe, missing
+    from runtime.config.sources import describe as describe_data
+
+    failed = False
+    for c in deployment.containers:
+        print(f"{c.hostname}: {c.adapter} {describe_data(c.model_data_url, c.model_data, c.additional_sources)}")
+        for need in missing(c.adapter, c.environment):
+            failed |= need.required
+            level = "error" if need.required else "note"
+            print(f"coserve: {level}: container {c.hostname} ({c.adapter}) {describe(need)}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def _serve(args: argparse.Namespace, deployment: object) -> int:

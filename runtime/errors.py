@@ -76,3 +76,30 @@ class UnrecognizedClientException(SageMakerError):
 class MissingAuthenticationTokenException(SageMakerError):
     status = 403
     code = "MissingAuthenticationTokenException"
+
+
+class RequestTimeout(SageMakerError):
+    """The client did not send its request's headers or body in time (Coserve.Server.HeaderTimeout/BodyTimeout)."""
+
+    status = 408
+    code = "RequestTimeout"
+
+
+class RequestHeaderFieldsTooLarge(SageMakerError):
+    """The request's head passed Coserve.Server.MaxHeaderSize or MaxHeaders."""
+
+    status = 431
+    code = "RequestHeaderFieldsTooLarge"
+
+
+class UnknownOperationException(SageMakerError):
+    """A path or method the runtime API does not have."""
+
+    status = 404
+    code = "UnknownOperationException"
+
+
+class UnsupportedMethod(UnknownOperationException):
+    """A path the runtime API has, with a method it does not take."""
+
+    status = 405

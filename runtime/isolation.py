@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from runtime.cgroups import Backend, Cgroup, Limits, Stats, check_memory_fits, detect
+from runtime.admission import AdmissionError, Capacity, Ledger, Need, admit
+from runtime.cgroups import Backend, Cgroup, Limits, Stats, cpu_capacity, detect, memory_capacity
 from runtime.config import ContainerSpec, Deployment
 from runtime.mountns import MODEL_TARGET, private_model_mount_supported, wrap_private_model_mount
-from runtime.supervisor.isolation import Isolation
+from runtime.supervisor.isolation import Isolation, Mounts
 from runtime.units import format_size
 
 log = logging.getLogger("runtime.isolation")
+_NEAR_LIMIT = 2**20  # a peak this close to the limit means the limit was hit (the kernel charges in batches)
 
 
 class StartupError(SystemExit):
@@ -24,23 +26,32 @@ class StartupError(SystemExit):
 class CgroupIsolation:
     """Each container in its own cgroup from its first instruction; optionally its own mount view."""
 
-    def __init__(self, backend: Backend, private_mounts: bool) -> None:
+    def __init__(self, backend: Backend, private_mounts: bool, ledger: Ledger) -> None:
         self.backend = backend
         self.private_mounts = private_mounts
+        self.ledger = ledger
         self.groups: dict[str, Cgroup] = {}
         self._oom_seen: dict[str, int] = {}
 
     def prepare(self, spec: ContainerSpec) -> None:
         lim = spec.limits
-        group = self.backend.create(spec.hostname, Limits(lim.memory_bytes, lim.cpus, lim.cpu_weight, lim.pids))
+        limits = Limits(
+            memory_bytes=lim.memory_bytes, memory_request_bytes=lim.memory_request_bytes,
+            oom_score_adj=self.ledger.oom_score_adj(Need.of(spec)),
+            cpus=lim.cpus, cpu_weight=lim.cpu_weight, pids=lim.pids,
+        )  # fmt: skip
+        group = self.backend.create(spec.hostname, limits)
         self.groups[spec.hostname] = group
         self._oom_seen[spec.hostname] = group.stats().oom_kills
 
     def model_path(self, model_dir: Path) -> Path:
         return MODEL_TARGET if self.private_mounts else model_dir
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
-        inner = wrap_private_model_mount(argv, model_dir) if self.private_mounts else argv
+    def view(self, host: Path, target: Path) -> Path:
+        return target if self.private_mounts else host
+
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
+        inner = wrap_private_model_mount(argv, model_dir, more=more) if self.private_mounts else argv
         return self.groups[spec.hostname].wrap(inner)
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:
@@ -52,10 +63,17 @@ class CgroupIsolation:
     def exit_note(self, spec: ContainerSpec) -> str | None:
         stats = self.groups[spec.hostname].stats()
         seen, self._oom_seen[spec.hostname] = self._oom_seen[spec.hostname], stats.oom_kills
-        if stats.oom_kills > seen:
-            limit = stats.memory_limit_bytes
-            return f"killed by the OOM killer at {format_size(limit) if limit else 'the host limit'}"
-        return None
+        if stats.oom_kills <= seen:
+            return None
+        own, peak = spec.limits.memory_bytes, stats.memory_peak_bytes
+        if own is not None and peak is not None and peak < own - _NEAR_LIMIT:
+            # It never came near its own limit: limits that overcommit met real pressure from above (a parent's
+            # limit or the host's), and the kernel chose it as furthest above its request (runtime.admission).
+            request = spec.limits.memory_request_bytes
+            return (f"killed by the OOM killer under memory pressure from outside the container, below its "
+                    f"own limit ({format_size(own)}; request {format_size(request or 0)})")  # fmt: skip
+        limit = stats.memory_limit_bytes
+        return f"killed by the OOM killer at {format_size(limit) if limit else 'the host limit'}"
 
     def stats(self, hostname: str) -> Stats | None:
         group = self.groups.get(hostname)
@@ -65,13 +83,19 @@ class CgroupIsolation:
         self.backend.close()
 
 
+def host_capacity() -> Capacity:
+    return Capacity(*memory_capacity(), *cpu_capacity())
+
+
 def choose_isolation(d: Deployment) -> Isolation:
-    """Detect the cgroup backend, clean what a crashed earlier run left, and check memory fits."""
-    problem = check_memory_fits([c.limits.memory_bytes for c in d.containers])
-    if problem is not None:
-        raise StartupError(f"coserve: Coserve memory limits do not fit this host: {problem}")
+    """Admit the containers' requests, detect the cgroup backend, and clean what a crashed earlier run left."""
+    try:
+        ledger = admit(d, host_capacity())
+    except AdmissionError as exc:
+        raise StartupError(f"coserve: the containers' requests do not fit this host: {exc}") from exc
+    log.info("admission: %s", ledger.summary())
     backend = detect("coserve")
     stale = backend.cleanup_stale()
     if stale:
         log.warning("removed cgroups left by an earlier coserve run: %s", ", ".join(stale))
-    return CgroupIsolation(backend, private_model_mount_supported())
+    return CgroupIsolation(backend, private_model_mount_supported(), ledger)

@@ -61,9 +61,11 @@ class Runtime:
         for folder in (d.server.log_dir, d.server.run_dir, d.storage.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
         preparer = ModelPreparer(d)
+        preparer.store.start()  # sweep a crash's temp files, prune to the budget
         work = AsyncWork(preparer.prepare, preparer.ready)
         stats = isolation.stats if isinstance(isolation, CgroupIsolation) else lambda hostname: None
-        metrics = self._metrics = MetricsHub(d, stats, preparer.store.stats)
+        ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
+        metrics = self._metrics = MetricsHub(d, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         supervisor = Supervisor(d, self._os, work, isolation, self._on_event)
@@ -84,6 +86,7 @@ class Runtime:
         finally:
             await door.stop()
             await work.close()
+            preparer.store.close()
             metrics.close(time.monotonic())  # while the cgroups still exist: the last EMF lines read them
             supervisor.close()
             self._os.close()

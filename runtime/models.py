@@ -1,15 +1,24 @@
-"""Each container's model directory: its artifact fetched and unpacked, or an empty one."""
+"""Each container's model directory (its artifact fetched and laid out, or an empty one), the
+AdditionalModelDataSources beside it, and the Python environment its code/requirements.txt asks for."""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from adapters import get_adapter
-from runtime.config import Deployment
+from adapters.preflight import describe, missing
+from runtime.config import ContainerSpec, Deployment
+from runtime.pyenv import PythonEnvs, RequirementsError
 from runtime.storage import ArtifactError, ArtifactStore, StorageSettings
+from runtime.storage.budget import PYENV_LEASE
+from runtime.storage.trees import build_tree, link_copy
+from runtime.supervisor.prepared import Prepared, View
 
 log = logging.getLogger("runtime.models")
+SOURCES_TARGET = Path("/opt/ml/additional-model-data-sources")
+SOURCES_VARIABLE = "COSERVE_ADDITIONAL_MODEL_DATA_SOURCES"  # SageMaker documents none; coserve's own
 
 
 class ModelPreparer:
@@ -19,23 +28,78 @@ class ModelPreparer:
         self.store = ArtifactStore(
             StorageSettings(
                 cache_dir=s.cache_dir, s3_endpoint_url=s.s3_endpoint_url, s3_addressing_style=s.s3_addressing_style,
-                max_unpacked_bytes=s.max_unpacked_bytes, max_files=s.max_files,
+                max_unpacked_bytes=s.max_unpacked_bytes, max_files=s.max_files, cache_max=s.cache_max,
             )
         )  # fmt: skip
+        self.envs = PythonEnvs(s.cache_dir / "pyenvs", s.wheelhouse)
 
-    def prepare(self, hostname: str, url: str | None) -> Path:
-        """Runs in a worker thread. Raises an error whose text names the container, the URL and the cause."""
+    def prepare(self, hostname: str, url: str | None = None) -> Prepared:
+        """Runs in a worker thread. Raises an error whose text names the container, the URL and the cause.
+
+        `url` is the container's ModelDataUrl as the supervisor knows it; the spec says the rest."""
+        spec = self.d.container(hostname)
+        assert spec is not None
+        absent = [need for need in missing(spec.adapter, spec.environment) if need.required]
+        if absent:  # the server could only fail on import, on every restart: fail once, with the remedy
+            raise RuntimeError(f"container {hostname}: {spec.adapter} {describe(absent[0])}")
         name = f"{self.d.endpoint_name}--{hostname}"
-        if url is None:
-            empty = self.d.storage.cache_dir / "models" / name
-            empty.mkdir(parents=True, exist_ok=True)
-            return empty
         try:
-            return self.store.materialize(url, name)
+            model_dir = self._model_dir(spec, name)
+            views = self._sources(spec, name)
         except ArtifactError as exc:
             raise RuntimeError(f"container {hostname}: model artifact {exc}") from exc
+        python = self._requirements(spec, model_dir)
+        return Prepared(model_dir, python, _venv_environment(python) if python else {}, views)
+
+    def _model_dir(self, spec: ContainerSpec, name: str) -> Path:
+        self.store.lease(name)
+        if spec.model_data is not None:
+            return self.store.materialize(spec.model_data.uri, name, spec.model_data.layout)
+        if spec.model_data_url is not None:
+            return self.store.materialize(spec.model_data_url, name)
+        empty = self.d.storage.cache_dir / "models" / name
+        empty.mkdir(parents=True, exist_ok=True)
+        return empty
+
+    def _sources(self, spec: ContainerSpec, name: str) -> tuple[View, ...]:
+        """Each channel's data in one directory, mounted as a whole at SOURCES_TARGET."""
+        if not spec.additional_sources:
+            return ()
+        for lease in (f"{name}--sources", *(f"{name}--{c.name}" for c in spec.additional_sources)):
+            self.store.lease(lease)
+        dirs = {c.name: self.store.materialize(c.data.uri, f"{name}--{c.name}", c.data.layout)
+                for c in spec.additional_sources}  # fmt: skip
+        root = self.d.storage.cache_dir / "models" / f"{name}--sources"
+
+        def fill(tmp: Path) -> None:
+            for channel, src in dirs.items():
+                (tmp / channel).mkdir()
+                link_copy(src, tmp / channel)
+
+        build_tree(root, fill)
+        return (View(root, SOURCES_TARGET, SOURCES_VARIABLE),)
+
+    def _requirements(self, spec: ContainerSpec, model_dir: Path) -> str | None:
+        requirements = model_dir / "code" / "requirements.txt"
+        if not requirements.is_file():
+            return None
+        log_to = self.d.server.log_dir / f"{spec.hostname}.log"
+        log_to.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.store.lease(f"{PYENV_LEASE}{self.envs.key(requirements)}")
+            with self.store.busy():  # no prune while pip fills it
+                return str(self.envs.ensure(requirements, log_to))
+        except RequirementsError as exc:
+            raise RuntimeError(f"container {spec.hostname}: code/requirements.txt: {exc}") from exc
 
     def ready(self, hostname: str, status: int, body: bytes) -> bool:
         spec = self.d.container(hostname)
         assert spec is not None
         return get_adapter(spec.adapter).ready(status, body)
+
+
+def _venv_environment(python: str) -> dict[str, str]:
+    """As `activate` sets them: `python` and `pip` on PATH are the environment's."""
+    bin_dir = Path(python).parent
+    path = os.environ.get("PATH", os.defpath)
+    return {"VIRTUAL_ENV": str(bin_dir.parent), "PATH": f"{bin_dir}{os.pathsep}{path}"}

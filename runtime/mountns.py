@@ -6,9 +6,13 @@ is bind-mounted read-only there, so two containers see two different directories
 Where it does not, `private_model_mount_supported()` says so in a WARNING and the supervisor passes
 the path in the environment instead.
 
+More directories may be mounted the same way beside it (AdditionalModelDataSources, at
+/opt/ml/additional-model-data-sources).
+
 The mount point itself is an ordinary directory on the host: a mount needs one, and `mkdir` is not
-namespaced. The first wrapped container creates /opt/ml/model (if missing) and leaves it empty;
-nothing is ever mounted on it outside the private namespaces, and nothing is written into it.
+namespaced. The first wrapped container creates /opt/ml/model (and any other target; if missing) and
+leaves it empty; nothing is ever mounted on it outside the private namespaces, and nothing is written
+into it.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ _log = logging.getLogger("runtime.mountns")
 MODEL_TARGET = Path("/opt/ml/model")
 MOUNT_FAILED_EXIT = 125
 
-# $1 target, $2 model dir, then the argv. Bind, then remount read-only: `mount --bind -o ro`
-# alone is ignored by older util-linux/kernels, leaving the view writable.
+# $1 the number of mounts, then a (target, source) pair for each, then the argv. Bind, then remount
+# read-only: `mount --bind -o ro` alone is ignored by older util-linux/kernels, leaving the view writable.
 _SCRIPT = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do '
     'mkdir -p "$1" && mount --bind "$2" "$1" && mount -o remount,bind,ro "$1" || '
     f'{{ echo "coserve: cannot mount $2 read-only at $1" >&2; exit {MOUNT_FAILED_EXIT}; }}; '
-    'shift 2; exec "$@"'
+    'shift 2; n=$((n - 1)); done; exec "$@"'
 )
 
 
@@ -68,8 +73,11 @@ def _probe() -> str | None:
     return None
 
 
-def wrap_private_model_mount(argv: list[str], model_dir: Path, target: Path = MODEL_TARGET) -> list[str]:
-    """An argv that runs `argv` in a new mount namespace with `model_dir` read-only at `target`.
+def wrap_private_model_mount(
+    argv: list[str], model_dir: Path, target: Path = MODEL_TARGET, more: tuple[tuple[Path, Path], ...] = ()
+) -> list[str]:
+    """An argv that runs `argv` in a new mount namespace with `model_dir` read-only at `target`, and
+    each (host, target) pair of `more` read-only at its target (AdditionalModelDataSources).
 
     Compose it inside the cgroup's wrapper, `cgroup.wrap(wrap_private_model_mount(...))`, so that
     `unshare` and the mount shell already run in the container's cgroup. Exits 125 with a message
@@ -87,7 +95,9 @@ def wrap_private_model_mount(argv: list[str], model_dir: Path, target: Path = MO
         "-c",
         _SCRIPT,
         "coserve-mount",
+        str(1 + len(more)),
         str(target.absolute()),
         str(model_dir.resolve()),
+        *(str(p) for host, there in more for p in (there.absolute(), host.resolve())),
         *argv,
     ]

@@ -2,13 +2,17 @@
 
 Rates need two readings: `status` takes two `--sample` seconds apart (0: none, rates shown as -), `top`
 one per refresh. Latency percentiles come from the histogram buckets: since start for `status`, over the
-last refresh for `top`.
+last refresh for `top`. MEMORY is use / limit; REQUEST is what admission reserved for the container; the title
+says how much of the host's memory (or coserve's own cgroup's) is reserved, what is free, and how far the limits
+overcommit it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -23,9 +27,33 @@ Doc = dict[str, Any]
 
 
 def fetch(url: str, timeout: float = 5.0) -> Doc:
-    with urllib.request.urlopen(f"{url.rstrip('/')}/coserve/status", timeout=timeout) as r:
+    """Signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY when both are set: a front door under Coserve.Auth
+    answers only signed reads (or point `url` at Coserve.Server.StatusListen, which needs none)."""
+    target = f"{url.rstrip('/')}/coserve/status"
+    with urllib.request.urlopen(urllib.request.Request(target, headers=_signature(target)), timeout=timeout) as r:
         doc: Doc = json.loads(r.read())
     return doc
+
+
+def _signature(url: str) -> dict[str, str]:
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        return {}
+    from botocore.auth import SigV4Auth  # type: ignore[import-untyped]  # imported on use: only a signed read needs it
+    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+    from botocore.credentials import Credentials  # type: ignore[import-untyped]
+
+    request = AWSRequest("GET", url)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    SigV4Auth(Credentials(key, secret), "sagemaker", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, urllib.error.HTTPError) and exc.code == 403:
+        return (f"{exc} (under Coserve.Auth: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to sign, "
+                "or use --url with Coserve.Server.StatusListen)")  # fmt: skip
+    return str(exc)
 
 
 def _buckets(now: Doc, before: Doc | None) -> list[tuple[float, float]]:
@@ -45,9 +73,22 @@ def _row(c: Doc, before: Doc | None, seconds: float, window: bool) -> list[str]:
     memory = "-" if limit is None else \
         f"{format_size(c['memory_bytes'])} / {format_size(limit)} ({c['memory_percent']:.0f}%)"  # fmt: skip
     cpu = "-" if c.get("cpu_percent") is None else f"{c['cpu_percent']:.0f}%"
+    request = c.get("memory_request_bytes")
     return [c["hostname"], c["state"], rps, _ms(quantile(buckets, 0.5)), _ms(quantile(buckets, 0.99)),
-            f"{c['errors_4xx']:.0f}", f"{c['errors_5xx']:.0f}", cpu, memory, str(c.get("restarts", "-")),
+            f"{c['errors_4xx']:.0f}", f"{c['errors_5xx']:.0f}", cpu, memory,
+            "-" if request is None else format_size(request), str(c.get("restarts", "-")),
             str(c.get("oom_kills", "-"))]  # fmt: skip
+
+
+def _host(doc: Doc) -> str:
+    """Admission's ledger in a few words: reserved (requests + coserve's reserve) of the capacity, and free."""
+    host = doc.get("host")
+    if not host:
+        return ""
+    text = (f"  memory reserved {format_size(host['reserved_bytes'])} of {format_size(host['capacity_bytes'])}"
+            f", free {format_size(max(host['free_bytes'], 0))}")  # fmt: skip
+    over = host["overcommit_bytes"]
+    return text + (f", limits overcommit by {format_size(over)}" if over else "")
 
 
 def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bool = False) -> Table:
@@ -57,10 +98,25 @@ def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bo
     table = Table(
         title=f"{doc['endpoint']} / {doc['variant']} ({doc['mode']})"
         + (f"  disk {disk:.0f}%" if disk is not None else "")
+        + _host(doc)
         + f"  front-door errors 4xx {frontdoor['errors_4xx']:.0f} 5xx {frontdoor['errors_5xx']:.0f}",
         title_justify="left",
     )
-    for name in ("CONTAINER", "STATE", "RPS", "P50 ms", "P99 ms", "4XX", "5XX", "CPU", "MEMORY", "RESTARTS", "OOM"):
+    names = (
+        "CONTAINER",
+        "STATE",
+        "RPS",
+        "P50 ms",
+        "P99 ms",
+        "4XX",
+        "5XX",
+        "CPU",
+        "MEMORY",
+        "REQUEST",
+        "RESTARTS",
+        "OOM",
+    )
+    for name in names:
         table.add_column(name, no_wrap=True, justify="left" if name in ("CONTAINER", "STATE", "MEMORY") else "right")
     old = {c["hostname"]: c for c in before["containers"]} if before else {}
     for c in doc["containers"]:
@@ -80,7 +136,7 @@ def status(url: str, sample: float) -> int:
             time.sleep(sample)  # the rate's window, not a synchronisation
         doc = fetch(url)
     except OSError as exc:
-        _console().print(f"coserve: cannot read {url}/coserve/status: {exc}")
+        _console().print(f"coserve: cannot read {url}/coserve/status: {_why(exc)}")
         return 1
     _console().print(render(doc, before, sample))
     return 0
@@ -99,5 +155,5 @@ def top(url: str, interval: float) -> int:
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
-        console.print(f"coserve: cannot read {url}/coserve/status: {exc}")
+        console.print(f"coserve: cannot read {url}/coserve/status: {_why(exc)}")
         return 1

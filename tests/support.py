@@ -6,6 +6,7 @@ import ctypes
 import io
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = [sys.executable, str(ROOT / "tests" / "containers" / "echo.py")]
+EPHEMERAL_FLOOR = 10000  # port blocks for containers are taken from here up to the ephemeral range
 
 
 def tarball(files: Mapping[str, bytes | str]) -> bytes:
@@ -70,15 +72,25 @@ def free_port() -> int:
 
 
 def free_block(size: int, count: int) -> int:
-    """A base port whose `count` blocks of `size` ports are all free right now."""
+    """A base port whose `count` blocks of `size` ports are all free right now.
+
+    Below the kernel's ephemeral range: there every outgoing connection (and its TIME_WAIT) takes a local port at
+    random, and on a busy host one lands in a block often enough to fail a server's bind (TorchServe's five)."""
+    low, _ = _ephemeral_range()
+    rng = random.Random()
     for _ in range(200):
-        base = free_port() // size * size
-        if base + size * count > 65000:
-            continue
-        ports = [base + i * size for i in range(count)]
-        if all(_is_free(p) for p in ports):
+        base = rng.randrange(EPHEMERAL_FLOOR, max(EPHEMERAL_FLOOR + 1, low - size * count)) // size * size
+        if all(_is_free(p) for p in range(base, base + size * count)):  # every port: safe ports are bound too
             return base
     raise RuntimeError("no free port block")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def _is_free(port: int) -> bool:
@@ -168,8 +180,10 @@ class Coserve:
 
 
 def start_coserve(doc: dict[str, Any], workdir: Path, *, extra_args: list[str] | None = None,
-                  wait_ready: bool = True, env: dict[str, str] | None = None) -> Coserve:  # fmt: skip
-    """Write the deployment file, start `coserve serve` on a free port, and wait for the front door."""
+                  wait_ready: bool = True, env: dict[str, str] | None = None,
+                  prefix: list[str] | None = None) -> Coserve:  # fmt: skip
+    """Write the deployment file, start `coserve serve` on a free port, and wait for the front door.
+    `prefix` runs before it and execs it (a cgroup prologue)."""
     workdir.mkdir(parents=True, exist_ok=True)
     own = doc.setdefault("Coserve", {})
     server = own.setdefault("Server", {})
@@ -182,7 +196,8 @@ def start_coserve(doc: dict[str, Any], workdir: Path, *, extra_args: list[str] |
     path.write_text(yaml.safe_dump(doc))
     port = free_port()
     log = workdir / "coserve.log"
-    argv = [sys.executable, "-m", "runtime", "serve", str(path), "--port", str(port), *(extra_args or [])]
+    argv = [*(prefix or []), sys.executable, "-m", "runtime", "serve", str(path), "--port", str(port),
+            *(extra_args or [])]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})},

@@ -65,9 +65,11 @@ class TfsRestApi:
 
 def metadata(servable: Any) -> dict[str, Any]:
     from google.protobuf import json_format  # type: ignore[import-untyped]
-    from tensorflow_serving.apis.get_model_metadata_pb2 import SignatureDefMap  # type: ignore[import-untyped]
 
-    defs = json_format.MessageToDict(SignatureDefMap(signature_def=servable.signature_defs))
+    # The JSON of TF Serving's SignatureDefMap, built from TensorFlow's own SignatureDef messages so the
+    # REST API needs no tensorflow_serving (an optional install: adapters/preflight.py).
+    each = {name: json_format.MessageToDict(sig) for name, sig in servable.signature_defs.items()}
+    defs = {"signatureDef": each} if each else {}
     return {
         "model_spec": {"name": servable.name, "signature_name": "", "version": str(servable.version)},
         "metadata": {"signature_def": defs},

@@ -17,6 +17,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from adapters.preflight import TF_GRPC, describe, installed
 from adapters.tfs.backend import InProcess, Upstream
 from adapters.tfs.discovery import ModelSource
 from adapters.tfs.handlers import UserHandlers, load_user_code
@@ -66,12 +67,10 @@ def _load(
 ) -> None:
     try:
         from adapters.tfs import servables  # the ~2 s TensorFlow import happens here, off the event loop
-        from adapters.tfs.grpc_service import start_grpc
 
         servables.configure_threads(settings.intra_op, settings.inter_op)
         registry.load(servables.load_servable)
-        grpc_server = start_grpc(registry, settings.grpc_port, GRPC_WORKERS)
-        outcome.on_stop.append(lambda: grpc_server.stop(1.0).wait())
+        _grpc(settings, registry, outcome)
         _user_code(settings, front)
     except Exception:
         log.exception("startup failed")
@@ -79,8 +78,20 @@ def _load(
         server.should_exit = True
         return
     outcome.ready.set()
-    log.info("ready: models %s (default %s) on :%s, REST :%s, gRPC :%s", sorted(registry.sources),
-             registry.default, settings.bind_port, settings.rest_port, settings.grpc_port)  # fmt: skip
+    grpc = f":{settings.grpc_port}" if installed(TF_GRPC.module) else "off"
+    log.info("ready: models %s (default %s) on :%s, REST :%s, gRPC %s", sorted(registry.sources),
+             registry.default, settings.bind_port, settings.rest_port, grpc)  # fmt: skip
+
+
+def _grpc(settings: Settings, registry: Registry, outcome: Outcome) -> None:
+    """TF Serving's gRPC API, when tensorflow-serving-api is installed (an optional extra: see preflight)."""
+    if not installed(TF_GRPC.module):
+        log.warning("gRPC API on :%s off: %s", settings.grpc_port, describe(TF_GRPC))
+        return
+    from adapters.tfs.grpc_service import start_grpc
+
+    grpc_server = start_grpc(registry, settings.grpc_port, GRPC_WORKERS)
+    outcome.on_stop.append(lambda: grpc_server.stop(1.0).wait())
 
 
 def _user_code(settings: Settings, front: SageMakerFront) -> None:

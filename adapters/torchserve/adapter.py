@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from adapters.base import Launch, contract_environment
@@ -23,7 +22,7 @@ class TorchServeAdapter:
         # so its exit is seen (the `torchserve` script would fork it and forget it).
         lo, hi = launch.safe_ports
         return [
-            sys.executable, "-m", "adapters.torchserve.launch",
+            launch.python, "-m", "adapters.torchserve.launch",
             "--model-dir", str(launch.model_dir), "--work-dir", str(launch.work_dir),
             "--bind-port", str(launch.bind_port), "--safe-ports", f"{lo}-{hi}",
             "--heap-mb", str(properties.heap_mb(launch.memory_limit)),

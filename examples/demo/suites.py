@@ -101,7 +101,7 @@ class Mnist(Suite):
         if not tf.exists():
             self.tf.build_artifact(tf.parent, self.tf.normalize(self.x_train), self.y_train, epochs=20)
         if not pt.exists():
-            self.pt.build_artifact(pt.parent, self.x_train, self.y_train, seconds=8.0)
+            self.pt.build_artifact(pt.parent, self.x_train, self.y_train, epochs=8)
         return {"tensorflow-mnist": tf, "pytorch-mnist": pt}
 
     def batches(self) -> Iterator[tuple[Any, list[int]]]:

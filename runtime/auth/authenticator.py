@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from runtime.auth import sigv4
 from runtime.auth.evaluate import Decision, evaluate
 from runtime.auth.matching import TARGET_CONTAINER_HOSTNAME
 from runtime.auth.principals import Principal
-from runtime.auth.verify import Request, verify
+from runtime.auth.verify import Request, check_signature, precheck
 from runtime.errors import (
     AccessDeniedException,
     MissingAuthenticationTokenException,
@@ -54,6 +56,15 @@ class Authenticator:
         `scope["raw_path"]` and `scope["query_string"]`, decoded as latin-1). Repeated headers
         are joined when `headers.items()` yields every one, as starlette's Headers does.
         """
+        pending = self.begin(method, path, query, headers, now)
+        pending.finish(hashlib.sha256(body).hexdigest())
+        return pending.principal
+
+    def begin(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], now: datetime | None = None
+    ) -> Pending:
+        """Every check the head allows (header, key, scope, time): a body is read only after these pass.
+        `Pending.finish` checks the signature once the body's hash is known."""
         lists: dict[str, list[str]] = {}
         for name, value in headers.items():
             lists.setdefault(name.lower(), []).append(value)
@@ -67,13 +78,11 @@ class Authenticator:
             # coserve issues no session tokens, so a request carrying one cannot be valid.
             if principal is None or "x-amz-security-token" in lists:
                 raise UnrecognizedClientException(_BAD_TOKEN)
-            request = Request(method, path, query, lists, body)
-            verify(auth, principal.secret_access_key, request, now or datetime.now(UTC), self.max_skew_s)
+            timestamp = precheck(auth, lists, now or datetime.now(UTC), self.max_skew_s)
         except SageMakerError as exc:
-            # The key id travels in clear, so it may be logged; the secret never is.
-            logger.warning("rejected: key=%s %s: %s", key_id, exc.code, exc.message)
+            _rejected(key_id, exc)
             raise
-        return principal
+        return Pending(principal, auth, Request(method, path, query, lists, b""), timestamp)
 
     def authorize(
         self,
@@ -111,3 +120,25 @@ class Authenticator:
         raise AccessDeniedException(
             f"User: {principal.arn(self.account)} is not authorized to perform: {action} on resource: {resource} {why}"
         )
+
+
+def _rejected(key_id: str, exc: SageMakerError) -> None:
+    # The key id travels in clear, so it may be logged; the secret never is.
+    logger.warning("rejected: key=%s %s: %s", key_id, exc.code, exc.message)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A request whose head passed: its signature is checked once the body's SHA-256 is known."""
+
+    principal: Principal
+    auth: sigv4.Authorization
+    request: Request
+    timestamp: str
+
+    def finish(self, payload_sha256: str) -> None:
+        try:
+            check_signature(self.auth, self.principal.secret_access_key, self.request, self.timestamp, payload_sha256)
+        except SageMakerError as exc:
+            _rejected(self.auth.access_key_id, exc)
+            raise

@@ -57,9 +57,16 @@ def parse_authorization(value: str) -> Authorization:
         raise InvalidSignatureException(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term."
         )
+    if not is_hex_digest(params["Signature"]):  # compared with hmac.compare_digest, which takes ASCII only
+        raise InvalidSignatureException("Signature must be 64 lowercase hexadecimal characters.")
     signed = tuple(sorted(h.strip().lower() for h in params["SignedHeaders"].split(";")))
     key_id, date, region, service, terminator = parts
     return Authorization(key_id, date, region, service, terminator, signed, params["Signature"])
+
+
+def is_hex_digest(value: str) -> bool:
+    """A SHA-256 in lowercase hex, as SigV4 writes signatures and payload hashes."""
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def request_time(headers: Mapping[str, Sequence[str]]) -> str:

@@ -41,7 +41,12 @@ class Request(NamedTuple):
 
 def verify(auth: sigv4.Authorization, secret: str, request: Request, now: datetime, max_skew_s: float) -> None:
     """Raise InvalidSignatureException unless `secret` signed `request` within `max_skew_s` of `now`."""
-    method, path, query, headers, body = request
+    timestamp = precheck(auth, request.headers, now, max_skew_s)
+    check_signature(auth, secret, request, timestamp, hashlib.sha256(request.body).hexdigest())
+
+
+def precheck(auth: sigv4.Authorization, headers: Mapping[str, Sequence[str]], now: datetime, max_skew_s: float) -> str:
+    """Everything that needs neither the secret nor the body, in AWS's order; the signing timestamp."""
     _check_scope(auth)
     timestamp = sigv4.request_time(headers)
     _check_signed_headers(auth.signed_headers, headers)
@@ -51,8 +56,19 @@ def verify(auth: sigv4.Authorization, secret: str, request: Request, now: dateti
             f"from HTTP: '{auth.date}' != '{timestamp[:8]}', from '{timestamp}'."
         )
     _check_skew(timestamp, now, max_skew_s)
-    payload_hash = _payload_hash(headers, body)
-    canonical = sigv4.canonical_request(method, path, query, headers, auth.signed_headers, payload_hash)
+    claimed = headers.get("x-amz-content-sha256")
+    if claimed and not sigv4.is_hex_digest(claimed[0]):  # UNSIGNED-PAYLOAD included: the body is always hashed
+        raise InvalidSignatureException("The provided 'x-amz-content-sha256' header must be the body's SHA-256.")
+    return timestamp
+
+
+def check_signature(auth: sigv4.Authorization, secret: str, request: Request, timestamp: str, payload: str) -> None:
+    """The signature over the request whose body hashes to `payload` (hex SHA-256, computed as it streamed)."""
+    method, path, query, headers, _ = request
+    claimed = headers.get("x-amz-content-sha256")
+    if claimed and claimed[0] != payload:
+        raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
+    canonical = sigv4.canonical_request(method, path, query, headers, auth.signed_headers, payload)
     if not hmac.compare_digest(sigv4.signature(secret, auth, timestamp, canonical), auth.signature):
         logger.debug("canonical request expected from %s:\n%s", auth.access_key_id, canonical)
         raise InvalidSignatureException(_MISMATCH)
@@ -94,12 +110,3 @@ def _check_skew(timestamp: str, now: datetime, max_skew_s: float) -> None:
         raise InvalidSignatureException(
             f"Signature not yet current: {timestamp} is still later than {latest} ({at} + {window})"
         )
-
-
-def _payload_hash(headers: Mapping[str, Sequence[str]], body: bytes) -> str:
-    """The body's SHA-256; a client-sent x-amz-content-sha256 must agree with it."""
-    actual = hashlib.sha256(body).hexdigest()
-    claimed = headers.get("x-amz-content-sha256")
-    if claimed and claimed[0] != actual:
-        raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
-    return actual

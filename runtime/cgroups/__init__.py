@@ -7,6 +7,6 @@ stats from the process tree). The supervisor spawns `cgroup.wrap(argv)` with
 
 from .api import Backend, Cgroup, Limits, Stats
 from .detect import detect
-from .memory import check_memory_fits
+from .memory import cpu_capacity, memory_capacity
 
-__all__ = ["Backend", "Cgroup", "Limits", "Stats", "check_memory_fits", "detect"]
+__all__ = ["Backend", "Cgroup", "Limits", "Stats", "cpu_capacity", "detect", "memory_capacity"]

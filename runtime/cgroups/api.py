@@ -31,10 +31,20 @@ class Limits:
     = weight*1024/100."""
     pids: int | None = None
     """Most tasks (processes and threads) at once: `pids.max`."""
+    memory_request_bytes: int | None = None
+    """What admission reserved: protected from reclaim under pressure from outside the container,
+    v2 `memory.low`, v1 `memory.soft_limit_in_bytes` (reclaimed down to it first under host pressure)."""
+    oom_score_adj: int | None = None
+    """-1000..1000, written for the container's first process (its children inherit it): who the
+    OOM killer picks first when overcommitted limits meet real pressure (see runtime.admission)."""
 
     def __post_init__(self) -> None:
         if self.memory_bytes is not None and self.memory_bytes <= 0:
             raise ValueError(f"memory_bytes: {self.memory_bytes!r} must be > 0")
+        if self.memory_request_bytes is not None and self.memory_request_bytes < 0:
+            raise ValueError(f"memory_request_bytes: {self.memory_request_bytes!r} must be >= 0")
+        if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
+            raise ValueError(f"oom_score_adj: {self.oom_score_adj!r} must be within -1000..1000")
         if self.cpus is not None and not self.cpus > 0:
             raise ValueError(f"cpus: {self.cpus!r} must be > 0")
         if self.cpu_weight is not None and not 1 <= self.cpu_weight <= 10000:

@@ -1,34 +1,33 @@
-"""Refuse a configuration whose memory limits cannot all be honoured at once."""
+"""What this host, or the cgroup coserve runs in, holds: the capacity that admission counts against."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
+from .place import real_v2_path
 from .procfs import cgroup_mounts, effective_v2_limit, keyed, own_cgroups, parse_limit, under
 
+OWN_MEMORY = "the memory limit of coserve's own cgroup"
+OWN_CPU = "the CPU quota of coserve's own cgroup"
 
-def check_memory_fits(limits: Iterable[int | None], host_total: int | None = None) -> str | None:
-    """An error message if the containers' memory limits add up to more than there is.
 
-    "There is" means host memory, or coserve's own cgroup limit where that is lower; `host_total`
-    replaces both (tests). Containers without a limit are not counted: they share what is left."""
-    wanted = [value for value in limits if value is not None]
-    total = sum(wanted)
-    if host_total is not None:
-        capacity, where = host_total, "host memory"
-    else:
-        capacity, where = psutil.virtual_memory().total, "host memory"
-        own = own_memory_limit()
-        if own is not None and own < capacity:
-            capacity, where = own, "the memory limit of coserve's own cgroup"
-    if total <= capacity:
-        return None
-    return (
-        f"memory limits of {len(wanted)} containers add up to {total} bytes "
-        f"({total / 2**20:.0f} MiB), more than {where}: {capacity} bytes ({capacity / 2**20:.0f} MiB)"
-    )
+def memory_capacity() -> tuple[int, str]:
+    """(bytes, where from): host memory, or coserve's own cgroup limit where that is lower."""
+    total = int(psutil.virtual_memory().total)
+    own = own_memory_limit()
+    return (own, OWN_MEMORY) if own is not None and own < total else (total, "host memory")
+
+
+def cpu_capacity() -> tuple[float, str]:
+    """(cores, where from): the CPUs this process may run on, or its cgroup's CPU quota where lower."""
+    cores = float(len(os.sched_getaffinity(0)))
+    own = own_cpu_limit()
+    return (own, OWN_CPU) if own is not None and own < cores else (cores, "host CPUs")
 
 
 def own_memory_limit() -> int | None:
@@ -41,7 +40,43 @@ def own_memory_limit() -> int | None:
         except (OSError, KeyError):
             return None
     for mount in mounts.v2:
-        limit = effective_v2_limit(under(mount, own.get("", "/")), mount)
+        limit = effective_v2_limit(under(mount, real_v2_path(mount, own.get("", "/"))), mount)
         if limit is not None:
             return limit
     return None
+
+
+def own_cpu_limit() -> float | None:
+    """The lowest CPU quota, in cores, from this process's cgroup up to its hierarchy's root; None if none."""
+    own, mounts = own_cgroups(), cgroup_mounts()
+    if "cpu" in own and "cpu" in mounts.v1:
+        return _lowest(mounts.v1["cpu"], own["cpu"], _v1_quota)
+    for mount in mounts.v2:
+        found = _lowest(mount, real_v2_path(mount, own.get("", "/")), _v2_quota)
+        if found is not None:
+            return found
+    return None
+
+
+def _lowest(mount: Path, path: str, quota: Callable[[Path], float | None]) -> float | None:
+    """Ancestors cap their children, so the tightest quota on the way up is the one that holds."""
+    start = under(mount, path)
+    found = []
+    for cgroup in [start, *start.parents]:
+        if cgroup != mount and not cgroup.is_relative_to(mount):
+            break
+        with contextlib.suppress(OSError, ValueError):
+            cores = quota(cgroup)
+            if cores is not None:
+                found.append(cores)
+    return min(found) if found else None
+
+
+def _v1_quota(cgroup: Path) -> float | None:
+    quota = int((cgroup / "cpu.cfs_quota_us").read_text())
+    return None if quota < 0 else quota / int((cgroup / "cpu.cfs_period_us").read_text())
+
+
+def _v2_quota(cgroup: Path) -> float | None:
+    quota, _, period = (cgroup / "cpu.max").read_text().partition(" ")
+    return None if quota == "max" else int(quota) / int(period)

@@ -13,7 +13,7 @@ import os
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
 from .api import Limits, Stats, check_name
-from .tree import kill_until_empty
+from .tree import join_argv, kill_until_empty
 
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError)
 
@@ -22,9 +22,11 @@ class NoneCgroup:
     def __init__(self, name: str) -> None:
         self.name = name
         self.root_pid: int | None = None
+        self.oom_score_adj: int | None = None
 
     def wrap(self, argv: list[str]) -> list[str]:
-        return list(argv)
+        # Without cgroups the OOM order is all that still separates the containers under pressure.
+        return list(argv) if self.oom_score_adj is None else join_argv([], argv, self.oom_score_adj)
 
     def attach(self, pid: int) -> None:
         self.root_pid = pid
@@ -81,7 +83,9 @@ class NoneBackend:
 
     def create(self, name: str, limits: Limits) -> NoneCgroup:
         check_name("cgroup name", name)
-        return self._made.setdefault(name, NoneCgroup(name))
+        cgroup = self._made.setdefault(name, NoneCgroup(name))
+        cgroup.oom_score_adj = limits.oom_score_adj
+        return cgroup
 
     def cleanup_stale(self) -> list[str]:
         """Without cgroups nothing marks a dead run's processes as ours; leave them alone."""

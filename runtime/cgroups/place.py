@@ -62,6 +62,13 @@ def locate(mount: Path, own: str, mount_root: str, pid: int | None = None) -> Pl
     return Place(path, ns_root=not own_parts and not is_host_root(path))
 
 
+def real_v2_path(mount: Path, own: str, roots: dict[Path, str] | None = None) -> str:
+    """`own` as a path below `mount`, found for real where the mount shows more than the namespace."""
+    root = (mount_roots() if roots is None else roots).get(mount, "/")
+    found = locate(mount, own, root) if root != "/" else None
+    return "/" + str(found.path.relative_to(mount)).lstrip(".") if found is not None else own
+
+
 def _at_depth(top: Path, depth: int) -> list[Path]:
     level = [top]
     for _ in range(depth):

@@ -48,20 +48,25 @@ def stale_dirs(parent: Path, run_root: str) -> list[Path]:
     return sorted(p for p in parent.iterdir() if p.is_dir() and is_stale(p.name, run_root))
 
 
-def join_argv(procs_files: Sequence[Path], argv: list[str]) -> list[str]:
+def join_argv(procs_files: Sequence[Path], argv: list[str], oom_score_adj: int | None = None) -> list[str]:
     """A /bin/sh prologue that writes its own pid into each `cgroup.procs`, then execs `argv`.
 
     The shell is the process the supervisor spawned; `exec` keeps its pid, so the server runs in
-    the cgroups from its first instruction and everything it forks is born there."""
+    the cgroups from its first instruction and everything it forks is born there. `oom_score_adj`
+    is set the same way, before the exec, so that every process of the container inherits it."""
     if not argv:
         raise ValueError("argv: must name a program to run")
     targets = " ".join(shlex.quote(str(p)) for p in procs_files)
     script = (
         f'for f in {targets}; do echo $$ > "$f" || '
         f'{{ echo "coserve: cannot join cgroup: $f" >&2; exit {JOIN_FAILED_EXIT}; }}; done; '
-        'exec "$@"'
     )
-    return ["/bin/sh", "-c", script, "coserve-cgroup", *argv]
+    if oom_score_adj is not None:
+        # Raising it needs no privilege (coserve's values are >= 0); should it fail all the same, the
+        # container still starts and its log says why it may be killed in another order.
+        script += (f"echo {int(oom_score_adj)} > /proc/$$/oom_score_adj || "
+                   f'echo "coserve: cannot set oom_score_adj {int(oom_score_adj)}" >&2; ')  # fmt: skip
+    return ["/bin/sh", "-c", script + 'exec "$@"', "coserve-cgroup", *argv]
 
 
 def read_pids(cgroup: Path) -> list[int]:

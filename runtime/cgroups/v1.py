@@ -37,6 +37,7 @@ class V1Cgroup:
     def __init__(self, name: str, dirs: dict[str, Path]) -> None:
         self.name = name
         self.dirs = dirs
+        self.oom_score_adj: int | None = None
 
     def _unique(self) -> list[Path]:
         # cpu and cpuacct share one directory where they are mounted together.
@@ -53,6 +54,9 @@ class V1Cgroup:
         memory.limit_in_bytes = limits.memory_bytes
         if memsw and limits.memory_bytes is not None:
             memory.memsw_limit_in_bytes = limits.memory_bytes
+        # Host-wide pressure reclaims from cgroups above their soft limit first, down to it.
+        memory.soft_limit_in_bytes = limits.memory_request_bytes
+        self.oom_score_adj = limits.oom_score_adj
         cpu = CpuController(_Dir(self.dirs["cpu"]))
         cpu.cfs_period_us = _PERIOD_US
         cpu.cfs_quota_us = None if limits.cpus is None else max(1000, round(limits.cpus * _PERIOD_US))
@@ -63,7 +67,7 @@ class V1Cgroup:
             _log.warning("cgroup %s: no pids hierarchy, pids=%s not enforced", self.name, limits.pids)
 
     def wrap(self, argv: list[str]) -> list[str]:
-        return join_argv([d / "cgroup.procs" for d in self._unique()], argv)
+        return join_argv([d / "cgroup.procs" for d in self._unique()], argv, self.oom_score_adj)
 
     def attach(self, pid: int) -> None:
         """Nothing to do: the wrapper put the process in place."""

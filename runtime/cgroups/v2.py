@@ -53,6 +53,7 @@ class V2Cgroup:
         self.path = path
         self.mount = mount
         self.enabled = enabled
+        self.oom_score_adj: int | None = None
 
     def _read(self, filename: str) -> str:
         return (self.path / filename).read_text()
@@ -61,8 +62,11 @@ class V2Cgroup:
         (self.path / filename).write_text(value)
 
     def apply(self, limits: Limits) -> None:
+        self.oom_score_adj = limits.oom_score_adj
         if "memory" in self.enabled:
             self._write("memory.max", str(limits.memory_bytes or "max"))
+            # Up to its request the container's memory is protected while there is reclaimable memory elsewhere.
+            self._write("memory.low", str(limits.memory_request_bytes or 0))
         if (self.path / "memory.swap.max").exists():  # swap must not stretch the hard limit
             self._write("memory.swap.max", "max" if limits.memory_bytes is None else "0")
         if "cpu" in self.enabled:
@@ -73,7 +77,7 @@ class V2Cgroup:
             self._write("pids.max", str(limits.pids or "max"))
 
     def wrap(self, argv: list[str]) -> list[str]:
-        return join_argv([self.path / "cgroup.procs"], argv)
+        return join_argv([self.path / "cgroup.procs"], argv, self.oom_score_adj)
 
     def attach(self, pid: int) -> None:
         """Nothing to do: the wrapper put the process in place."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
+from runtime.config.load import read_document
 from runtime.config.model import (
     ContainerLimits,
     ContainerSpec,
@@ -35,15 +33,7 @@ __all__ = [
 
 def load_deployment(path: Path) -> Deployment:
     """Read a JSON or YAML deployment file and validate it once."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError([f"cannot read the deployment file: {exc.strerror}"], path) from exc
-    try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError([f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"], path) from exc
-    return _relative_to(parse_deployment(doc, path), path.parent)
+    return _relative_to(parse_deployment(read_document(path), path), path.parent)
 
 
 def _relative_to(d: Deployment, base: Path) -> Deployment:
@@ -58,6 +48,7 @@ def _relative_to(d: Deployment, base: Path) -> Deployment:
         return str(here(Path(u)))
 
     server = replace(d.server, log_dir=here(d.server.log_dir), run_dir=here(d.server.run_dir))
-    storage = replace(d.storage, cache_dir=here(d.storage.cache_dir))
+    wheelhouse = here(d.storage.wheelhouse) if d.storage.wheelhouse else None
+    storage = replace(d.storage, cache_dir=here(d.storage.cache_dir), wheelhouse=wheelhouse)
     containers = tuple(replace(c, model_data_url=url(c.model_data_url)) for c in d.containers)
     return replace(d, server=server, storage=storage, containers=containers)

@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.config.sources import Channel, S3Data
+
 Mode = Literal["Direct", "Serial"]
 
 
 @dataclass(frozen=True)
 class ContainerLimits:
-    memory_bytes: int | None = None  # hard memory limit of the container's cgroup
-    cpus: float | None = None  # CPU quota in cores, fractional allowed
+    memory_bytes: int | None = None  # Memory: hard memory limit of the container's cgroup
+    cpus: float | None = None  # Cpus: CPU quota in cores, fractional allowed
+    memory_request_bytes: int | None = None  # MemoryRequest: what admission reserves; defaults to Memory
+    cpu_request: float | None = None  # CpuRequest: cores admission reserves; defaults to Cpus
     cpu_weight: int | None = None  # relative CPU share, 1..10000 (cgroup v2 semantics, default 100)
     pids: int | None = None  # most processes and threads the container may hold
 
@@ -27,6 +31,8 @@ class ContainerSpec:
     environment: dict[str, str]  # Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command (process adapter)
     limits: ContainerLimits = field(default_factory=ContainerLimits)
+    model_data: S3Data | None = None  # ModelDataSource when uncompressed (an S3 prefix or object); else None
+    additional_sources: tuple[Channel, ...] = ()  # AdditionalModelDataSources, each under its ChannelName
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,10 @@ class ServerSettings:
     ping_timeout_s: float = 2.0  # one /ping probe
     ping_interval_s: float = 5.0  # health probe of a RUNNING container
     max_containers: int = 15  # AWS's limit by default; raise it at will
+    memory_reserve_bytes: int = 256 * 2**20  # kept back from admission for coserve itself (supervisor, router)
     workers: int = 1  # router processes; >1 runs gunicorn with uvicorn workers
     start_retries: int = 5  # exits in a row before FATAL
+    stable_after_s: float = 60.0  # RUNNING this long, a container's count of exits in a row starts again
     backoff_base_s: float = 1.0  # first restart delay, doubled each try
     backoff_max_s: float = 30.0
     port_base: int = 20000  # container i binds port_base + i*port_block
@@ -50,6 +58,16 @@ class ServerSettings:
     log_backups: int = 5  # rotated files kept per container: <hostname>.log.1 … .N
     run_dir: Path = Path("/run/coserve")  # routing table and pid files
     on_artifact_error: Literal["exit", "fatal"] = "exit"  # exit before serving, or serve the rest
+    # The front door's limits: what one client or one container may cost everyone else (README "Limits").
+    max_response_bytes: int = 6 * 2**20  # a container's answer, as InvokeEndpoint's 6 MiB response Body
+    max_header_bytes: int = 16 * 2**10  # request line and headers of one request; past it 431
+    max_headers: int = 100  # header fields in one request; past it 431
+    header_timeout_s: float = 10.0  # connection (or previous answer) to the end of the headers; past it 408
+    body_timeout_s: float = 30.0  # end of the headers to the end of the body; past it 408
+    keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
+    max_connections: int = 1000  # open client connections per router process; past it 503 and close
+    max_in_flight: int = 100  # requests in flight to one container per router process; past it 503
+    status_listen: str | None = None  # host:port on loopback serving /metrics and /coserve/status unsigned
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,8 @@ class StorageConfig:
     s3_addressing_style: str | None = None  # path | virtual | auto
     max_unpacked_bytes: int = 20 * 2**30
     max_files: int = 100_000
+    cache_max: int | float = 0.5  # CacheMaxSize: the cache's budget, bytes or a share of its volume ("50%")
+    wheelhouse: Path | None = None  # Wheelhouse: pip installs requirements.txt from here only (--no-index)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from runtime.auth.policy import PolicyError
 from runtime.auth.settings import build_authenticator
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
 from runtime.config.settings import parse_metrics, parse_server, parse_storage
+from runtime.config.sources import parse_additional, parse_model_data
 from runtime.config.validate import Problems
+from runtime.units import format_size
 
 HOSTNAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -26,8 +28,9 @@ CONTAINER_KEYS = {
     "Environment", "ModelPackageName", "InferenceSpecificationName", "MultiModelConfig",
     "AdditionalModelDataSources",
 }  # fmt: skip
-LIMIT_KEYS = {"Memory", "Cpus", "CpuWeight", "Pids"}
+LIMIT_KEYS = {"Memory", "MemoryRequest", "Cpus", "CpuRequest", "CpuWeight", "Pids"}
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 class ConfigError(ValueError):
@@ -43,7 +46,7 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
     p = Problems()
     if not isinstance(doc, dict):
         raise ConfigError([f"the document must be a mapping, got {type(doc).__name__}"], source)
-    for key in sorted(set(doc) - TOP_KEYS):
+    for key in sorted(set(doc) - TOP_KEYS, key=str):
         p.add(key, "unknown key", doc[key])
     endpoint = p.name("EndpointName", doc.get("EndpointName"), required=True)
     variant = p.name("VariantName", doc.get("VariantName", "AllTraffic"), required=True)
@@ -55,11 +58,12 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
     metrics = parse_metrics(p, p.mapping("Coserve.Metrics", own.get("Metrics", {})))
     raw = _raw_containers(p, doc)
     containers = _containers(p, raw, mode, own)
+    _check_pipeline(p, doc, containers)
     if len(containers) > server.max_containers:
         p.add("Containers", f"{len(containers)} containers exceed Coserve.Server.MaxContainers", server.max_containers)
     _check_environment_total(p, containers)
     _check_port_block(p, containers, server.port_block)
-    for key in sorted(set(own) - {"Server", "Storage", "Containers", "Defaults", "Auth", "Metrics"}):
+    for key in sorted(set(own) - {"Server", "Storage", "Containers", "Defaults", "Auth", "Metrics"}, key=str):
         p.add(f"Coserve.{key}", "unknown key", own[key])
     auth = own.get("Auth")
     if auth is not None:
@@ -73,9 +77,25 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
     )  # fmt: skip
 
 
+def _check_pipeline(p: Problems, doc: dict[str, Any], containers: list[ContainerSpec]) -> None:
+    """An explicit Serial mode is an inference pipeline, which SageMaker documents as 2 to 15 containers
+    (its multi-container guide asks for more than one container with InferenceExecutionConfig; botocore's
+    model only caps Containers at 15). One container without InferenceExecutionConfig is a plain
+    single-container model, as PrimaryContainer. Direct with one container stays accepted: it changes
+    nothing but requiring the target header, which is how a test addresses one container by name."""
+    cfg = doc.get("InferenceExecutionConfig")
+    if isinstance(cfg, dict) and cfg.get("Mode") == "Serial" and len(containers) == 1:
+        p.add("InferenceExecutionConfig.Mode", "Serial is an inference pipeline of 2 to 15 containers; for one "
+              "container leave out InferenceExecutionConfig", len(containers))  # fmt: skip
+
+
 def _check_auth(p: Problems, auth: object, source: Path | None) -> None:
     if not isinstance(auth, dict):
         p.add("Coserve.Auth", "must be a mapping", auth)
+        return
+    odd = [key for key in auth if not isinstance(key, str)]
+    if odd:  # runtime.auth sorts its keys by name; say so here rather than let it fail on a mixed set
+        p.add("Coserve.Auth", "keys must be strings", odd)
         return
     try:
         build_authenticator(auth, source.parent if source else None)
@@ -126,7 +146,7 @@ def _containers(p: Problems, raw: list[Any], mode: str, own: dict[str, Any]) -> 
             )
         seen.setdefault(spec.hostname, spec.index)
     per = p.mapping("Coserve.Containers", own.get("Containers", {}))
-    for name in sorted(set(per) - set(seen)):
+    for name in sorted(set(per) - set(seen), key=str):
         p.add(f"Coserve.Containers.{name}", "names no container", name)
     return specs
 
@@ -134,7 +154,7 @@ def _containers(p: Problems, raw: list[Any], mode: str, own: dict[str, Any]) -> 
 def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> ContainerSpec:
     at = f"Containers[{i}]"
     c = p.mapping(at, raw)
-    for key in sorted(set(c) - CONTAINER_KEYS):
+    for key in sorted(set(c) - CONTAINER_KEYS, key=str):
         p.add(f"{at}.{key}", "unknown key", c[key])
     hostname = c.get("ContainerHostname", f"container-{i + 1}")
     if not isinstance(hostname, str) or not HOSTNAME.match(hostname):
@@ -150,12 +170,11 @@ def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> Contain
     if adapter is not None:
         for problem in adapter.check(command):
             p.add(f"Coserve.Containers.{hostname}.Command", problem, command)
-    url = c.get("ModelDataUrl")
-    if url is not None and (not isinstance(url, str) or not url or len(url) > 1024):
-        p.add(f"{at}.ModelDataUrl", "must be a URL or path of at most 1024 characters", url)
+    url, data = parse_model_data(p, at, c)
     return ContainerSpec(
         hostname=hostname, index=i, image=image, adapter=adapter.name if adapter else "",
-        model_data_url=url if isinstance(url, str) else None,
+        model_data_url=url, model_data=data,
+        additional_sources=parse_additional(p, f"{at}.AdditionalModelDataSources", c.get("AdditionalModelDataSources")),
         environment=_environment(p, f"{at}.Environment", c.get("Environment", {})),
         command=command, limits=_limits(p, f"Coserve.Containers.{hostname}", extra),
     )  # fmt: skip
@@ -163,11 +182,11 @@ def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> Contain
 
 def _settings_for(p: Problems, own: dict[str, Any], hostname: str) -> dict[str, Any]:
     defaults = p.mapping("Coserve.Defaults", own.get("Defaults", {}))
-    for key in sorted(set(defaults) - LIMIT_KEYS):
+    for key in sorted(set(defaults) - LIMIT_KEYS, key=str):
         p.add(f"Coserve.Defaults.{key}", f"unknown key (expected one of {sorted(LIMIT_KEYS)})", defaults[key])
     per = p.mapping("Coserve.Containers", own.get("Containers", {}))
     mine = p.mapping(f"Coserve.Containers.{hostname}", per.get(hostname, {}))
-    for key in sorted(set(mine) - LIMIT_KEYS - {"Command"}):
+    for key in sorted(set(mine) - LIMIT_KEYS - {"Command"}, key=str):
         p.add(f"Coserve.Containers.{hostname}.{key}", "unknown key", mine[key])
     return {**{k: v for k, v in defaults.items() if k in LIMIT_KEYS}, **mine}
 
@@ -220,9 +239,27 @@ def _limits(p: Problems, at: str, raw: dict[str, Any]) -> ContainerLimits:
             return None
         return value
 
+    memory = get("Memory", p.size, lambda v: v >= 4 * 2**20, "must be at least 4MiB")
+    cpus = get("Cpus", float, lambda v: 0.01 <= v <= 1024, "must be between 0.01 and 1024 cores")
+    memory_request = get("MemoryRequest", p.size, lambda v: v >= 0, "must be 0 or more")
+    cpu_request = get("CpuRequest", float, lambda v: 0 <= v <= 1024, "must be between 0 and 1024 cores")
     return ContainerLimits(
-        memory_bytes=get("Memory", p.size, lambda v: v >= 4 * 2**20, "must be at least 4MiB"),
-        cpus=get("Cpus", float, lambda v: 0.01 <= v <= 1024, "must be between 0.01 and 1024 cores"),
-        cpu_weight=get("CpuWeight", int, lambda v: 1 <= v <= 10000, "must be between 1 and 10000"),
-        pids=get("Pids", int, lambda v: v >= 8, "must be at least 8"),
-    )
+        memory_bytes=memory, cpus=cpus,
+        memory_request_bytes=_request(p, at, "MemoryRequest", memory_request, "Memory", memory, raw),
+        cpu_request=_request(p, at, "CpuRequest", cpu_request, "Cpus", cpus, raw),
+        cpu_weight=get("CpuWeight", p.integer, lambda v: 1 <= v <= 10000, "must be between 1 and 10000"),
+        pids=get("Pids", p.integer, lambda v: v >= 8, "must be at least 8"),
+    )  # fmt: skip
+
+
+def _request(p: Problems, at: str, key: str, request: N | None, name: str, limit: N | None,
+             raw: dict[str, Any]) -> N | None:  # fmt: skip
+    """A request defaults to its limit (admission then reserves the whole limit, as before requests
+    existed); one above its limit could never be used, so it is a mistake in the file."""
+    if request is None:
+        return limit
+    if limit is not None and request > limit:
+        shown = format_size(limit) if isinstance(limit, int) else f"{limit:g} cores"
+        p.add(f"{at}.{key}", f"must not exceed {name} ({shown})", raw[key])
+        return limit
+    return request

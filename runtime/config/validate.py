@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from runtime.units import parse_duration, parse_size
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 T = TypeVar("T")
+SHOWN = 200  # characters of a bad value or field name that a message repeats
+
+# Bounded in breadth and depth as well as length: a value may be a huge or alias-shared structure.
+_repr = reprlib.Repr()  # attributes, not keywords: Repr's keyword arguments are new in Python 3.12
+_repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxtuple, _repr.maxset = 3, 6, 6, 6, 6
+_repr.maxstring = _repr.maxother = 160
+_repr.maxlong = 60
+
+
+def shown(value: object) -> str:
+    """The value as a message quotes it: a repr, cut short so that no value can flood a message."""
+    text = _repr.repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
 class Problems:
@@ -17,7 +32,8 @@ class Problems:
         self.problems: list[str] = []
 
     def add(self, field: str, rule: str, value: object) -> None:
-        self.problems.append(f"{field}: {rule} (got {value!r})")
+        name = str(field) if len(str(field)) <= SHOWN else str(field)[: SHOWN - 3] + "..."
+        self.problems.append(f"{name}: {rule} (got {shown(value)})")
 
     def mapping(self, field: str, value: object) -> dict[str, Any]:
         if isinstance(value, dict):
@@ -47,9 +63,26 @@ class Problems:
             return None
         try:
             return conv(value)
-        except (TypeError, ValueError) as exc:
-            self.add(field, str(exc), value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self.add(field, str(exc)[:SHOWN], value)
             return None
+
+    @staticmethod
+    def integer(value: object) -> int:
+        """An integer as written: 1.5 and 2.0 are refused, not truncated."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,18}", value.strip()):
+            return int(value)
+        raise ValueError("must be an integer")
+
+    @staticmethod
+    def path(value: object) -> Path:
+        if not isinstance(value, str) or not value:
+            raise ValueError("must be a non-empty path")
+        if "\0" in value:
+            raise ValueError("must not contain a NUL character")
+        return Path(value)
 
     @staticmethod
     def size(value: object) -> int:

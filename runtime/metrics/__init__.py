@@ -19,9 +19,15 @@ Exposed names (labels endpoint, variant, container; container "" is the variant 
   coserve_container_restarts_total, coserve_container_oom_kills_total, coserve_container_ready_seconds,
   coserve_container_cpu_seconds_total, coserve_container_cpu_utilization_percent,
   coserve_container_memory_utilization_percent, coserve_container_memory_bytes,
-  coserve_container_memory_limit_bytes, coserve_container_pids;
+  coserve_container_memory_limit_bytes, coserve_container_pids, coserve_container_memory_request_bytes,
+  coserve_container_cpu_request_cores, coserve_container_cpu_limit_cores (absent where not set);
   per variant (endpoint, variant): coserve_disk_utilization_percent, coserve_artifact_cache_hits_total,
-  coserve_artifact_cache_misses_total, coserve_artifact_fetched_bytes_total, coserve_stats_timestamp_seconds.
+  coserve_artifact_cache_misses_total, coserve_artifact_fetched_bytes_total, coserve_artifact_cache_bytes,
+  coserve_artifact_cache_evictions_total, coserve_stats_timestamp_seconds,
+  and admission's ledger (`runtime.admission`): coserve_host_memory_capacity_bytes (host memory, or coserve's own
+  cgroup limit), coserve_host_memory_requests_bytes (the containers' requests), coserve_host_memory_reserved_bytes
+  (requests plus coserve's own reserve), coserve_host_memory_free_bytes (capacity less reserved),
+  coserve_host_memory_limits_bytes, coserve_host_memory_overcommit_bytes (limits plus reserve past capacity).
 """
 
 from runtime.metrics.http import RouterMetrics

@@ -8,7 +8,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from runtime.metrics.requests import LABELS
-from runtime.metrics.snapshot import ContainerSample, Snapshot, SnapshotSource
+from runtime.metrics.snapshot import ContainerSample, HostMemory, Snapshot, SnapshotSource
 from runtime.supervisor import State
 
 # name, help, kind, value: the per-container families (labels endpoint, variant, container)
@@ -24,12 +24,34 @@ _PER_CONTAINER: tuple[tuple[str, str, str, Callable[[ContainerSample], float | N
     ("coserve_container_memory_limit_bytes", "the cgroup's memory limit, else the host's memory", "gauge",
      lambda c: c.memory_limit_bytes),
     ("coserve_container_pids", "processes and threads in the container's cgroup", "gauge", lambda c: c.pids),
+    ("coserve_container_memory_request_bytes", "MemoryRequest: memory admission reserved for the container",
+     "gauge", lambda c: c.memory_request_bytes),
+    ("coserve_container_cpu_request_cores", "CpuRequest: cores admission reserved", "gauge",
+     lambda c: c.cpu_request_cores),
+    ("coserve_container_cpu_limit_cores", "Cpus: the container's CPU quota", "gauge", lambda c: c.cpu_limit_cores),
+)  # fmt: skip
+# the host's memory as admission sees it (labels endpoint, variant); absent without coserve's isolation
+_HOST: tuple[tuple[str, str, Callable[[HostMemory], float]], ...] = (
+    ("coserve_host_memory_capacity_bytes", "host memory, or the limit of coserve's own cgroup",
+     lambda h: h.capacity_bytes),
+    ("coserve_host_memory_reserved_bytes", "the containers' memory requests plus coserve's own reserve",
+     lambda h: h.reserved_bytes),
+    ("coserve_host_memory_requests_bytes", "the containers' memory requests",
+     lambda h: h.reserved_bytes - h.reserve_bytes),
+    ("coserve_host_memory_free_bytes", "capacity less reserved: what a further request could get",
+     lambda h: h.free_bytes),
+    ("coserve_host_memory_limits_bytes", "the containers' memory limits added up", lambda h: h.limits_bytes),
+    ("coserve_host_memory_overcommit_bytes", "how far limits plus reserve pass the capacity",
+     lambda h: h.overcommit_bytes),
 )  # fmt: skip
 _PER_VARIANT: tuple[tuple[str, str, str, Callable[[Snapshot], float]], ...] = (
     ("coserve_disk_utilization_percent", "DiskUtilization of the shared volume", "gauge", lambda s: s.disk_percent),
     ("coserve_artifact_cache_hits", "artifacts found in the cache", "counter", lambda s: s.cache_hits),
     ("coserve_artifact_cache_misses", "artifacts not in the cache", "counter", lambda s: s.cache_misses),
     ("coserve_artifact_fetched_bytes", "artifact bytes downloaded", "counter", lambda s: s.bytes_fetched),
+    ("coserve_artifact_cache_bytes", "size of the artifact cache", "gauge", lambda s: s.cache_bytes),
+    ("coserve_artifact_cache_evictions", "artifacts evicted to stay within the cache budget", "counter",
+     lambda s: s.cache_evictions),
     ("coserve_stats_timestamp_seconds", "when the supervisor took this sample", "gauge", lambda s: s.at),
 )  # fmt: skip
 
@@ -61,6 +83,8 @@ class SnapshotCollector(Collector):
             family = _family(name, doc, kind, ["endpoint", "variant"])
             family.add_metric([snap.endpoint, snap.variant], of(snap))
             yield family
+        if snap.host is not None:
+            yield from _host(snap, snap.host)
 
     @staticmethod
     def _states(snap: Snapshot) -> GaugeMetricFamily:
@@ -70,6 +94,13 @@ class SnapshotCollector(Collector):
             for state in State:
                 family.add_metric([snap.endpoint, snap.variant, c.hostname, state.value], _is(c, state))
         return family
+
+
+def _host(snap: Snapshot, host: HostMemory) -> Iterator[Metric]:
+    for name, doc, figure in _HOST:
+        gauge = GaugeMetricFamily(name, doc, labels=["endpoint", "variant"])
+        gauge.add_metric([snap.endpoint, snap.variant], figure(host))
+        yield gauge
 
 
 def _is(c: ContainerSample, state: State) -> float:

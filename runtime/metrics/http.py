@@ -7,6 +7,7 @@ metric files, the supervisor's snapshot) and must not stall requests on the even
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,21 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
 from runtime.config import Deployment
+from runtime.errors import SageMakerError
 from runtime.metrics.collector import SnapshotCollector
 from runtime.metrics.requests import VARIANT, RequestMetrics
 from runtime.metrics.snapshot import SnapshotSource
 from runtime.metrics.summary import Figures, summarize
+
+# (ASGI scope, headers) -> None, or raises the SageMakerError to answer (runtime.router.guard.make_page_guard)
+PageGuard = Callable[[Scope, Headers], None]
 
 
 class RouterMetrics:
@@ -68,14 +75,30 @@ class RouterMetrics:
         return {
             "endpoint": self.d.endpoint_name, "variant": self.d.variant_name, "mode": self.d.mode,
             "at": snap.at if snap else None, "disk_percent": snap.disk_percent if snap else None,
+            "host": asdict(snap.host) if snap and snap.host else None,
             "containers": containers, "variant_figures": figures.get(VARIANT, Figures()).to_json(),
         }  # fmt: skip
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, guard: PageGuard | None = None) -> list[BaseRoute]:
+        """`guard` (under Coserve.Auth) checks each request's signature and policy before anything is read."""
+
         def metrics(request: Request) -> Response:
-            return Response(generate_latest(self.exposed), media_type=CONTENT_TYPE_LATEST)
+            refused = _refused(guard, request)
+            return refused or Response(generate_latest(self.exposed), media_type=CONTENT_TYPE_LATEST)
 
         def status(request: Request) -> Response:
-            return Response(json.dumps(self.status()), media_type="application/json")
+            refused = _refused(guard, request)
+            return refused or Response(json.dumps(self.status()), media_type="application/json")
 
         return [Route("/metrics", metrics, methods=["GET"]), Route("/coserve/status", status, methods=["GET"])]
+
+
+def _refused(guard: PageGuard | None, request: Request) -> Response | None:
+    """The error answer for a request the guard refuses, in SageMaker's shape; None when it may proceed."""
+    if guard is None:
+        return None
+    try:
+        guard(request.scope, request.headers)
+    except SageMakerError as exc:
+        return Response(exc.body(), exc.status, headers=exc.headers(), media_type="application/json")
+    return None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 
+from runtime.admission import Ledger
 from runtime.cgroups import Stats
 from runtime.config import Deployment
 from runtime.metrics.emf import EmfWriter
@@ -33,9 +34,14 @@ def snapshot_path(d: Deployment) -> Path:
 
 class MetricsHub:
     def __init__(
-        self, d: Deployment, stats: Callable[[str], Stats | None], store_stats: Callable[[], StoreStats]
+        self,
+        d: Deployment,
+        stats: Callable[[str], Stats | None],
+        store_stats: Callable[[], StoreStats],
+        ledger: Ledger | None = None,
     ) -> None:
         self.d = d
+        self.ledger = ledger
         self.stats = stats
         self.store_stats = store_stats
         self.workers = d.server.workers > 1
@@ -52,7 +58,7 @@ class MetricsHub:
         shutil.rmtree(multiproc_dir(self.d), ignore_errors=True)
         if self.workers:
             multiproc_dir(self.d).mkdir(parents=True)
-        self.sampler = Sampler(self.d, self.stats, self.store_stats, psutil.virtual_memory().total)
+        self.sampler = Sampler(self.d, self.stats, self.store_stats, psutil.virtual_memory().total, self.ledger)
         if self.d.metrics.emf_path is not None:
             self.emf = EmfWriter(self.d.metrics, self.router.request_families)
             log.info("metrics: EMF every %gs to %s", self.d.metrics.emf_interval_s, self.d.metrics.emf_path)

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.admission import Ledger
 from runtime.cgroups import Stats
-from runtime.config import Deployment
-from runtime.metrics.snapshot import ContainerSample, Snapshot
+from runtime.config import ContainerSpec, Deployment
+from runtime.metrics.snapshot import ContainerSample, HostMemory, Snapshot
 from runtime.storage.store import StoreStats
 from runtime.supervisor import Event, State
 
@@ -35,11 +36,13 @@ class _Book:
 
 class Sampler:
     def __init__(self, d: Deployment, stats: Callable[[str], Stats | None],
-                 store_stats: Callable[[], StoreStats], host_memory: int) -> None:  # fmt: skip
+                 store_stats: Callable[[], StoreStats], host_memory: int,
+                 ledger: Ledger | None = None) -> None:  # fmt: skip
         self.d = d
         self.stats = stats
         self.store_stats = store_stats
         self.host_memory = host_memory
+        self.host = host_memory_of(ledger) if ledger is not None else None  # fixed once admitted
         self.books = {c.hostname: _Book() for c in d.containers}
 
     def on_event(self, event: Event) -> None:
@@ -56,12 +59,15 @@ class Sampler:
         store = self.store_stats()
         return Snapshot(
             endpoint=self.d.endpoint_name, variant=self.d.variant_name, mode=self.d.mode, at=time.time(),
-            containers=tuple(self._container(c.hostname, now) for c in self.d.containers),
+            containers=tuple(self._container(c, now) for c in self.d.containers),
             disk_percent=disk_percent(self.d.storage.cache_dir),
             cache_hits=store.hits, cache_misses=store.misses, bytes_fetched=store.bytes_fetched,
+            cache_bytes=store.size_bytes, cache_evictions=store.evictions,
+            host=self.host,
         )  # fmt: skip
 
-    def _container(self, hostname: str, now: float) -> ContainerSample:
+    def _container(self, spec: ContainerSpec, now: float) -> ContainerSample:
+        hostname, asked = spec.hostname, spec.limits
         book = self.books[hostname]
         try:
             stats = self.stats(hostname)
@@ -79,7 +85,8 @@ class Sampler:
             hostname=hostname, state=book.state, restarts=book.restarts, oom_kills=stats.oom_kills if stats else 0,
             ready_seconds=book.ready_seconds, cpu_seconds=cpu_ns / 1e9, cpu_percent=book.cpu_percent,
             memory_bytes=memory, memory_limit_bytes=limit, memory_percent=round(100.0 * memory / limit, 2),
-            pids=stats.pids if stats else 0,
+            pids=stats.pids if stats else 0, memory_request_bytes=asked.memory_request_bytes,
+            cpu_request_cores=asked.cpu_request, cpu_limit_cores=asked.cpus,
         )  # fmt: skip
 
 
@@ -89,3 +96,11 @@ def disk_percent(folder: Path) -> float:
     except OSError:
         return 0.0
     return round(100.0 * usage.used / usage.total, 2) if usage.total else 0.0
+
+
+def host_memory_of(book: Ledger) -> HostMemory:
+    return HostMemory(
+        capacity_bytes=book.capacity.memory_bytes, capacity_source=book.capacity.memory_source,
+        reserve_bytes=book.reserve_bytes, reserved_bytes=book.reserved_bytes, free_bytes=book.free_bytes,
+        limits_bytes=book.limits_bytes, overcommit_bytes=book.overcommit_bytes,
+    )  # fmt: skip

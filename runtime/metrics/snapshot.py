@@ -25,6 +25,22 @@ class ContainerSample:
     memory_limit_bytes: int  # the cgroup's limit, or the host's memory where it has none
     memory_percent: float  # MemoryUtilization: memory_bytes of memory_limit_bytes
     pids: int
+    memory_request_bytes: int | None = None  # MemoryRequest: what admission reserved for it
+    cpu_request_cores: float | None = None  # CpuRequest
+    cpu_limit_cores: float | None = None  # Cpus: its CPU quota; None without one
+
+
+@dataclass(frozen=True)
+class HostMemory:
+    """What admission set aside against what there is (runtime.admission.Ledger), in bytes."""
+
+    capacity_bytes: int  # host memory, or the memory limit of coserve's own cgroup
+    capacity_source: str  # which of the two
+    reserve_bytes: int  # kept back for coserve itself (Coserve.Server.MemoryReserve)
+    reserved_bytes: int  # the containers' requests plus that reserve
+    free_bytes: int  # capacity less reserved: what a further request could still get
+    limits_bytes: int  # the containers' memory limits added up
+    overcommit_bytes: int  # how far limits plus reserve pass the capacity (0: every limit can be met at once)
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,9 @@ class Snapshot:
     cache_hits: int  # artifact fetches answered from the cache
     cache_misses: int
     bytes_fetched: int  # artifact bytes downloaded
+    host: HostMemory | None = None  # admission's figures; None where coserve runs without its isolation
+    cache_bytes: int = 0  # the artifact cache's size on the shared volume, as last measured
+    cache_evictions: int = 0  # artifacts evicted to keep the cache within its budget
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -46,6 +65,7 @@ class Snapshot:
     def from_json(cls, text: str) -> Snapshot:
         doc = json.loads(text)
         doc["containers"] = tuple(ContainerSample(**c) for c in doc["containers"])
+        doc["host"] = HostMemory(**doc["host"]) if doc.get("host") else None
         return cls(**doc)
 
 

@@ -11,17 +11,26 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from runtime.errors import InternalFailure, SageMakerError, ValidationError
+from runtime.errors import (
+    InternalFailure,
+    SageMakerError,
+    ServiceUnavailable,
+    UnknownOperationException,
+    UnsupportedMethod,
+    ValidationError,
+)
+from runtime.router.body import read_body
 from runtime.router.invoke import TARGET, Limits, Result, invoke, targets
 from runtime.router.upstream import Upstream
 from runtime.routing import Route as RouteEntry
@@ -30,8 +39,21 @@ from runtime.routing import TableSource
 log = logging.getLogger("runtime.router")
 TRACE = "x-coserve-trace"
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
-# (ASGI scope, headers, body, endpoint name, target hostname) -> None, or raises a SageMakerError: auth plugs in here
-Guard = Callable[[Scope, Headers, bytes, str, str | None], None]
+
+
+@dataclass(frozen=True)
+class BodyCheck:
+    """What auth still has to check once the body is in: `finish` takes its SHA-256 (hex) and raises a
+    SageMakerError to refuse. `keep_body` False: the request is refused whatever the body holds (a policy denial,
+    told only once the signature proves the caller), so the body is hashed as it streams and not kept."""
+
+    finish: Callable[[str], None]
+    keep_body: bool = True
+
+
+# Auth plugs in here, in two steps. (ASGI scope, headers, endpoint name, target hostname) -> what is left to check
+# of the body, or raises a SageMakerError: every check the head allows comes before the body is read.
+Guard = Callable[[Scope, Headers, str, str | None], BodyCheck]
 # Called once per invocation: (routes targeted, result, seconds in coserve). A request the front door answered
 # itself (ValidationError, access denied, container not RUNNING) has a result with no hops.
 Observer = Callable[[tuple[str, ...], Result, float], None]
@@ -43,6 +65,8 @@ PASSED_BACK = (b"x-amzn-sagemaker-custom-attributes", b"x-amzn-sagemaker-new-ses
 class RouterSettings:
     timeout_s: float = 60.0
     max_payload: int = 6 * 2**20
+    max_response: int = 6 * 2**20
+    max_in_flight: int = 100  # per container, in this process
 
 
 class Router:
@@ -52,8 +76,9 @@ class Router:
         self.settings = settings
         self.guard = guard
         self.observer = observer
-        self.upstream = Upstream()
+        self.upstream = Upstream(settings.max_response)
         self.limits = Limits(settings.timeout_s, settings.max_payload)
+        self.in_flight: dict[str, int] = {}  # requests under way per container hostname, in this process
 
     async def invocations(self, scope: Scope, receive: Receive) -> Reply:
         """One InvokeEndpoint: the reply to send; every failure in SageMaker's error shape."""
@@ -62,15 +87,25 @@ class Router:
         headers = Headers(scope=scope)
         routes: tuple[RouteEntry, ...] = ()
         try:
-            name = endpoint_of(scope["path"]) or table.endpoint_name
-            body = await _read_body(receive, headers, self.settings.max_payload)
+            name = endpoint_of(scope["path"])
+            if name is None:
+                name = table.endpoint_name
+            elif not name:
+                raise ValidationError(
+                    "1 validation error detected: Value '' at 'endpointName' failed to satisfy constraint: "
+                    "Member must have length greater than or equal to 1"
+                )
             target = headers.get(TARGET)
-            if self.guard is not None:
-                self.guard(scope, headers, body, name, target)  # before any answer that says what exists
+            # Before any answer that says what exists, and before the body is read.
+            check = self.guard(scope, headers, name, target) if self.guard is not None else None
+            keep = check is None or check.keep_body
+            body, digest = await read_body(receive, headers, self.settings.max_payload, check is not None, keep)
+            if check is not None:
+                check.finish(digest)
             if name.lower() != table.endpoint_name.lower():
                 raise ValidationError(f"Endpoint {name} not found.")
             routes = targets(table, target)
-            result = await invoke(self.upstream, routes, body, headers, self.limits)
+            result = await self._bounded(routes, body, headers)
         except SageMakerError as exc:
             result = Result(None, (), exc)  # the front door answered without a container: metrics count it too
         if self.observer is not None:
@@ -78,6 +113,22 @@ class Router:
         if result.error is not None:
             return _error(result.error)
         return self._answer(table.variant_name, result, TRACE in headers)
+
+    async def _bounded(self, routes: tuple[RouteEntry, ...], body: bytes, headers: Headers) -> Result:
+        """invoke(), unless a container already has MaxInFlight requests: a bounded wait, never a growing queue."""
+        busy = [r.hostname for r in routes if self.in_flight.get(r.hostname, 0) >= self.settings.max_in_flight]
+        if busy:
+            raise ServiceUnavailable(
+                f"Container {busy[0]} already has {self.settings.max_in_flight} requests in flight "
+                "(Coserve.Server.MaxInFlight). Reduce the request rate and try again."
+            )
+        for r in routes:
+            self.in_flight[r.hostname] = self.in_flight.get(r.hostname, 0) + 1
+        try:
+            return await invoke(self.upstream, routes, body, headers, self.limits)
+        finally:
+            for r in routes:
+                self.in_flight[r.hostname] -= 1
 
     def _answer(self, variant: str, result: Result, trace: bool) -> Reply:
         answer = result.answer
@@ -122,28 +173,6 @@ def _trace(result: Result) -> str:
     )
 
 
-async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ValidationError("The client closed the connection before sending the whole request.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _too_large(size: int, limit: int) -> ValidationError:
-    return ValidationError(f"Request payload of {size} bytes exceeds the maximum allowed size of {limit} bytes.")
-
-
 def _error(exc: SageMakerError) -> Reply:
     body = exc.body()
     headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers().items()]
@@ -159,16 +188,21 @@ class FrontDoorApp:
         self.fallback = fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and is_invocations(scope["path"]):
-            try:
-                status, headers, body = await self.router.invocations(scope, receive)
-            except Exception:  # never a traceback to the client
-                log.exception("unexpected failure handling POST %s", scope["path"])
-                status, headers, body = _error(InternalFailure("An internal error occurred in coserve."))
+        if scope["type"] == "http" and is_invocations(scope["path"]):
+            status, headers, body = await self._invocations(scope, receive)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         await self.fallback(scope, receive, send)
+
+    async def _invocations(self, scope: Scope, receive: Receive) -> Reply:
+        if scope["method"] != "POST":  # starlette would say 404: the path exists, for POST only
+            return _error(UnsupportedMethod(f"{scope['method']} is not supported on {scope['path']}."))
+        try:
+            return await self.router.invocations(scope, receive)
+        except Exception:  # never a traceback to the client
+            log.exception("unexpected failure handling POST %s", scope["path"])
+            return _error(InternalFailure("An internal error occurred in coserve."))
 
 
 def build_app(router: Router, extra: Sequence[BaseRoute] = ()) -> FrontDoorApp:
@@ -176,8 +210,20 @@ def build_app(router: Router, extra: Sequence[BaseRoute] = ()) -> FrontDoorApp:
     fallback = Starlette(
         routes=[Route("/ping", router.ping, methods=["GET"]), *extra],
         lifespan=lambda app: _lifespan(router),
+        exception_handlers={404: _unknown, 405: _unknown},
     )
     return FrontDoorApp(router, fallback)
+
+
+async def _unknown(request: Request, exc: Exception) -> Response:
+    """A path or method the API does not have, in SageMaker's error shape (starlette's own is plain text)."""
+    error: SageMakerError
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        error = UnsupportedMethod(f"{request.method} is not supported on {request.url.path}.")
+    else:
+        error = UnknownOperationException(f"No operation at {request.method} {request.url.path}.")
+    status, headers, body = _error(error)
+    return Response(body, status, headers={k.decode(): v.decode() for k, v in headers if k != b"content-length"})
 
 
 @contextlib.asynccontextmanager

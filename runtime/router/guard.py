@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from runtime.auth.settings import build_authenticator
 from runtime.config import Deployment
-from runtime.router.app import Guard
+from runtime.errors import SageMakerError
+from runtime.router.app import BodyCheck, Guard
 
 
 def make_guard(d: Deployment) -> Guard | None:
@@ -16,11 +20,50 @@ def make_guard(d: Deployment) -> Guard | None:
         return None
     auth = build_authenticator(d.auth, d.source.parent if d.source else None)
 
-    def guard(scope: Scope, headers: Headers, body: bytes, endpoint: str, target: str | None) -> None:
+    def guard(scope: Scope, headers: Headers, endpoint: str, target: str | None) -> BodyCheck:
         # The path and query as they came over the wire: SigV4 signed those bytes, not a decoded form.
-        principal = auth.authenticate(
-            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers, body
+        pending = auth.begin(
+            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
         )
-        auth.authorize(principal, endpoint, target)
+        try:
+            auth.authorize(pending.principal, endpoint, target)
+        except SageMakerError as exc:
+            return BodyCheck(_refuse_once_proven(pending.finish, exc), keep_body=False)
+        return BodyCheck(pending.finish)
 
     return guard
+
+
+def _refuse_once_proven(finish: Callable[[str], None], denied: SageMakerError) -> Callable[[str], None]:
+    """A policy denial is known before the body and told only after the signature: a caller who has a key id but
+    not its secret must not learn what the policy allows. The body is hashed as it streams, never kept."""
+
+    def refuse(digest: str) -> None:
+        finish(digest)  # raises InvalidSignatureException for a forged request
+        raise denied
+
+    return refuse
+
+
+PageGuard = Callable[[Scope, Headers], None]
+PAGE_ACTION = "sagemaker:DescribeEndpoint"  # reading an endpoint's state and figures, as IAM names it
+
+
+def make_page_guard(d: Deployment) -> PageGuard | None:
+    """GET /metrics and /coserve/status under Coserve.Auth: signed, by a principal whose policies allow
+    sagemaker:DescribeEndpoint on the endpoint. Coserve.Server.StatusListen serves them unsigned on loopback."""
+    if d.auth is None:
+        return None
+    auth = build_authenticator(d.auth, d.source.parent if d.source else None)
+
+    def guard(scope: Scope, headers: Headers) -> None:
+        pending = auth.begin(
+            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
+        )
+        pending.finish(_EMPTY_SHA256)  # a GET has no body
+        auth.authorize(pending.principal, d.endpoint_name, None, PAGE_ACTION)
+
+    return guard
+
+
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

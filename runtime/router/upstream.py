@@ -17,6 +17,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from runtime.errors import ModelError
+from runtime.router import memory
 from runtime.routing import Route
 
 
@@ -28,15 +29,33 @@ class Answer:
     seconds: float  # time spent waiting on the container
 
 
+class Truncated(ConnectionError):
+    """The container closed the connection before the end of the answer it had announced."""
+
+    def __init__(self, status: int, received: int, declared: str) -> None:
+        super().__init__(f"the container closed the connection after {received} bytes of a {declared} answer")
+        self.status = status
+
+
+class TooLarge(Exception):
+    """The container's answer is longer than MaxResponse: the connection is dropped, the rest never read."""
+
+    def __init__(self, status: int, size: int, limit: int) -> None:
+        super().__init__(f"answer of at least {size} bytes, over the limit of {limit} bytes")
+        self.status, self.size, self.limit = status, size, limit
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: at most one request in flight, its answer parsed as it arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
+        self.limit = limit  # MaxResponse: the most body bytes kept of one answer
         self.waiter: asyncio.Future[tuple[int, bytes, CIMultiDict[str]]] | None = None
         self.headers: CIMultiDict[str] = CIMultiDict()
         self.body: list[bytes] = []
+        self.size = 0
         self.headers_done = False
         self.closed = False
         self.lost: asyncio.Future[None] | None = None
@@ -49,18 +68,26 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
-        if self.waiter is not None and not self.waiter.done():
-            if self.headers_done:  # an answer delimited by the connection's close (no Content-Length)
-                self._finish(self.parser.get_status_code())
-            else:
-                self.waiter.set_exception(ConnectionResetError("the container closed the connection"))
+        if self.waiter is None or self.waiter.done():
+            return
+        if not self.headers_done:
+            self._fail(ConnectionResetError("the container closed the connection"))
+        elif declared := self._declared():  # a length or chunks were announced: closing early cuts the answer
+            self._fail(Truncated(self.parser.get_status_code(), self.size, declared))
+        else:  # an answer delimited by the connection's close (no Content-Length, not chunked)
+            self._finish(self.parser.get_status_code())
+
+    def _declared(self) -> str | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return "chunked"
+        length = self.headers.get("Content-Length")
+        return f"{length}-byte" if length is not None else None
 
     def data_received(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            if self.waiter is not None and not self.waiter.done():
-                self.waiter.set_exception(ConnectionResetError(f"malformed answer: {exc}"))
+            self._fail(ConnectionResetError(f"malformed answer: {exc}"))
             self.abort()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -68,9 +95,22 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.limit:  # refused before a byte of it is read
+            self._too_large(int(length))
 
     def on_body(self, body: bytes) -> None:
-        self.body.append(body)
+        self.size += len(body)
+        if self.size >= memory.LARGE:
+            memory.note(self.size)
+        if self.size > self.limit:
+            self._too_large(self.size)
+        else:
+            self.body.append(body)
+
+    def _too_large(self, size: int) -> None:
+        self._fail(TooLarge(self.parser.get_status_code(), size, self.limit))
+        self.abort()  # the rest of the answer is never read
 
     def on_message_complete(self) -> None:
         if not self.parser.should_keep_alive():
@@ -81,9 +121,13 @@ class _Connection(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result((status, b"".join(self.body), self.headers))
 
+    def _fail(self, exc: BaseException) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+
     def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes, CIMultiDict[str]]]:
         assert self.transport is not None
-        self.headers, self.body, self.headers_done = CIMultiDict(), [], False
+        self.headers, self.body, self.size, self.headers_done = CIMultiDict(), [], 0, False
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         return self.waiter
@@ -95,7 +139,8 @@ class _Connection(asyncio.Protocol):
 
 
 class Upstream:
-    def __init__(self) -> None:
+    def __init__(self, max_response: int = 6 * 2**20) -> None:
+        self.max_response = max_response
         self._idle: dict[int, list[_Connection]] = {}
 
     async def _connection(self, port: int) -> _Connection:
@@ -104,7 +149,9 @@ class Upstream:
             conn = idle.pop()
             if not conn.closed:
                 return conn
-        _, conn = await asyncio.get_running_loop().create_connection(_Connection, "127.0.0.1", port)
+        _, conn = await asyncio.get_running_loop().create_connection(
+            lambda: _Connection(self.max_response), "127.0.0.1", port
+        )
         return conn
 
     async def call(self, route: Route, body: bytes, headers: Mapping[str, str], seconds: float) -> Answer:
@@ -128,6 +175,21 @@ class Upstream:
                 f"Review the latency of the container, resolve the issue, and try again. See {route.log_path}.",
                 OriginalStatusCode=504, OriginalMessage=f"no response within {seconds:g}s",
                 LogStreamArn=route.log_path,
+            ) from exc  # fmt: skip
+        except Truncated as exc:
+            assert conn is not None  # only an open connection can cut an answer short
+            conn.abort()
+            raise ModelError(
+                f"Received server error ({exc.status}) from {route.hostname} and could not load the entire "
+                f"response body: {exc}. See {route.log_path} for more information.",
+                OriginalStatusCode=502, OriginalMessage=str(exc), LogStreamArn=route.log_path,
+            ) from exc  # fmt: skip
+        except TooLarge as exc:
+            raise ModelError(
+                f"Received response from {route.hostname} with status code {exc.status}. However, the response "
+                f"body is {exc.size} bytes or more, which has exceeded the maximum limit of {exc.limit} bytes "
+                f"(Coserve.Server.MaxResponse). See {route.log_path} for more information.",
+                OriginalStatusCode=exc.status, OriginalMessage=str(exc), LogStreamArn=route.log_path,
             ) from exc  # fmt: skip
         except OSError as exc:
             if conn is not None:

@@ -9,7 +9,7 @@ from runtime.config import load_deployment
 from runtime.frontdoor import router_settings
 from runtime.metrics import RouterMetrics, SnapshotSource, snapshot_path
 from runtime.router import Router, build_app
-from runtime.router.guard import make_guard
+from runtime.router.guard import make_guard, make_page_guard
 from runtime.routing import TableSource
 
 _deployment = load_deployment(Path(os.environ["COSERVE_DEPLOYMENT"]))
@@ -24,5 +24,5 @@ app = build_app(
         make_guard(_deployment),
         _metrics.start().observe,
     ),
-    _metrics.routes(),
+    _metrics.routes(make_page_guard(_deployment)),
 )

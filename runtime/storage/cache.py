@@ -3,8 +3,12 @@
 Layout under `<cache_dir>/artifacts`:
     blobs/sha256-<hex>.tar.gz   one file per distinct content, never modified after its rename
     refs/<h>.json               identity key (ETag+size, inode+mtime+size, ...) -> sha256 of the blob
-    trees/<sha256>/             the blob unpacked once, read-only, shared by containers
-    locks/<h>.lock              flock files: one fetch or unpack per identity across threads and processes
+    trees/<id>/                 a blob unpacked once (id = its sha256), or uncompressed S3 data laid out from
+                                blobs (id = data-<manifest hash>); read-only, shared by containers
+    index/<id>.json             the blobs a tree was made from; its mtime is the tree's last use (see budget.py)
+    leases/<h>.lock             held (shared flock) by each process serving a model dir made from the cache
+    locks/<h>.lock              flock files: one fetch or unpack per identity across threads and processes;
+                                locks/cache.lock is held shared by every materialize, exclusively by a prune
 Everything is written under a temporary name in the same directory, fsynced, then renamed, so a
 crash leaves only `.tmp-*` names, which nothing ever reads.
 """
@@ -43,10 +47,29 @@ class BlobCache:
         self.refs = root / "refs"
         self.trees = root / "trees"
         self.locks = root / "locks"
+        self.index = root / "index"
+        self.leases = root / "leases"
 
     def prepare(self) -> None:
-        for path in (self.blobs, self.refs, self.trees, self.locks):
+        for path in (self.blobs, self.refs, self.trees, self.locks, self.index, self.leases):
             path.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def whole(self, exclusive: bool, wait: bool = True) -> Iterator[bool]:
+        """The cache-wide lock: shared while materializing, exclusive while pruning. Yields False
+        (holding nothing) when `wait` is off and the lock is busy."""
+        self.prepare()
+        with (self.locks / "cache.lock").open("a") as f:
+            flags = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)
+            try:
+                fcntl.flock(f, flags)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def locked(self, name: str) -> Iterator[None]:

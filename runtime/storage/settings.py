@@ -26,6 +26,10 @@ class StorageSettings:
     """First retry delay; doubles on each further attempt."""
     progress: bool | None = None
     """True: rich progress bar; False: log lines; None: a bar only when stderr is a TTY."""
+    cache_max: int | float = 0.5
+    """The cache's size budget: bytes (int), or a share of its volume's size (float, 0 < share <= 1)."""
+    fetch_threads: int = 8
+    """Objects of an S3 prefix fetched at once (each large one in parallel ranges besides)."""
 
 
 class ArtifactError(Exception):

@@ -1,27 +1,35 @@
 """ArtifactStore: ModelDataUrl -> verified blob in the shared cache -> read-only model directory.
 
 The blob cache is shared (see cache.py). Each archive is unpacked once per content into
-`artifacts/trees/<sha256>`; a container's `models/<name>` is a hardlink copy of that tree, so
-containers with the same artifact share the bytes on disk while each gets its own directory.
+`artifacts/trees/<sha256>`; uncompressed S3 data (a prefix, or one object) is fetched object by object
+into blobs and laid out as hardlinks in `artifacts/trees/data-<hash>` (prefix.py). A container's
+`models/<name>` is a hardlink copy of its tree, so containers with the same artifact share the bytes
+on disk while each gets its own directory. The cache is kept within its budget (budget.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from runtime.storage.budget import CacheEntry, Janitor
 from runtime.storage.cache import BlobCache
 from runtime.storage.extract import ArchiveError, Limits
 from runtime.storage.http import HttpSource
+from runtime.storage.leases import Leases
 from runtime.storage.local import LocalSource
+from runtime.storage.prefix import check_entries, fill_tree, list_entries, tree_id
 from runtime.storage.progress import ProgressBoard
 from runtime.storage.retry import with_retry
 from runtime.storage.s3 import S3Source, make_client
@@ -39,6 +47,8 @@ class StoreStats:
     hits: int
     misses: int
     bytes_fetched: int
+    size_bytes: int = 0  # the whole cache on the volume, as last measured (after each fetch or prune)
+    evictions: int = 0  # artifacts this process evicted to stay within the budget
 
 
 class ArtifactStore:
@@ -53,25 +63,115 @@ class ArtifactStore:
         self._cache = BlobCache(settings.cache_dir / "artifacts")
         self._models = settings.cache_dir / "models"
         self._board = ProgressBoard(settings.progress)
+        self._janitor = Janitor(self._cache, self._models, settings.cache_dir / "pyenvs")
+        self._leases = Leases(self._cache.leases)
+        self._size = self._evictions = 0
 
     def stats(self) -> StoreStats:
         with self._lock:
-            return StoreStats(self._hits, self._misses, self._bytes)
+            return StoreStats(self._hits, self._misses, self._bytes, self._size, self._evictions)
+
+    def budget(self) -> int:
+        """The size budget in bytes: as configured, or that share of the cache volume's size."""
+        if isinstance(self.settings.cache_max, int):
+            return self.settings.cache_max
+        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        vfs = os.statvfs(self.settings.cache_dir)
+        return int(vfs.f_blocks * vfs.f_frsize * self.settings.cache_max)
+
+    def start(self) -> None:
+        """Sweep what a crash left and prune to the budget, unless another process is busy in the cache."""
+        with self._cache.whole(exclusive=True, wait=False) as alone:
+            if alone:
+                self._janitor.sweep()
+                self._prune_locked(self.budget())
+
+    def prune(self, budget: int | None = None, wait: bool = True) -> list[CacheEntry] | None:
+        """Evict to `budget` (default: the configured one); None when `wait` is off and the cache is busy."""
+        with self._cache.whole(exclusive=True, wait=wait) as alone:
+            return self._prune_locked(self.budget() if budget is None else budget) if alone else None
+
+    def entries(self) -> list[CacheEntry]:
+        with self._cache.whole(exclusive=True):
+            return self._janitor.entries()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Hold off every prune (here and in other processes) while something is written into the volume."""
+        with self._cache.whole(exclusive=False):
+            yield
+
+    def lease(self, name: str) -> None:
+        """Claim model dir `name` for as long as this process runs it (until close()): while claimed,
+        no prune, here or in another process, evicts the artifact it was made from."""
+        self._leases.take(name)
+
+    def close(self) -> None:
+        """Give up this process's claims on its model dirs (a prune may then evict their artifacts)."""
+        self._leases.close()
+
+    def _prune_locked(self, budget: int) -> list[CacheEntry]:
+        evicted = self._janitor.prune(budget)
+        size = self._janitor.size()
+        with self._lock:
+            self._evictions += len(evicted)
+            self._size = size
+        return evicted
 
     def fetch(self, url: str) -> Path:
         """Make sure the artifact is in the cache; return the cached .tar.gz (read-only)."""
-        return self._cache.blob(self._fetch(url))
+        with self._cache.whole(exclusive=False):
+            return self._cache.blob(self._fetch(url))
 
-    def materialize(self, url: str, name: str) -> Path:
-        """Fetch, unpack safely and return the read-only model directory for container `name`."""
+    def materialize(self, url: str, name: str, layout: str = "tarball") -> Path:
+        """Fetch, lay out safely and return the read-only model directory for container `name`.
+
+        layout "tarball": `url` is a gzip tarball (any scheme); "prefix": every object under an s3://
+        prefix; "object": one uncompressed s3:// object. lease(name) first to keep it from a prune."""
         if not SAFE_NAME.match(name):
             raise ValueError(f"container name {name!r} is not a safe directory name")
+        with self._cache.whole(exclusive=False):
+            tree = self._tarball_tree(url) if layout == "tarball" else self._data_tree(url, layout)
+            final = self._model_dir(name, tree.name, tree)
+        self.prune(wait=False)  # skipped while another materialize is under way: the last one prunes
+        return final
+
+    def _tarball_tree(self, url: str) -> Path:
         sha = self._fetch(url)
         tree = self._cache.trees / sha
         with self._cache.locked(f"tree {sha}"):
             if not tree.is_dir():
                 self._unpack(url, sha, tree)
-        return self._model_dir(name, sha, tree)
+            self._record(tree.name, url, [sha])
+        return tree
+
+    def _data_tree(self, url: str, layout: str) -> Path:
+        entries = with_retry(self.settings, url, "list", lambda: list_entries(url, layout, self._s3))
+        try:
+            check_entries(entries, Limits(self.settings.max_unpacked_bytes, self.settings.max_files))
+        except ArchiveError as exc:
+            raise ArtifactError(url, str(exc), permanent=True) from exc
+        bucket = url.removeprefix("s3://").partition("/")[0]
+        with ThreadPoolExecutor(self.settings.fetch_threads, thread_name_prefix="fetch-object") as pool:
+            shas = list(pool.map(lambda e: self._fetch(f"s3://{bucket}/{e.key}"), entries))
+        tree = self._cache.trees / tree_id(entries, shas)
+        with self._cache.locked(f"tree {tree.name}"):
+            if not tree.is_dir():
+                blobs = [self._cache.blob(sha) for sha in shas]
+                build_tree(tree, lambda tmp: fill_tree(tmp, entries, blobs))
+                log.info("laid out %d objects of %s in %s", len(entries), url, tree)
+            self._record(tree.name, url, shas)
+        return tree
+
+    def _record(self, tree_id: str, url: str, shas: list[str]) -> None:
+        """Which blobs the tree came from, and (by the record's mtime) when it was last used."""
+        record = self._cache.index / f"{tree_id}.json"
+        if record.exists():
+            os.utime(record)
+            return
+        with self._cache.temp_file(self._cache.index) as (tmp, f):
+            f.write(json.dumps({"source": url, "blobs": sorted(set(shas))}).encode())
+            self._cache.commit(tmp, f, record)
 
     def _fetch(self, url: str) -> str:
         self._cache.prepare()

@@ -3,7 +3,8 @@
 Checks, each refusing the whole archive: absolute names, `..` components, a member written through
 a symlink, symlinks whose target leaves the tree (lexically at once, by realpath at the end),
 hardlinks to anything but a regular file already extracted, device/fifo/sparse members, more than
-`max_files` members, more than `max_bytes` of content. Sizes are counted on the decompressed
+`max_files` members, more than `max_bytes` of content, and extension headers (GNU long names, PAX)
+over their own small bounds, before tarfile reads them into memory (headers.py). Sizes are counted on the decompressed
 stream as it is read, not taken from headers. tarfile's `data_filter` runs as a second opinion.
 """
 
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import IO, cast
 
 from runtime.storage.extract import ArchiveError, Extractor, Limits
+from runtime.storage.headers import MAX_EXTENSION_BYTES, bounded_tarinfo
 from runtime.storage.source import CHUNK, Readable
 
 GZIP_MAGIC = b"\x1f\x8b"
+__all__ = ["MAX_EXTENSION_BYTES", "unpack"]
 
 
 class _Counted:
@@ -64,7 +67,7 @@ def _extract(stream: _Counted, dest: Path, limits: Limits) -> tuple[int, int]:
     extractor: Extractor | None = None
     try:
         # Stream mode ("r|") only ever calls read(), which is all _Counted offers.
-        with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|") as tar:
+        with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|", tarinfo=bounded_tarinfo()) as tar:
             extractor = Extractor(tar, dest, limits)
             return extractor.run()
     except tarfile.ReadError as exc:

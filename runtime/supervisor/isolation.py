@@ -10,6 +10,8 @@ from typing import Protocol
 
 from runtime.config import ContainerSpec
 
+Mounts = tuple[tuple[Path, Path], ...]  # (host directory, where the container sees it)
+
 
 class Isolation(Protocol):
     def prepare(self, spec: ContainerSpec) -> None:
@@ -20,8 +22,13 @@ class Isolation(Protocol):
         """Where the container sees its model: /opt/ml/model in a private mount, else the real dir."""
         ...
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
-        """The argv that runs `argv` inside the container's isolation from its first instruction."""
+    def view(self, host: Path, target: Path) -> Path:
+        """Where the container sees the host directory `host`: `target` when wrap() mounts it there."""
+        ...
+
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
+        """The argv that runs `argv` inside the container's isolation from its first instruction,
+        with `model_dir` and each (host, target) of `more` read-only at its target where it can."""
         ...
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:
@@ -50,7 +57,10 @@ class ProcessGroupOnly:
     def model_path(self, model_dir: Path) -> Path:
         return model_dir
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path) -> list[str]:
+    def view(self, host: Path, target: Path) -> Path:
+        return host
+
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
         return argv
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:

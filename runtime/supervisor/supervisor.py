@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from runtime.routing import Route, RoutingTable
 from runtime.supervisor.exits import describe_returncode
 from runtime.supervisor.isolation import Isolation
 from runtime.supervisor.osproc import Handle, ProcessOs
+from runtime.supervisor.prepared import Prepared
 from runtime.supervisor.states import LIVE, Event, Lifecycle, State
 from runtime.supervisor.work import Work
 
 log = logging.getLogger("runtime.supervisor")
-STABLE_S = 60.0  # a container RUNNING this long has its failed-start count forgotten
 UNHEALTHY_PINGS = 3  # failed health probes in a row before a RUNNING container is restarted
 
 
@@ -37,6 +38,7 @@ class Container:
         self.life = Lifecycle(spec.hostname, emit)
         self.handle: Handle | None = None
         self.model_dir: Path | None = None
+        self.prepared: Prepared | None = None  # what the fetch step made: model dir, interpreter, more data
         self.failures = 0  # failed starts in a row
         self.retry_at = 0.0
         self.kill_at = 0.0  # when STOPPING turns into SIGKILL
@@ -88,7 +90,8 @@ class Supervisor:
     def start(self, now: float) -> None:
         for c in self.containers:
             self._isolation.prepare(c.spec)
-            c.life.to(State.FETCHING, f"fetching {c.spec.model_data_url or 'no artifact'}", now)
+            data = c.spec.model_data.uri if c.spec.model_data else c.spec.model_data_url
+            c.life.to(State.FETCHING, f"fetching {data or 'no artifact'}", now)
             self._work.start_fetch(c.spec.hostname, c.spec.model_data_url)
 
     def tick(self, now: float) -> None:
@@ -120,12 +123,12 @@ class Supervisor:
         if outcome.error is not None:
             c.life.to(State.FATAL, f"gave up: {outcome.error}", now)
             return
-        assert isinstance(outcome.value, Path)
-        c.model_dir = outcome.value
+        c.prepared = outcome.value if isinstance(outcome.value, Prepared) else Prepared(outcome.value)
+        c.model_dir = c.prepared.model_dir
         self._spawn(c, now)
 
     def _spawn(self, c: Container, now: float) -> None:
-        assert c.model_dir is not None
+        assert c.model_dir is not None and c.prepared is not None
         adapter = get_adapter(c.spec.adapter)
         work_dir = self.server.run_dir / c.spec.hostname
         (work_dir / "tmp").mkdir(parents=True, exist_ok=True)
@@ -133,10 +136,15 @@ class Supervisor:
             hostname=c.spec.hostname, bind_port=c.port, safe_ports=c.safe_ports,
             model_dir=self._isolation.model_path(c.model_dir), work_dir=work_dir, environment=c.spec.environment,
             command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
+            python=c.prepared.python or sys.executable,
         )  # fmt: skip
-        argv = self._isolation.wrap(c.spec, adapter.command(launch), c.model_dir)
+        views = c.prepared.views
+        mounts = tuple((v.host, v.target) for v in views)
+        argv = self._isolation.wrap(c.spec, adapter.command(launch), c.model_dir, mounts)
         c.probe_url = adapter.readiness_url(launch)
-        env = {**_base_environment(), **adapter.environment(launch), **c.spec.environment}
+        seen = {v.variable: str(self._isolation.view(v.host, v.target)) for v in views}
+        env = {**_base_environment(), **c.prepared.environment, **seen, **adapter.environment(launch),
+               **c.spec.environment}  # fmt: skip
         c.kill_reason, c.bad_pings = None, 0
         try:
             c.handle = self._os.spawn(c.spec.hostname, argv, env, work_dir, self.log_path(c))
@@ -189,8 +197,10 @@ class Supervisor:
         if was is State.STOPPING:
             c.life.to(State.STOPPED, f"stopped: ({cause})", now)
             return
+        # Read how long it ran before the transition below resets `since` to now.
+        ran_s = now - c.life.since
         c.life.to(State.EXITED, f"exited: ({cause}; not expected)", now)
-        if was is State.RUNNING and now - c.life.since >= STABLE_S:
+        if was is State.RUNNING and ran_s >= self.server.stable_after_s:
             c.failures = 0
         self._after_exit(c, now)
 

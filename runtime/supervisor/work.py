@@ -7,7 +7,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -38,7 +37,7 @@ class AsyncWork:
 
     def __init__(
         self,
-        fetch: Callable[[str, str | None], Path],
+        fetch: Callable[[str, str | None], object],  # a model dir, or a Prepared (prepared.py)
         ready: Callable[[str, int, bytes], bool],
         fetch_threads: int = 4,
     ) -> None:

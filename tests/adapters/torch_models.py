@@ -78,7 +78,7 @@ def mnist_artifact(out: Path) -> tuple[Path, Any]:
     """The example's artifact (model.pth + inference.py at the root), and its Net loaded here."""
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 255, (64, 28, 28), dtype=np.uint8), rng.integers(0, 10, 64)
-    path = MNIST.build_artifact(out / "mnist", images, labels, seconds=0.2)
+    path = MNIST.build_artifact(out / "mnist", images, labels, epochs=1)
     with tarfile.open(path) as archive:
         weights = archive.extractfile("model.pth")
         assert weights is not None

@@ -40,3 +40,15 @@ def test_stats_and_kill_follow_the_process_tree(tmp_path: Path, spawn: Spawn, ca
     backend.close()
     assert cgroup.pids() == []
     assert proc.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_without_cgroups_the_oom_order_still_holds() -> None:
+    from runtime.cgroups.none import NoneBackend
+
+    backend = NoneBackend()
+    plain = backend.create("plain", Limits())
+    assert plain.wrap(["true"]) == ["true"], "nothing to set: the server is spawned as it is"
+    ranked = backend.create("ranked", Limits(oom_score_adj=700))
+    done = subprocess.run(ranked.wrap(["sh", "-c", "cat /proc/$$/oom_score_adj"]), capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "700")
+    backend.close()

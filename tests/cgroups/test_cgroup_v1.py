@@ -42,6 +42,22 @@ def test_limits_are_written_and_read_back(v1: Backend) -> None:
 
 
 @pytest.mark.integration
+def test_a_request_becomes_the_soft_limit_and_the_oom_order_is_inherited(v1: Backend, spawn: Spawn) -> None:
+    cgroup = v1.create("asked", Limits(memory_bytes=256 << 20, memory_request_bytes=96 << 20, oom_score_adj=640))
+    memory = _dirs(cgroup)["memory"]
+    assert (memory / "memory.soft_limit_in_bytes").read_text().strip() == str(96 << 20)
+    proc = spawn(cgroup.wrap(["sh", "-c", "sleep 30 & cat /proc/$!/oom_score_adj; wait"]), stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "640", "a child of the server inherits the adj set before exec"
+    assert Path(f"/proc/{proc.pid}/oom_score_adj").read_text().strip() == "640"
+    cgroup.kill()
+    proc.wait(timeout=5)
+    again = v1.create("asked", Limits())  # reuse lifts the soft limit with the request
+    assert (memory / "memory.soft_limit_in_bytes").read_text().strip() == "9223372036854771712"
+    assert "oom_score_adj" not in again.wrap(["true"])[2]
+
+
+@pytest.mark.integration
 def test_wrapped_process_and_its_children_are_in_every_hierarchy(v1: Backend, spawn: Spawn) -> None:
     cgroup = v1.create("members", Limits(memory_bytes=256 << 20))
     # The wrapped program checks its own membership before anything else runs.

@@ -62,6 +62,7 @@ def test_limits_are_written_in_v2_syntax(tmp_path: Path, run_root: str) -> None:
     assert read(run / "a" / "cpu.max") == "50000 100000"
     assert read(run / "a" / "cpu.weight") == "250"
     assert read(run / "a" / "pids.max") == "64"
+    assert read(run / "a" / "memory.low") == "0"  # no request: no protection
 
     fake_cgroup(run / "b")
     backend.create("b", Limits(cpus=1.5))
@@ -72,6 +73,18 @@ def test_limits_are_written_in_v2_syntax(tmp_path: Path, run_root: str) -> None:
     assert read(run / "b" / "pids.max") == "max"
     with pytest.raises(ValueError, match="reserved"):
         backend.create("supervisor", Limits())
+
+
+def test_a_request_protects_memory_and_sets_the_oom_order(tmp_path: Path, run_root: str) -> None:
+    fake_cgroup(tmp_path)
+    backend = V2Backend(tmp_path, "/", run_root)
+    backend.start()
+    leaf = fake_cgroup(tmp_path / backend.marker / "r")
+    cgroup = backend.create("r", Limits(memory_bytes=256 << 20, memory_request_bytes=96 << 20, oom_score_adj=640))
+    assert read(leaf / "memory.low") == str(96 << 20)
+    assert read(leaf / "memory.max") == str(256 << 20)
+    script = cgroup.wrap(["true"])[2]
+    assert "echo 640 > /proc/$$/oom_score_adj" in script, "set in the wrapper, before the server starts"
 
 
 def test_stats_are_parsed_from_kernel_files(tmp_path: Path, run_root: str) -> None:

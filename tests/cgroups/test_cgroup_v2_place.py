@@ -20,7 +20,7 @@ from runtime.cgroups import Limits, detect
 from runtime.cgroups import claim as claim_module
 from runtime.cgroups import place as place_module
 from runtime.cgroups.claim import ADVICE, claim_v2
-from runtime.cgroups.place import locate, mount_roots, systemd_owned
+from runtime.cgroups.place import locate, mount_roots, real_v2_path, systemd_owned
 from runtime.cgroups.procfs import cgroup_mounts
 from runtime.cgroups.tree import run_marker
 from runtime.cgroups.v2 import V2Backend
@@ -176,3 +176,13 @@ def test_a_real_cgroup_namespace_is_found_below_the_mount(run_root: str, tmp_pat
         box.rmdir()
         box.parent.rmdir()
     assert mount_roots()[mount] == "/"  # outside the namespace, the mount is the host's whole tree
+
+
+def test_capacity_reads_the_real_cgroup_in_a_namespace(tmp_path: Path) -> None:
+    """own_memory_limit and own_cpu_limit start from this path: the container's cgroup, not the host's root."""
+    fake_cgroup(tmp_path, root=True)
+    member(tmp_path / "machine.slice" / "ctr.scope", ME)
+    roots = {tmp_path: "/../.."}
+    assert real_v2_path(tmp_path, "/", roots) == "/machine.slice/ctr.scope"
+    assert real_v2_path(tmp_path, "/", {tmp_path: "/"}) == "/"
+    assert real_v2_path(tmp_path, "/elsewhere", roots) == "/elsewhere"  # not found: as the kernel wrote it

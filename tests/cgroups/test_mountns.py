@@ -89,3 +89,15 @@ def test_composes_inside_a_cgroup(v1: Backend, tmp_path: Path) -> None:
     model_id, memory = done.stdout.split()
     assert model_id == "gamma"
     assert memory.endswith(f"/{cgroup.name}")
+
+
+def test_more_directories_are_mounted_read_only_beside_the_model(tmp_path: Path) -> None:
+    sources = _model(tmp_path, "sources")
+    target = Path("/opt/ml/additional-model-data-sources")
+    script = "cat /opt/ml/model/id; cat $1/id; echo x > $1/new"
+    argv = wrap_private_model_mount(["sh", "-c", script, "sh", str(target)], _model(tmp_path, "main"),
+                                    more=((sources, target),))  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.stdout == "mainsources" and "Read-only file system" in done.stderr
+    assert not target.exists() or list(target.iterdir()) == [], "the host sees an empty mount point at most"
+    _host_sees_nothing()

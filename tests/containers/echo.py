@@ -2,17 +2,25 @@
 
 POST /invocations answers with what it received (body, content type, accept, custom attributes), so
 tests can see what the front door forwarded. Behaviour is chosen per request by a `X-Amzn-SageMaker-
-Custom-Attributes` word (`status=500`, `sleep=2`, `reset`, `big=N`), or at start by ECHO_MODE.
+Custom-Attributes` word (`status=500`, `sleep=2`, `reset`, `big=N`, `hog=N` MiB for one request, `hold=N`
+MiB more kept, `sick=1`: /ping fails from then on), or at start by ECHO_MODE (`crash`, `fork`, `spin`,
+`ignore-term`: SIGTERM is ignored, `unready`: /ping never answers 200) and ECHO_CRASH_AFTER (seconds after
+start, the server exits with status 1).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+HELD: list[bytearray] = []  # what `hold=N` keeps, in MiB: it is freed only when the process dies
+SICK = threading.Event()  # set by a `sick=1` invocation: /ping answers 500 from then on
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -36,7 +44,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        if self.path == "/ping":
+        if self.path == "/ping" and (SICK.is_set() or os.environ.get("ECHO_MODE") == "unready"):
+            self._send(500, b"unwell")
+        elif self.path == "/ping":
             self._send(200, b"")
         else:
             self._send(404, b"not found")
@@ -46,11 +56,18 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         attrs = _attributes(self.headers.get("X-Amzn-SageMaker-Custom-Attributes") or "")
         if "sleep" in attrs:
+            print(f"echo: sleeping {attrs['sleep']}s", flush=True)  # tests wait for this line, not a timer
             time.sleep(float(attrs["sleep"]))  # a slow model, simulated: the container's behaviour, not a wait
+        if "hold" in attrs:  # grow and keep it: a model whose memory creeps up between requests
+            HELD.extend(bytearray(2**20) for _ in range(int(attrs["hold"])))
+            self._send(200, json.dumps({"holding_mib": len(HELD), "pid": os.getpid()}).encode())
+            return
         if "hog" in attrs:
             hoard = [bytearray(2**20) for _ in range(int(attrs["hog"]))]  # touched: bytearray zero-fills
             self._send(200, f"held {len(hoard)} MiB".encode())
             return
+        if "sick" in attrs:
+            SICK.set()
         if "reset" in attrs:
             os._exit(3)  # the connection drops mid-request, as a crashing server's would
         model_dir = Path(os.environ.get("SM_MODEL_DIR", "/nonexistent"))
@@ -65,6 +82,7 @@ class Handler(BaseHTTPRequestHandler):
             "model": model,
             "opt_ml_model": _read(Path("/opt/ml/model/model.txt")),
             "pid": os.getpid(),
+            "net_namespace": str(Path("/proc/self/ns/net").readlink()),  # which host answered (tests/scaleout)
         }
         status = int(attrs.get("status", 200))
         out = json.dumps(doc).encode()
@@ -98,6 +116,11 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def _crash() -> None:
+    print("echo: crashing after a stable run", flush=True)
+    os._exit(1)
+
+
 def _spin() -> None:
     while True:
         pass
@@ -112,6 +135,12 @@ def main() -> None:
     if mode == "fork" and os.fork() == 0:
         time.sleep(3600)  # a grandchild that outlives nothing: coserve must end it
         os._exit(0)
+    if mode == "ignore-term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a server that will not stop: only SIGKILL ends it
+        print("echo: ignoring SIGTERM", flush=True)
+    if "ECHO_CRASH_AFTER" in os.environ:
+        # A server that runs fine for a while, then dies: a timer, the container's own behaviour.
+        threading.Timer(float(os.environ["ECHO_CRASH_AFTER"]), _crash).start()
     if mode == "spin":
         for _ in range(2):  # two busy children: more than the 0.5 core a test allows
             if os.fork() == 0:

@@ -57,17 +57,19 @@ def test_too_many_files_is_refused(tmp_path: Path, cache_dir: Path) -> None:
 
 
 def test_decompressed_stream_is_bounded(tmp_path: Path, cache_dir: Path) -> None:
-    """Header-only bloat (a huge pax header, no file content) still hits the stream limit."""
+    """Header-only bloat (pax headers each within their own bound, no file content) still hits the
+    stream limit: 50 members of 60 KB headers pass the 1000 * 1.5 KiB + 1 MiB slack."""
     import io
     import tarfile
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo("small")
-        info.pax_headers = {"comment": "x" * (4 << 20)}
-        tar.addfile(info, io.BytesIO(b""))
+        for i in range(50):
+            info = tarfile.TarInfo(f"small{i}")
+            info.pax_headers = {"comment": "x" * 60_000}
+            tar.addfile(info, io.BytesIO(b""))
     url = str(write(tmp_path / "pax.tar.gz", buf.getvalue()))
-    settings = StorageSettings(cache_dir=cache_dir, progress=False, max_unpacked_bytes=1000, max_files=10)
+    settings = StorageSettings(cache_dir=cache_dir, progress=False, max_unpacked_bytes=1000, max_files=1000)
     assert "decompressed stream exceeds" in str(refused(ArtifactStore(settings), url, cache_dir))
 
 

@@ -223,3 +223,57 @@ def test_a_port_block_too_small_for_a_framework_server_is_named() -> None:
     ]
     assert parse_deployment({"EndpointName": "e", "Containers": [{"Image": "torchserve"}],
                              "Coserve": {"Server": {"PortBlock": 6}}}).server.port_block == 6  # fmt: skip
+
+
+def test_requests_default_to_their_limits_and_may_be_lower() -> None:
+    d = parse_deployment(doc(Coserve={
+        "Defaults": {"Memory": "1GiB", "Cpus": 1},
+        "Containers": {"a": {"Command": ["x"], "MemoryRequest": "300MiB", "CpuRequest": 0.25},
+                       "b": {"Command": ["x"]}},
+        "Server": {"MemoryReserve": "128MiB"},
+    }))  # fmt: skip
+    a, b = d.containers[0].limits, d.containers[1].limits
+    assert (a.memory_request_bytes, a.memory_bytes, a.cpu_request, a.cpus) == (300 * 2**20, 2**30, 0.25, 1.0)
+    assert (b.memory_request_bytes, b.cpu_request) == (2**30, 1.0)
+    assert d.server.memory_reserve_bytes == 128 * 2**20
+    assert parse_deployment(doc()).containers[0].limits.memory_request_bytes is None  # no limit, no request
+
+
+def test_a_request_above_its_limit_names_the_field_and_the_value() -> None:
+    found = problems(doc(Coserve={
+        "Defaults": {"Memory": "1GiB"},
+        "Containers": {"a": {"Command": ["x"], "MemoryRequest": "2GiB", "Cpus": 0.5, "CpuRequest": 1},
+                       "b": {"Command": ["x"], "MemoryRequest": "lots", "CpuRequest": -1}},
+        "Server": {"MemoryReserve": "-1"},
+    }))  # fmt: skip
+    assert "Coserve.Containers.a.MemoryRequest: must not exceed Memory (1.0GiB) (got '2GiB')" in found
+    assert "Coserve.Containers.a.CpuRequest: must not exceed Cpus (0.5 cores) (got 1)" in found
+    assert "Coserve.Containers.b.CpuRequest: must be between 0 and 1024 cores (got -1)" in found
+    assert any(p.startswith("Coserve.Containers.b.MemoryRequest: expected a size") for p in found)
+    assert any(p.startswith("Coserve.Server.MemoryReserve:") and "'-1'" in p for p in found)
+
+
+def test_yaml_is_read_with_libyaml_where_present() -> None:
+    import yaml
+
+    from runtime.config import yamlsafe
+
+    if yaml.__with_libyaml__:  # the C loader's own parser and the safe constructor
+        assert issubclass(yamlsafe._Loader, yaml.CSafeLoader)
+    assert issubclass(yamlsafe._Loader, yaml.constructor.SafeConstructor)
+
+
+def test_merge_keys_may_override_and_aliases_within_bounds_load(tmp_path: Path) -> None:
+    y = tmp_path / "d.yaml"
+    y.write_text(
+        "EndpointName: ep\nContainers:\n  - {Image: process}\n"
+        "Coserve:\n  Defaults: &d {Memory: 64MiB, Pids: 64}\n"
+        "  Containers: {container-1: {<<: *d, Pids: 128, Command: [x]}}\n"
+    )
+    limits = load_deployment(y).containers[0].limits
+    assert (limits.memory_bytes, limits.pids) == (64 * 2**20, 128)
+
+
+def test_a_bad_value_is_quoted_short() -> None:
+    found = problems(doc(Unknown={"k": ["x" * 10_000] * 10_000}))
+    assert len(found) == 1 and len(found[0]) < 300 and found[0].startswith("Unknown: unknown key (got {'k': ['xxx")

@@ -227,3 +227,37 @@ def test_lifecycle_rejects_transitions_the_machine_does_not_have() -> None:
     life = Lifecycle("x", lambda e: None)
     with pytest.raises(InvalidTransition, match="STOPPED -> RUNNING"):
         life.to(State.RUNNING, "nope", 0.0)
+
+
+def test_the_failed_start_count_is_forgotten_after_a_stable_run(setup: Any, tmp_path: Path) -> None:
+    """StartRetries is 2: three crashes, each after 66 s RUNNING, are three separate incidents, not FATAL."""
+    sup, os_, work, events = setup
+    bring_up(sup, work, tmp_path)
+    c, now = sup.containers[0], 0.1
+    for crash in range(3):
+        now += 66.0  # RUNNING since the last start, past the 60-s window
+        os_.handles["a"].returncode = 1
+        sup.tick(now)
+        assert c.state is State.BACKOFF, f"crash {crash + 1} after a stable run must not count towards FATAL"
+        assert c.failures == 1 and c.retry_at - now == 1.0, "the delay starts again from BackoffBase"
+        now = c.retry_at
+        sup.tick(now)
+        work.finish("probe:a", True)
+        sup.tick(now)
+        assert c.state is State.RUNNING
+    assert [e.message for e in events if e.hostname == "a" and e.new is State.BACKOFF] == ["restart 1 of 2 in 1s"] * 3
+
+
+def test_a_crash_inside_the_window_still_counts(setup: Any, tmp_path: Path) -> None:
+    sup, os_, work, _ = setup
+    bring_up(sup, work, tmp_path)
+    c, now = sup.containers[0], 0.1
+    for _ in range(2):
+        now += 59.0  # RUNNING, but not for the whole 60 s
+        os_.handles["a"].returncode = 1
+        sup.tick(now)
+        now = c.retry_at
+        sup.tick(now)
+        work.finish("probe:a", True)
+        sup.tick(now)
+    assert c.failures == 2 and c.state is State.RUNNING

@@ -1,0 +1,43 @@
+"""Giving freed memory back to the OS after a spike of large requests or answers.
+
+Request bodies arrive in reads of up to a few hundred KiB; glibc serves those from its heap, and once a burst
+of concurrent 6 MiB uploads is over the heap is full of free holes that free() never returns: 24 uploads left
+the front door 45 MB above where it started, for good (tests/hostile/test_http_auth.py). malloc_trim(0)
+releases those pages. It runs from the connection sweep, and only when a large body or answer passed since
+the last sweep: trimming after small requests too cost 15-25% more CPU per request (benchmarks/overhead.py),
+the pages it hands back being faulted in again by the next ones. Elsewhere than glibc it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from collections.abc import Callable
+
+LARGE = 64 * 2**10  # a body this size or more makes the next sweep trim
+_pending = [False]  # a large body passed since the last trim (one flag per process: the front door is one loop)
+
+
+def note(size: int) -> None:
+    """A request body or container answer of `size` bytes was held and let go."""
+    if size >= LARGE:
+        _pending[0] = True
+
+
+def release_free_memory() -> None:
+    if not _pending[0]:
+        return
+    _pending[0] = False
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    trim: Callable[[int], int] | None = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    return trim
