@@ -23,13 +23,16 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-key=$(cat tests/vm/build-image.sh tests/vm/guest-runner.sh pyproject.toml | sha256sum | cut -c1-16)
+# The image depends on these scripts and on coserve's core dependencies, not on the rest of pyproject.toml.
+deps=$("$venv/bin/python" -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(p["dependencies"])')
+key=$({ cat tests/vm/build-image.sh tests/vm/guest-runner.sh; echo "$deps"; } | sha256sum | cut -c1-16)
 image=$cache/image-$key
 mkdir -p "$cache"
 if [ ! -f "$image/disk.ext4" ]; then
   say "building the guest image $image"
   wheels=$(mktemp -d "$cache/wheels.XXXXXX")
-  "$venv/bin/python" -m pip wheel -q --disable-pip-version-check --wheel-dir "$wheels" . "setuptools>=68" wheel
+  "$venv/bin/python" -m pip wheel -q --disable-pip-version-check --wheel-dir "$wheels" . "setuptools>=68" wheel \
+    >"$cache/wheels.log" 2>&1 || { cat "$cache/wheels.log" >&2; exit 1; }
   bash tests/vm/build-image.sh "$image.tmp" "$wheels"
   rm -rf "$wheels" "$image"
   mv "$image.tmp" "$image"
@@ -43,7 +46,8 @@ run=$(mktemp -d "$cache/run.XXXXXX")
 trap 'rm -rf "$run"' EXIT
 share=$run/share
 mkdir -p "$share/wheel" "$share/src"
-"$venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps --wheel-dir "$share/wheel" .
+"$venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps --wheel-dir "$share/wheel" . \
+  >"$run/wheel.log" 2>&1 || { cat "$run/wheel.log" >&2; exit 1; }
 cp tests/vm/guest.sh "$share/guest.sh"
 cp tests/vm/guest_*.py tests/containers/echo.py images/coserve.service images/user-data.sh "$share/src/"
 # user-data.sh clones coserve with git: this checkout's HEAD, as a bundle (the guest has no network).
