@@ -9,7 +9,7 @@ from pathlib import Path
 from .api import Backend, check_name
 from .claim import claim_v2
 from .none import NoneBackend
-from .place import mount_roots
+from .place import as_cgroup_path, mount_roots
 from .procfs import Mounts, cgroup_mounts, controllers, own_cgroups, under
 from .v1 import REQUIRED, V1Backend
 from .v2 import NOT_ENFORCED, WANTED, V2Backend
@@ -89,5 +89,5 @@ def _claim(run_root: str, own: str, mounts: Mounts) -> tuple[V2Backend | None, s
             return None, why
         if not controllers(path) & set(WANTED):
             return None, f"coserve's cgroup {path} is given none of the {', '.join(WANTED)} controllers"
-        return V2Backend(mount, "/" + str(path.relative_to(mount)).lstrip("."), run_root), why
+        return V2Backend(mount, as_cgroup_path(path, mount), run_root), why
     return None, ""

@@ -66,7 +66,12 @@ def real_v2_path(mount: Path, own: str, roots: dict[Path, str] | None = None) ->
     """`own` as a path below `mount`, found for real where the mount shows more than the namespace."""
     root = (mount_roots() if roots is None else roots).get(mount, "/")
     found = locate(mount, own, root) if root != "/" else None
-    return "/" + str(found.path.relative_to(mount)).lstrip(".") if found is not None else own
+    return as_cgroup_path(found.path, mount) if found is not None else own
+
+
+def as_cgroup_path(path: Path, mount: Path) -> str:
+    """A directory below `mount` written as /proc/self/cgroup writes cgroups: "/" for the mount itself."""
+    return "/" + "/".join(path.relative_to(mount).parts)
 
 
 def _at_depth(top: Path, depth: int) -> list[Path]:
