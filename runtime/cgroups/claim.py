@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .place import Place, is_host_root, locate, others, systemd_owned
+from .place import Place, is_host_root, locate, members, others, systemd_owned
 from .scope import move_to_scope, own_v2_path, scope_available
-from .tree import read_pids, run_marker
+from .tree import run_marker
 
 _log = logging.getLogger("runtime.cgroups")
 
@@ -80,7 +80,7 @@ def _adopt(place: Place) -> str:
             moved.append(pid)
         except ProcessLookupError:
             continue  # it exited meanwhile
-    if not read_pids(leaf):
+    if not members(leaf):
         leaf.rmdir()
     _log.info("cgroups: moved the other processes of %s (%s) into %s", place.path, moved, leaf)
     return f"{how}; its other processes {moved} moved to {INIT_LEAF}/"

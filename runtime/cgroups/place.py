@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tree import read_pids
-
 _UNIT = re.compile(r".+\.(service|scope|slice)")
 _DELEGATE_XATTRS = ("trusted.delegate", "user.delegate")
 SYSTEMD_RUNNING = Path("/run/systemd/system")
@@ -51,13 +49,13 @@ def locate(mount: Path, own: str, mount_root: str, pid: int | None = None) -> Pl
     parts = [p for p in mount_root.split("/") if p]
     own_parts = [p for p in own.split("/") if p]
     if parts and all(p == ".." for p in parts):
-        found = [d for d in _at_depth(mount, len(parts)) if pid in read_pids(d.joinpath(*own_parts))]
+        found = [d for d in _at_depth(mount, len(parts)) if pid in members(d.joinpath(*own_parts))]
         path = found[0].joinpath(*own_parts) if len(found) == 1 else None
     elif ".." in parts or own_parts[: len(parts)] != parts:
         path = None  # the mount shows another branch of the tree than the one coserve is in
     else:
         path = mount.joinpath(*own_parts[len(parts) :])
-    if path is None or pid not in read_pids(path):
+    if path is None or pid not in members(path):
         return None
     return Place(path, ns_root=not own_parts and not is_host_root(path))
 
@@ -72,6 +70,14 @@ def real_v2_path(mount: Path, own: str, roots: dict[Path, str] | None = None) ->
 def as_cgroup_path(path: Path, mount: Path) -> str:
     """A directory below `mount` written as /proc/self/cgroup writes cgroups: "/" for the mount itself."""
     return "/" + "/".join(path.relative_to(mount).parts)
+
+
+def members(path: Path) -> list[int]:
+    """The processes directly in the cgroup (`tree.read_pids` adds its descendants')."""
+    try:
+        return [int(word) for word in (path / "cgroup.procs").read_text().split()]
+    except OSError:
+        return []
 
 
 def _at_depth(top: Path, depth: int) -> list[Path]:
@@ -96,7 +102,7 @@ def is_host_root(path: Path) -> bool:
 def others(path: Path, pid: int | None = None) -> list[int]:
     """Processes in the cgroup besides this one."""
     pid = os.getpid() if pid is None else pid
-    return [p for p in read_pids(path) if p != pid]
+    return [p for p in members(path) if p != pid]
 
 
 def systemd_owned(path: Path, mount: Path) -> bool:

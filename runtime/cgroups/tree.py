@@ -70,12 +70,16 @@ def join_argv(procs_files: Sequence[Path], argv: list[str], oom_score_adj: int |
 
 
 def read_pids(cgroup: Path) -> list[int]:
+    """Every process in the cgroup and its descendants: a container engine (podman with runc on v1) puts
+    the container's processes in a child of the cgroup it was started in, and they are the container's too."""
     try:
-        return [int(word) for word in (cgroup / "cgroup.procs").read_text().split()]
+        pids = [int(word) for word in (cgroup / "cgroup.procs").read_text().split()]
+        children = [child for child in cgroup.iterdir() if child.is_dir()]
     except OSError as exc:
         if gone(exc):
             return []
         raise
+    return pids + [pid for child in children for pid in read_pids(child)]
 
 
 def gone(exc: OSError) -> bool:

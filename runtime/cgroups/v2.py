@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 from .api import Limits, Stats, check_name
+from .cpu import PERIOD_US, format_cpus, quota_us, weight
 from .place import is_host_root
 from .procfs import controllers, effective_v2_limit, keyed, under
 from .tree import gone, is_stale, join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
@@ -33,7 +34,6 @@ WANTED = ("memory", "cpu", "pids")
 NOT_ENFORCED = {"memory": "Memory", "cpu": "Cpus and CpuWeight", "pids": "Pids"}
 """The deployment's limits each controller enforces."""
 SUPERVISOR = "supervisor"
-_PERIOD_US = 100_000
 
 
 def kill_v2(cgroup: Path) -> bool:
@@ -70,9 +70,10 @@ class V2Cgroup:
         if (self.path / "memory.swap.max").exists():  # swap must not stretch the hard limit
             self._write("memory.swap.max", "max" if limits.memory_bytes is None else "0")
         if "cpu" in self.enabled:
-            quota = "max" if limits.cpus is None else str(max(1000, round(limits.cpus * _PERIOD_US)))
-            self._write("cpu.max", f"{quota} {_PERIOD_US}")
-            self._write("cpu.weight", str(limits.cpu_weight or 100))
+            self._write("cpu.max", f"{quota_us(limits.cpu_mode, limits.cpus) or 'max'} {PERIOD_US}")
+            self._write("cpu.weight", str(weight(limits.cpu_mode, limits.cpus, limits.cpu_weight)))
+        if limits.cpuset is not None:  # create() enabled the cpuset controller for it
+            self._write("cpuset.cpus", format_cpus(limits.cpuset))
         if "pids" in self.enabled:
             self._write("pids.max", str(limits.pids or "max"))
 
@@ -88,13 +89,16 @@ class V2Cgroup:
     def stats(self) -> Stats:
         peak = self.path / "memory.peak"  # Linux 5.19+
         memory = "memory" in self.enabled  # without it there is no memory.* file to read
+        cpu = keyed(self._read("cpu.stat"))  # nr_throttled/throttled_usec are there with the cpu controller
         return Stats(
             memory_bytes=int(self._read("memory.current")) if memory else 0,
             memory_peak_bytes=int(peak.read_text()) if memory and peak.exists() else None,
             memory_limit_bytes=effective_v2_limit(self.path, self.mount) if memory else None,
-            cpu_usage_ns=keyed(self._read("cpu.stat"))["usage_usec"] * 1000,
+            cpu_usage_ns=cpu["usage_usec"] * 1000,
             oom_kills=keyed(self._read("memory.events")).get("oom_kill", 0) if memory else 0,
             pids=len(self.pids()),
+            cpu_throttled_periods=cpu.get("nr_throttled", 0),
+            cpu_throttled_ns=cpu.get("throttled_usec", 0) * 1000,
         )
 
     def kill(self) -> None:
@@ -148,10 +152,19 @@ class V2Backend:
     def create(self, name: str, limits: Limits) -> V2Cgroup:
         if check_name("cgroup name", name) == SUPERVISOR:
             raise ValueError(f"cgroup name: {name!r} is reserved for coserve itself")
+        if limits.cpuset is not None:
+            if not self.has_cpuset:
+                raise OSError(f"cgroup {name}: the cpuset controller is not delegated to coserve, so CpuMode: pinned "
+                              "cannot hold")  # fmt: skip
+            _subtree(self._run, "+", ["cpuset"])  # only then: nothing else changes where no one pins
         (self._run / name).mkdir(exist_ok=True)
         cgroup = self._made[name] = V2Cgroup(name, self._run / name, self.mount, self.enabled)
         cgroup.apply(limits)
         return cgroup
+
+    @property
+    def has_cpuset(self) -> bool:
+        return "cpuset" in controllers(self._run)
 
     def cleanup_stale(self) -> list[str]:
         stale = stale_dirs(self._base, self.run_root) + self._stale_scopes()

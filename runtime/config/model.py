@@ -19,6 +19,7 @@ class ContainerLimits:
     cpu_request: float | None = None  # CpuRequest: cores admission reserves; defaults to Cpus
     cpu_weight: int | None = None  # relative CPU share, 1..10000 (cgroup v2 semantics, default 100)
     pids: int | None = None  # most processes and threads the container may hold
+    cpu_mode: Literal["weight", "quota", "pinned"] | None = None  # CpuMode; None: quota with Cpus, else weight
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,14 @@ class ContainerSpec:
     hostname: str  # ContainerHostname, or container-N by position for unnamed Serial containers
     index: int  # position in Containers, 0-based
     image: str  # the Image field as written (adapter name or SageMaker image URI)
-    adapter: str  # the adapter that serves it: process | torchserve | tensorflow-serving
+    adapter: str  # the adapter that serves it: process | torchserve | tensorflow-serving | oci
     model_data_url: str | None  # ModelDataUrl: s3://, https://, file:// or a path; None: empty model dir
     environment: dict[str, str]  # Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command (process adapter)
     limits: ContainerLimits = field(default_factory=ContainerLimits)
     model_data: S3Data | None = None  # ModelDataSource when uncompressed (an S3 prefix or object); else None
     additional_sources: tuple[Channel, ...] = ()  # AdditionalModelDataSources, each under its ChannelName
+    image_pull: str = "missing"  # Coserve.Containers.<hostname>.ImagePull (OCI images): missing | always | never
 
 
 @dataclass(frozen=True)
