@@ -186,3 +186,14 @@ def test_capacity_reads_the_real_cgroup_in_a_namespace(tmp_path: Path) -> None:
     assert real_v2_path(tmp_path, "/", roots) == "/machine.slice/ctr.scope"
     assert real_v2_path(tmp_path, "/", {tmp_path: "/"}) == "/"
     assert real_v2_path(tmp_path, "/elsewhere", roots) == "/elsewhere"  # not found: as the kernel wrote it
+
+
+def test_a_dead_runs_containers_below_do_not_make_the_cgroup_busy(
+    tmp_path: Path, run_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(claim_module, "scope_available", lambda: False)
+    fake_cgroup(tmp_path, root=True)
+    own = member(tmp_path / "box", ME)
+    member(own / f"{run_root}.1.1")
+    member(own / f"{run_root}.1.1" / "hog", OTHER)  # left by a run killed with -9; the sweep kills it later
+    assert claim_v2(tmp_path, "/box", "/", run_root) == (own, str(own))
