@@ -15,13 +15,22 @@ COSERVE_DEPLOYMENT=s3://YOUR-BUCKET/endpoints/prod.yaml   # or a path written be
 COSERVE_EXTRAS=torchserve,tensorflow                      # the framework servers this endpoint uses
 COSERVE_HOST=127.0.0.1
 
-# The instance's region, from the instance metadata service (IMDSv2), for boto3.
-token=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
-region=$(curl -sf -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/placement/region)
-
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends git ca-certificates >/dev/null
+missing=$(for pkg in git ca-certificates curl; do dpkg -s "$pkg" >/dev/null 2>&1 || echo "$pkg"; done)
+if [ -n "$missing" ]; then  # apt only when something is missing: the same script runs on an offline host
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The instance's region, from the instance metadata service (IMDSv2), for boto3; none off EC2.
+token=$(curl -sf --max-time 5 -X PUT http://169.254.169.254/latest/api/token \
+  -H "X-aws-ec2-metadata-token-ttl-seconds: 300" || true)
+region=""
+if [ -n "$token" ]; then
+  region=$(curl -sf --max-time 5 -H "X-aws-ec2-metadata-token: $token" \
+    http://169.254.169.254/latest/meta-data/placement/region || true)
+fi
+
 rm -rf /opt/coserve-src
 git clone --quiet "$COSERVE_GIT" /opt/coserve-src
 git -C /opt/coserve-src checkout --quiet "$COSERVE_REF"
@@ -34,7 +43,7 @@ install -d -m 755 /etc/coserve
 cat >/etc/coserve/coserve.env <<EOF
 COSERVE_DEPLOYMENT=$COSERVE_DEPLOYMENT
 COSERVE_ARGS=--host $COSERVE_HOST --port 8080
-AWS_DEFAULT_REGION=$region
+${region:+AWS_DEFAULT_REGION=$region}
 EOF
 install -m 644 /opt/coserve-src/images/coserve.service /etc/systemd/system/coserve.service
 systemctl daemon-reload

@@ -75,9 +75,16 @@ def read_pids(cgroup: Path) -> list[int]:
     try:
         pids = [int(word) for word in (cgroup / "cgroup.procs").read_text().split()]
         children = [child for child in cgroup.iterdir() if child.is_dir()]
-    except FileNotFoundError:
-        return []
+    except OSError as exc:
+        if gone(exc):
+            return []
+        raise
     return pids + [pid for child in children for pid in read_pids(child)]
+
+
+def gone(exc: OSError) -> bool:
+    """The cgroup was removed (by us, or by systemd once its unit emptied): ENOENT, or ENODEV mid-removal."""
+    return exc.errno in (errno.ENOENT, errno.ENODEV)
 
 
 def kill_all(cgroup: Path) -> bool:
@@ -100,11 +107,14 @@ def kill_until_empty(list_pids: Callable[[], list[int]], what: str, timeout: flo
 
 def remove_tree(cgroup: Path, kill: Callable[[Path], bool] = kill_all) -> None:
     """Depth first, because a cgroup can be removed only once its children and processes are."""
-    if not cgroup.is_dir():
-        return
-    for child in cgroup.iterdir():
-        if child.is_dir():
-            remove_tree(child, kill)
+    try:
+        children = [child for child in cgroup.iterdir() if child.is_dir()]
+    except OSError as exc:
+        if gone(exc):
+            return
+        raise
+    for child in children:
+        remove_tree(child, kill)
     kill(cgroup)
     _rmdir(cgroup)
 
@@ -116,9 +126,9 @@ def _rmdir(path: Path, timeout: float = KILL_TIMEOUT_S) -> None:
         try:
             path.rmdir()
             return
-        except FileNotFoundError:
-            return
         except OSError as exc:
+            if gone(exc):
+                return
             if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                 raise
         time.sleep(_POLL_S)
