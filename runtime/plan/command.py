@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the rest loads on `coserve plan` only: the parser is built for every command
     from runtime.plan.catalog import Catalog
-    from runtime.plan.model import Workload
+    from runtime.plan.model import Plan, Workload
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,6 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headroom", type=float, default=0.2, help="fraction of each instance kept free at peak (0-0.9)")
     p.add_argument("--prices", type=Path, help="price table (default: benchmarks/prices.json)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "--emit",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/instance-N.yaml per instance: its Coserve section (requests and limits)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot read {args.url}/metrics: {exc}")
     plan = make_plan(workloads, catalog, Policy(headroom=args.headroom))
+    if args.emit is not None and (problem := _emit(args, plan)) is not None:
+        return _fail(problem)
     if args.json:
         print(plan.to_json())
     else:
@@ -61,6 +69,22 @@ def _workloads(args: argparse.Namespace, catalog: Catalog) -> list[Workload]:
 
         return workloads_from_benchmark(args.benchmark)
     return read_endpoints(args.endpoints, catalog)
+
+
+def _emit(args: argparse.Namespace, plan: Plan) -> str | None:
+    """Writes the files; the problem when it cannot (then nothing is written, and no plan printed)."""
+    from runtime.plan.emit import EmitError, write
+
+    source = (
+        f"--url {args.url}" if args.url else f"--benchmark {args.benchmark}" if args.benchmark else str(args.endpoints)
+    )
+    try:
+        write(plan, args.emit, source)
+    except EmitError as exc:
+        return f"--emit: {exc}"
+    except OSError as exc:
+        return f"--emit {args.emit}: {exc}"
+    return None
 
 
 def _fail(message: str) -> int:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.plan.sizing import Sizing
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,7 @@ class Workload:
     instance_type: str | None = None  # where it runs today (one endpoint per model); None: the smallest that holds it
     instance_count: int = 1
     gpu: bool = False  # needs an accelerator
+    cpu_limit: float | None = None  # its CPU quota (Cpus) today, where the input says; None: shared by weight
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Placement:
     cpu_headroom: float
     sagemaker_usd_month: float
     ec2_usd_month: float
+    containers: tuple[Sizing, ...] = ()  # each model's requests and limits on this instance, as --emit writes them
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class Plan:
     unpriced: tuple[str, ...]  # models whose current instance type is not in the table: in neither total
     headroom: float
     source: str  # where the prices come from
+    memory_reserve_bytes: int = 256 * 2**20  # Coserve.Server.MemoryReserve: kept back for coserve itself
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from runtime.plan.catalog import Catalog, Instance, is_accelerated
 from runtime.plan.model import Excluded, Placement, Plan, Workload
+from runtime.plan.sizing import hostnames, size_container
 from runtime.units import format_size
 
 
@@ -54,6 +55,7 @@ def make_plan(workloads: Sequence[Workload], catalog: Catalog, policy: Policy = 
         after_ec2_usd_month=round(sum(p.ec2_usd_month for p in placements)
                                   + sum(i.ec2_usd_per_hour * n for i, n in kept) * hours, 2),
         unpriced=tuple(unpriced), headroom=policy.headroom, source=catalog.source,
+        memory_reserve_bytes=policy.reserve_memory_bytes,
     )  # fmt: skip
 
 
@@ -168,6 +170,8 @@ def _placement(items: list[Workload], catalog: Catalog, policy: Policy) -> Place
         memory_headroom=round(1 - used_memory / i.memory_bytes, 3), cpu_headroom=round(1 - used_cpus / i.vcpu, 3),
         sagemaker_usd_month=round(i.sagemaker_usd_per_hour * hours, 2),
         ec2_usd_month=round(i.ec2_usd_per_hour * hours, 2),
+        containers=tuple(size_container(w, h, i, policy.headroom, policy.reserve_memory_bytes)
+                         for w, h in zip(items, hostnames([w.name for w in items]), strict=True)),
     )  # fmt: skip
 
 

@@ -2,7 +2,8 @@
 
 Per container: memory is the highest of the readings (and of a peak gauge, where /metrics has one),
 CPU the highest CPUUtilization reading (100 per core), requests per second from the invocation counter
-between the first and last reading, and p99 from the container-latency histogram since start.
+between the first and last reading, p99 from the container-latency histogram since start, and its CPU
+limit (Cpus) where it has one, so that `--emit` keeps it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from runtime.plan.model import Workload
 
 MEMORY = ("coserve_container_memory_bytes", "coserve_container_memory_peak_bytes")
 CPU = "coserve_container_cpu_utilization_percent"
+CPU_LIMIT = "coserve_container_cpu_limit_cores"  # present only for a container with Cpus
 Reading = dict[str, dict[str, float]]  # container -> figure name -> value
 
 
@@ -55,7 +57,7 @@ def workloads_from_texts(texts: list[tuple[float, str]]) -> list[Workload]:
             histo = figures[name].latency["container"]
             us = quantile(sorted(histo.buckets.items()), 0.99)
             p99 = None if us is None else us / 1000.0
-        out.append(Workload(name, int(memory), round(cpus, 3), rps, p99))
+        out.append(Workload(name, int(memory), round(cpus, 3), rps, p99, cpu_limit=last[name].get(CPU_LIMIT)))
     return out
 
 
@@ -66,7 +68,7 @@ def _reading(text: str) -> Reading:
             container = s.labels.get("container")
             if not container:
                 continue
-            if s.name in (*MEMORY, CPU):
+            if s.name in (*MEMORY, CPU, CPU_LIMIT):
                 out.setdefault(container, {})[s.name] = s.value
             elif s.name == "coserve_invocations_total":
                 figures = out.setdefault(container, {})

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import ROOT, echo_container, start_coserve
 
@@ -65,3 +66,27 @@ def test_plan_reads_the_consolidation_benchmarks_result() -> None:
     assert len([m for p in json.loads(out.stdout)["placements"] for m in p["models"]]) == 15
     bad = plan("--benchmark", "README.md")
     assert bad.returncode == 2 and "not a consolidation benchmark result" in bad.stderr
+
+
+def test_plan_emits_a_coserve_section_per_instance_that_coserve_accepts(tmp_path: Path) -> None:
+    from runtime.admission import Capacity, admit
+    from tests.unit.test_plan_emit import deployment
+
+    out = plan("--benchmark", "benchmarks/results/consolidation-15.json", "--json", "--emit", str(tmp_path / "d"))
+    assert out.returncode == 0, out.stderr
+    (placed,) = json.loads(out.stdout)["placements"]
+    assert sorted(tmp_path.joinpath("d").iterdir()) == [tmp_path / "d" / "instance-1.yaml"]
+    text = (tmp_path / "d" / "instance-1.yaml").read_text()
+    assert text.startswith(f"# coserve plan: instance 1 of 1, {placed['instance']} ")
+    d = deployment(yaml.safe_load(text))
+    rows = {c["hostname"]: c for c in placed["containers"]}
+    assert {c.hostname: (c.limits.memory_request_bytes, c.limits.memory_bytes, c.limits.cpu_request) for c in
+            d.containers} == {h: (r["memory_request_bytes"], r["memory_limit_bytes"], r["cpu_request"])
+                              for h, r in rows.items()}  # fmt: skip
+    book = admit(d, Capacity(placed["memory_capacity_bytes"], "instance memory", placed["vcpu"], "vCPUs"))
+    assert book.requested_bytes == sum(r["memory_request_bytes"] for r in rows.values())
+    assert book.overcommit_bytes > 0  # the limits (2x the requests) overcommit the instance; admission counts requests
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    bad = plan("--benchmark", "benchmarks/results/consolidation-15.json", "--emit", str(blocked))
+    assert bad.returncode == 2 and bad.stdout == "" and f"--emit {blocked}:" in bad.stderr
