@@ -21,7 +21,10 @@ from typing import Any
 
 import boto3
 import yaml
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +76,8 @@ def prepare(out: Path, extras: set[str]) -> None:
          "ModelDataUrl": f"/models/{second}.tar.gz"},
     ]  # fmt: skip
     key = "AKIDCI" + secrets.token_hex(6).upper()
-    allow = {"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint", "Resource": "*"}
+    # DescribeEndpoint: the signed GET /metrics below (the pages need it under Coserve.Auth)
+    allow = {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"], "Resource": "*"}
     commands = {
         "digits-sklearn": {"Command": _code("sklearn_server.py"), "Memory": "512MiB"},
         "digits-centroid": {"Command": _code("centroid_server.py")},
@@ -94,9 +98,9 @@ def prepare(out: Path, extras: set[str]) -> None:
     (out / "check.json").write_text(json.dumps({"key": key, "secret": secret, "second": second, **expected}))
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         with e:
@@ -152,7 +156,7 @@ def check(url: str, deploy: Path, container: str | None) -> None:
         got = _invoke(client, "digits-centroid", {"instances": x_test[:5].tolist()})
         print(f"drive.py: digits-centroid through boto3: {got}")
     _check_refused(url, facts["key"])
-    _check_metrics(url)
+    _check_metrics(url, facts["key"], facts["secret"])
     client.close()
 
 
@@ -168,8 +172,18 @@ def _check_refused(url: str, key: str) -> None:
         bad.close()
 
 
-def _check_metrics(url: str) -> None:
+def _signed_get(url: str, key: str, secret: str) -> tuple[int, bytes]:
+    """A GET signed as boto3 signs (SigV4, service sagemaker)."""
+    request = AWSRequest("GET", url)
+    SigV4Auth(Credentials(key, secret), "sagemaker", "us-east-1").add_auth(request)
+    return _get(url, dict(request.headers.items()))
+
+
+def _check_metrics(url: str, key: str, secret: str) -> None:
     status, body = _get(f"{url}/metrics")
+    assert status == 403, f"unsigned /metrics under Coserve.Auth answered {status}: {body[:200]!r}"
+    print("drive.py: unsigned /metrics refused (403)")
+    status, body = _signed_get(f"{url}/metrics", key, secret)
     assert status == 200, f"/metrics answered {status}: {body[:200]!r}"
     text = body.decode()
     for name in ("coserve_container_state", "coserve_invocations_total"):
