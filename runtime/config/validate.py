@@ -64,7 +64,8 @@ class Problems:
         try:
             return conv(value)
         except (TypeError, ValueError, OverflowError) as exc:
-            self.add(field, str(exc)[:SHOWN], value)
+            # The converters say ", got <value>" for their other callers; add() names the value once already.
+            self.add(field, str(exc).split(", got ", 1)[0][:SHOWN], value)
             return None
 
     @staticmethod

@@ -192,6 +192,7 @@ def test_every_problem_is_reported_together() -> None:
         assert line in found, (line, found)
     assert any(p.startswith("Coserve.Containers.a.Memory: expected a size") for p in found)
     assert any(p.startswith("Coserve.Server.InvocationTimeout: expected a duration") for p in found)
+    assert all(p.count("got ") == 1 for p in found), "the bad value is named once"  # was: "… got 'x' (got 'x')"
     assert any(p.startswith("Coserve.Server.Nope: unknown key") for p in found)
 
 
