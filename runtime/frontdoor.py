@@ -30,6 +30,9 @@ from runtime.router.protocol import ConnectionLimits, protocol_class
 from runtime.routing import TableSource
 
 log = logging.getLogger("runtime.main")
+# Per request, uvicorn's X-Forwarded-* middleware is one more ASGI layer (nothing here reads the client address),
+# and its `server: uvicorn` header two more regex checks and bytes on every answer: both off, here and in workers.
+SERVER_OPTIONS: dict[str, object] = {"proxy_headers": False, "server_header": False}
 
 
 def router_settings(d: Deployment) -> RouterSettings:
@@ -105,6 +108,7 @@ class FrontDoor:
             app, host=host, port=port, log_config=None, access_log=False, lifespan=lifespan,
             timeout_graceful_shutdown=max(int(self.d.server.drain_timeout_s), 1),
             http=protocol_class(connection_limits(self.d)), timeout_keep_alive=self.d.server.keep_alive_s,  # type: ignore[arg-type]
+            proxy_headers=False, server_header=False,  # see SERVER_OPTIONS
         )  # fmt: skip
         server = _Server(config)
         task = asyncio.create_task(server.serve())
