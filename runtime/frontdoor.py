@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 
 from runtime.config import Deployment
 from runtime.metrics import RouterMetrics, multiproc_dir
-from runtime.router import Router, RouterSettings, build_app
+from runtime.router import Router, RouterSettings, build_app, memory
 from runtime.router.guard import make_guard, make_page_guard
 from runtime.router.protocol import ConnectionLimits, protocol_class
 from runtime.routing import TableSource
@@ -100,6 +100,7 @@ class FrontDoor:
             return
         router = Router(self.source, router_settings(self.d), make_guard(self.d), observer)
         await self._serve(build_app(router, self.metrics.routes(make_page_guard(self.d))), self.host, self.port, "on")
+        memory.settle_heap()
         log.info("front door: listening on http://%s:%d", self.host, self.port)
 
     async def _serve(self, app: ASGIApp, host: str, port: int, lifespan: Literal["on", "off"]) -> None:
