@@ -85,6 +85,19 @@ def verdicts(rows: list[dict[str, Any]], side: str) -> list[str]:
     return out
 
 
+def scaling(rows: list[dict[str, Any]]) -> str:
+    """Closed-loop requests/s of each `coserve-Nw` side against the one-worker coserve, per point."""
+    lines = []
+    for row in (r for r in rows if r["mode"] == "max" and r["side"].startswith("coserve-")):
+        one = next((r for r in rows if (r["mode"], r["connections"], r["side"]) == ("max", row["connections"],
+                    "coserve")), None)  # fmt: skip
+        if one is not None:
+            times = statistics.median(row["rps"]) / statistics.median(one["rps"])
+            lines.append(f"- {row['side']} at {row['connections']} connections (max): "
+                         f"{statistics.median(row['rps']):,.0f} requests/s, {times:.2f}x one worker's")  # fmt: skip
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def render(doc: dict[str, Any], md: Path, png: Path) -> str:
     rows = summarize(doc)
     header = ["mode", "conns", "side", "rps", "ratio to direct", "p50 µs", "added p50 µs", "p99 µs",
@@ -98,6 +111,7 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
     parts = [f"# Front-door overhead\n\n{provenance(doc)}\n", table(header, body) + "\n"]
     for side in dict.fromkeys(r["side"] for r in rows if r["side"] not in ("direct", ANCHOR)):
         parts.append("\n".join(verdicts(rows, side)) + "\n")
+    parts.append(scaling(rows))
     idle = [c for r in rows if r["side"] == "direct" for c in r["idle_cores"]]
     parts.append(
         f"coserve's own CPU while idle (supervisor ticks, metrics): {statistics.median(idle) * 100:.1f}% of a core.\n"
