@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/overhead.py
 
 from benchmarks import launch, wrk  # noqa: E402
-from benchmarks.common import RESULTS, finish  # noqa: E402
+from benchmarks.common import RESULTS, finish, note_start  # noqa: E402
 from benchmarks.haproxy import HAProxySide  # noqa: E402
 from benchmarks.instance import InstanceCgroup  # noqa: E402
 from benchmarks.overhead_report import render  # noqa: E402
@@ -165,6 +165,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "overhead.json")
     args = parser.parse_args()
     wrk.require()
+    note_start()
     with tempfile.TemporaryDirectory(prefix="coserve-overhead-") as tmp:
         results = run(args, Path(tmp))
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"}
