@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/overhead
 
 from benchmarks import launch, wrk  # noqa: E402
 from benchmarks.common import RESULTS, finish, note_start  # noqa: E402
-from benchmarks.haproxy import HAProxySide  # noqa: E402
+from benchmarks.haproxy import FloorSide, HAProxySide  # noqa: E402
 from benchmarks.instance import InstanceCgroup  # noqa: E402
 from benchmarks.overhead_report import render  # noqa: E402
 
@@ -88,7 +88,7 @@ class Side:
         self.cgroup.remove()
 
 
-def measure(url: str, side: Side | HAProxySide, load: wrk.Load, scratch: Path) -> dict[str, Any]:
+def measure(url: str, side: Side | HAProxySide | FloorSide, load: wrk.Load, scratch: Path) -> dict[str, Any]:
     before = side.cpu_ns()
     result = wrk.run(load, BODY, {"Content-Type": "application/json", TARGET: HOST}, scratch)
     after = side.cpu_ns()
@@ -125,8 +125,13 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         stack.callback(anchor.stop)
         direct_url = sides[0].urls()[0]
         anchor.start(TARGET, HOST, sides[0].container_port())
-        targets: list[tuple[str, str, Side | HAProxySide]] = [("direct", direct_url, sides[0])]
+        targets: list[tuple[str, str, Side | HAProxySide | FloorSide]] = [("direct", direct_url, sides[0])]
         targets += [("haproxy", anchor.urls()[1], anchor)] + [(s.name, s.urls()[1], s) for s in sides]
+        if args.floor:
+            floor = FloorSide(work, server_cpus, f"coserve-bench-floor-{os.getpid()}")
+            stack.callback(floor.stop)
+            floor.start()
+            targets.append((floor.name, floor.urls()[1], floor))
         for _, url, side in targets:  # warm up every path: connections, caches, lazy imports
             measure(url, side, wrk.Load(url, 16, 1.0, 0, wrk_cpus), work)
         for mode, conns, delay, r in plan(args):
@@ -161,6 +166,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternations per point")
     parser.add_argument("--workers", default="1,2", help="coserve Server.Workers, one side each (gunicorn above 1)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure uvicorn with the front door's protocol answering itself (no proxying)",
+    )
     parser.add_argument("--patched-root", type=Path, help="a second checkout measured as side 'patched'")
     parser.add_argument("--out", type=Path, default=RESULTS / "overhead.json")
     args = parser.parse_args()

@@ -10,6 +10,7 @@ from typing import Any
 from benchmarks.common import fmt_spread, provenance, pyplot, table
 
 ANCHOR = "haproxy"
+FLOOR = "uvicorn-floor"  # the front door's HTTP server answering itself: not a proxy, no goal of its own
 GOAL_RATIO = 2.0  # coserve's added p50 at one connection, and its CPU per 1,000 requests, against HAProxy's
 FAIRNESS = (
     "Fairness on a small shared machine: wrk runs one thread; with `--pin` it has CPU 0 to itself and the "
@@ -19,7 +20,9 @@ FAIRNESS = (
     "copy). `max` is closed-loop throughput (queueing included); `paced` holds a moderate fixed rate with "
     "per-connection think time, so its latency is service time, not queueing. CPU is each proxy's cgroup "
     "(coserve's less its containers': front door + supervisor), per 1,000 requests. Figures are medians over "
-    "rounds, with (min-max); `x HAProxy` is the ratio of the medians."
+    "rounds, with (min-max); `x HAProxy` is the ratio of the medians. `uvicorn-floor` is not a proxy: it is "
+    "uvicorn with the front door's protocol class answering the echo itself "
+    "(benchmarks/containers/uvicorn_floor.py), what the front door's HTTP server costs before any work of its own."
 )
 
 
@@ -63,7 +66,7 @@ def times_anchor(rows: list[dict[str, Any]], row: dict[str, Any], key: str) -> f
 
 
 def _x(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}x"
+    return "" if value is None or value < 0 else f"{value:.1f}x"
 
 
 def verdicts(rows: list[dict[str, Any]], side: str) -> list[str]:
@@ -109,7 +112,7 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
              _x(times_anchor(rows, r, "added_p50")), _x(times_anchor(rows, r, "cpu_ms_per_1k")), r["errors"]]
             for r in rows]  # fmt: skip
     parts = [f"# Front-door overhead\n\n{provenance(doc)}\n", table(header, body) + "\n"]
-    for side in dict.fromkeys(r["side"] for r in rows if r["side"] not in ("direct", ANCHOR)):
+    for side in dict.fromkeys(r["side"] for r in rows if r["side"] not in ("direct", ANCHOR, FLOOR)):
         parts.append("\n".join(verdicts(rows, side)) + "\n")
     parts.append(scaling(rows))
     idle = [c for r in rows if r["side"] == "direct" for c in r["idle_cores"]]
