@@ -171,13 +171,12 @@ class _OneWrite:
     bytes and both go out in one `writelines` (one writev). Only when a body is certain to follow the head:
     a Content-Length over 0, not HEAD; a chunked (streamed) answer's head goes out at once."""
 
-    __slots__ = ("cycle", "head", "started", "transport")
+    __slots__ = ("cycle", "head", "transport")
 
     def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
         self.transport = transport
-        self.cycle = cycle  # uvicorn's RequestResponseCycle: it sets what we read before it writes the head
+        self.cycle: Any = cycle  # uvicorn's RequestResponseCycle until its head is written (or held), then None
         self.head: bytes | None = None
-        self.started = False  # the head has been written (or held)
 
     def write(self, data: bytes) -> None:
         if self.head is not None:
@@ -185,8 +184,8 @@ class _OneWrite:
             self.transport.writelines((head, data))
             return
         cycle = self.cycle
-        if not self.started and cycle.response_started:  # this is the head (a `100 Continue` comes before)
-            self.started = True
+        if cycle is not None and cycle.response_started:  # this is the head (a `100 Continue` comes before)
+            self.cycle = None  # not needed past the head: no reference cycle left for the collector to find
             if (
                 cycle.chunked_encoding is False
                 and cycle.expected_content_length > 0
