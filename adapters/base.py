@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,12 @@ class Launch:
     environment: Mapping[str, str]  # the container's Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command
     memory_limit: int | None  # bytes, for servers that size their heaps
+    cpu_allotment: float | None = None  # cores it may count on (adapters.threads), for servers that size pools
     python: str = sys.executable  # the interpreter for Python servers: coserve's, or one with requirements.txt
+    image: str = ""  # the Image field as written (an OCI reference for images run through podman)
+    endpoint: str = ""  # EndpointName, for names that must be unique on the host (podman containers)
+    cgroups: str = "none"  # the cgroup backend the supervisor runs it under: v2 | v1 | none
+    mounts: tuple[tuple[Path, Path], ...] = ()  # more read-only host directories, each at its target
 
 
 class Adapter(Protocol):
@@ -47,6 +52,18 @@ class Adapter(Protocol):
     def ready(self, status: int, body: bytes) -> bool:
         """Whether the answer from readiness_url means the server can take requests."""
         ...
+
+
+@runtime_checkable
+class ContainerEngine(Protocol):
+    """An adapter whose command runs a container engine (podman) rather than the server itself.
+
+    The engine mounts the model at /opt/ml/model inside its container, so the supervisor gives it the
+    real model directory and no private mount namespace of its own. What the engine keeps outside the
+    processes (its container record, mounts, network) is removed by `cleanup_command`, which the
+    supervisor runs after every exit, outside the container's cgroup."""
+
+    def cleanup_command(self, launch: Launch) -> list[str]: ...
 
 
 def contract_environment(launch: Launch) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from adapters.base import Launch, contract_environment
+from adapters.threads import pool_environment
 
 _VAR = re.compile(r"(\$?)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -33,7 +34,9 @@ class ProcessAdapter:
                 for a in launch.command]  # fmt: skip
 
     def environment(self, launch: Launch) -> dict[str, str]:
-        return contract_environment(launch)
+        # A sensible default for Python servers (numpy, scikit-learn, torch): BLAS/OpenMP pools
+        # sized to the container's allotment rather than every core of the host.
+        return {**contract_environment(launch), **pool_environment(launch.cpu_allotment)}
 
     def readiness_url(self, launch: Launch) -> str:
         return f"http://127.0.0.1:{launch.bind_port}/ping"

@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Mapping
 
 from adapters.base import Launch, contract_environment
+from adapters.threads import pool_environment, threads
 
 log = logging.getLogger("adapters.tfserving")
 BINARY = "tensorflow_model_server"
@@ -54,9 +55,14 @@ class TfServingAdapter:
         return choice
 
     def environment(self, launch: Launch) -> dict[str, str]:
+        n = threads(launch.cpu_allotment)
         return {
             **contract_environment(launch),
-            "OMP_NUM_THREADS": "1",  # as SageMaker's TF container: TF's own pools do the threading
+            **pool_environment(launch.cpu_allotment),
+            # Both servers (the binary's --tensorflow_*_op_parallelism flags, the built-in one's
+            # tf.config.threading) read these: pools sized to the allotment, not the host.
+            "SAGEMAKER_TFS_INTRA_OP_PARALLELISM": str(n),
+            "SAGEMAKER_TFS_INTER_OP_PARALLELISM": str(min(n, 2)),  # ops side by side: more rarely pays
             "TF_CPP_MIN_LOG_LEVEL": "1",  # fewer TensorFlow INFO lines in the container log
         }
 

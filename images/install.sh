@@ -3,10 +3,13 @@
 #
 #   images/install.sh [--extras LIST] [--venv DIR] [--no-os-packages] [--editable]
 #
-#   --extras      comma list of: demo, dev, bench, torchserve, tensorflow, all (default: none, the core only)
+#   --extras      comma list of: demo, dev, bench, torchserve, tensorflow, podman, all (default: none, the core only)
+#                 podman: bring-your-own images (podman, runc for cgroup v1 hosts, crun for v2; with dev also
+#                 debootstrap, which the tests use to make a base image)
 #   --venv        where the virtual environment goes (default: .venv in the checkout)
 #   --editable    install the checkout in development mode (the default when .git is present)
-#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu   pick PyTorch's CPU wheels (keeps images small)
+#   TORCH_INDEX_URL=URL   take torch from this index (e.g. PyTorch's CPU wheel index: keeps images small);
+#                         unset: the index pip is configured with
 #
 # Idempotent: OS packages already present are not reinstalled, an existing venv is reused.
 set -euo pipefail
@@ -24,11 +27,11 @@ while [ $# -gt 0 ]; do
     --no-os-packages) os_packages=0; shift ;;
     --editable) editable=1; shift ;;
     --no-editable) editable=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-[ "$extras" = all ] && extras="demo,dev,bench,torchserve,tensorflow"
+[ "$extras" = all ] && extras="demo,dev,bench,torchserve,tensorflow,podman"
 has_extra() { [[ ",$extras," == *",$1,"* ]]; }
 say() { printf 'install.sh: %s\n' "$*"; }
 
@@ -46,14 +49,30 @@ if [ "$os_packages" -eq 1 ] && command -v apt-get >/dev/null; then
   has_extra bench && wanted+=(wrk)
   # The three-host test (tests/scaleout): Debian's HAProxy as the balancer, iproute2 for network namespaces.
   has_extra dev && wanted+=(haproxy iproute2)
+  # podman with its recommends (netavark, aardvark-dns, catatonit for --init, conmon), as images/ci-image.sh
+  # installs and tested it; runc and crun explicitly: Debian's podman takes either, coserve picks by cgroup version.
+  engine=()
+  if has_extra podman; then
+    engine=(podman runc crun)
+    has_extra dev && engine+=(debootstrap)
+  fi
   missing=()
+  missing_engine=()
   for pkg in "${wanted[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "OS packages: installing ${missing[*]}"
+  for pkg in "${engine[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing_engine+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ] || [ ${#missing_engine[@]} -gt 0 ]; then
+    say "OS packages: installing ${missing[*]} ${missing_engine[*]}"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ ${#missing[@]} -gt 0 ]; then
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    if [ ${#missing_engine[@]} -gt 0 ]; then
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing_engine[@]}" >/dev/null
+    fi
   else
     say "OS packages: all present"
   fi

@@ -1,4 +1,4 @@
-"""The `coserve` command: serve, check, fetch, cache, status, top."""
+"""The `coserve` command: serve, check, fetch, cache, status, top, plan."""
 
 from __future__ import annotations
 
@@ -39,11 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     top.add_argument("--interval", type=float, default=2.0, help="refresh every this many seconds")
     for p in (status, top):
         p.add_argument("--url", default="http://127.0.0.1:8080", help="the front door (default http://127.0.0.1:8080)")
+    # coserve plan: the consolidation advisor (runtime.plan)
+    from runtime.plan.command import add_arguments as plan_arguments
+
+    plan_arguments(sub.add_parser("plan", help="pack models onto instance types from measured peaks, with $/month"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "plan":
+        from runtime.plan.command import run as plan
+
+        return plan(args)
     if args.command in ("status", "top"):
         from runtime import status as view
 

@@ -38,7 +38,9 @@ SERVER_OPTIONS: dict[str, object] = {"proxy_headers": False, "server_header": Fa
 def router_settings(d: Deployment) -> RouterSettings:
     s = d.server
     return RouterSettings(timeout_s=s.invocation_timeout_s, max_payload=s.max_payload_bytes,
-                          max_response=s.max_response_bytes, max_in_flight=s.max_in_flight)  # fmt: skip
+                          max_response=s.max_response_bytes, max_in_flight=s.max_in_flight,
+                          first_byte_timeout_s=s.stream_first_byte_timeout_s,
+                          chunk_timeout_s=s.stream_chunk_timeout_s)  # fmt: skip
 
 
 def connection_limits(d: Deployment) -> ConnectionLimits:
@@ -87,7 +89,7 @@ class FrontDoor:
         self._gunicorn: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
-        observer = self.metrics.start().observe  # with workers, only the status listener reads it (their files)
+        requests = self.metrics.start()  # with workers, only the status listener reads it (their files)
         if self.d.server.status_listen is not None:
             host, _, port = self.d.server.status_listen.rpartition(":")
             await self._serve(Starlette(routes=self.metrics.routes()), host.strip("[]"), int(port), "off")
@@ -98,8 +100,9 @@ class FrontDoor:
             log.info("front door: gunicorn pid=%d with %d workers on %s:%d",
                      self._gunicorn.pid, self.d.server.workers, self.host, self.port)  # fmt: skip
             return
-        router = Router(self.source, router_settings(self.d), make_guard(self.d), observer)
-        await self._serve(build_app(router, self.metrics.routes(make_page_guard(self.d))), self.host, self.port, "on")
+        router = Router(self.source, router_settings(self.d), make_guard(self.d), requests.observe)
+        app = build_app(router, self.metrics.routes(make_page_guard(self.d)), requests)
+        await self._serve(app, self.host, self.port, "on")
         memory.settle_heap()
         log.info("front door: listening on http://%s:%d", self.host, self.port)
 

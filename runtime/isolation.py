@@ -6,10 +6,12 @@ Chosen once at start and logged; the supervisor only sees the `Isolation` seam.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from runtime.admission import AdmissionError, Capacity, Ledger, Need, admit
 from runtime.cgroups import Backend, Cgroup, Limits, Stats, cpu_capacity, detect, memory_capacity
+from runtime.cgroups.cpuplan import CpuPlanError, CpuPlanItem, plan_cpusets
 from runtime.config import ContainerSpec, Deployment
 from runtime.mountns import MODEL_TARGET, private_model_mount_supported, wrap_private_model_mount
 from runtime.supervisor.isolation import Isolation, Mounts
@@ -26,10 +28,15 @@ class StartupError(SystemExit):
 class CgroupIsolation:
     """Each container in its own cgroup from its first instruction; optionally its own mount view."""
 
-    def __init__(self, backend: Backend, private_mounts: bool, ledger: Ledger) -> None:
+    def __init__(
+        self, backend: Backend, private_mounts: bool, ledger: Ledger,
+        cpusets: dict[str, tuple[int, ...] | None] | None = None,
+    ) -> None:  # fmt: skip
         self.backend = backend
+        self.kind = backend.kind
         self.private_mounts = private_mounts
         self.ledger = ledger
+        self.cpusets = cpusets or {}  # from cpuplan: only where a container is pinned
         self.groups: dict[str, Cgroup] = {}
         self._oom_seen: dict[str, int] = {}
 
@@ -39,6 +46,7 @@ class CgroupIsolation:
             memory_bytes=lim.memory_bytes, memory_request_bytes=lim.memory_request_bytes,
             oom_score_adj=self.ledger.oom_score_adj(Need.of(spec)),
             cpus=lim.cpus, cpu_weight=lim.cpu_weight, pids=lim.pids,
+            cpu_mode=lim.cpu_mode, cpuset=self.cpusets.get(spec.hostname),
         )  # fmt: skip
         group = self.backend.create(spec.hostname, limits)
         self.groups[spec.hostname] = group
@@ -50,8 +58,9 @@ class CgroupIsolation:
     def view(self, host: Path, target: Path) -> Path:
         return target if self.private_mounts else host
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
-        inner = wrap_private_model_mount(argv, model_dir, more=more) if self.private_mounts else argv
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None, more: Mounts = ()) -> list[str]:
+        private = self.private_mounts and model_dir is not None
+        inner = wrap_private_model_mount(argv, model_dir, more=more) if private and model_dir else argv
         return self.groups[spec.hostname].wrap(inner)
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:
@@ -94,8 +103,25 @@ def choose_isolation(d: Deployment) -> Isolation:
     except AdmissionError as exc:
         raise StartupError(f"coserve: the containers' requests do not fit this host: {exc}") from exc
     log.info("admission: %s", ledger.summary())
+    cpusets = _cpusets(d)
     backend = detect("coserve")
+    if any(cpusets.values()) and not backend.has_cpuset:
+        backend.close()
+        raise StartupError(f"coserve: CpuMode: pinned needs cpusets, which the cgroup backend ({backend.kind}) "
+                           "cannot set here; use CpuMode: weight or quota")  # fmt: skip
     stale = backend.cleanup_stale()
     if stale:
         log.warning("removed cgroups left by an earlier coserve run: %s", ", ".join(stale))
-    return CgroupIsolation(backend, private_model_mount_supported(), ledger)
+    return CgroupIsolation(backend, private_model_mount_supported(), ledger, cpusets)
+
+
+def _cpusets(d: Deployment) -> dict[str, tuple[int, ...] | None]:
+    requests = [CpuPlanItem(c.hostname, c.limits.cpu_mode, c.limits.cpus) for c in d.containers]
+    try:
+        cpusets = plan_cpusets(requests, sorted(os.sched_getaffinity(0)))
+    except CpuPlanError as exc:
+        raise StartupError(f"coserve: {exc}") from None
+    for hostname, cpus in cpusets.items():
+        if cpus is not None:
+            log.info("%s: cpuset %s", hostname, ",".join(map(str, cpus)))
+    return cpusets

@@ -51,10 +51,15 @@ class Runtime:
 
     async def run(self) -> int:
         d = self.deployment
-        check_ports(d, self.host, self.port)
+        # Isolation first: its sweep kills the containers of an earlier run killed with -9, which hold ports.
+        isolation = choose_isolation(d)
+        try:
+            check_ports(d, self.host, self.port)
+        except SystemExit:
+            isolation.close()
+            raise
         for folder in (d.server.log_dir, d.server.run_dir, d.storage.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        isolation = choose_isolation(d)
         preparer = ModelPreparer(d)
         preparer.store.start()  # sweep a crash's temp files, prune to the budget
         work = AsyncWork(preparer.prepare, preparer.ready)

@@ -10,6 +10,7 @@ from pathlib import Path
 from adapters import get_adapter
 from adapters.preflight import describe, missing
 from runtime.config import ContainerSpec, Deployment
+from runtime.images import ImageError, ensure_image
 from runtime.pyenv import PythonEnvs, RequirementsError
 from runtime.storage import ArtifactError, ArtifactStore, StorageSettings
 from runtime.storage.budget import PYENV_LEASE
@@ -42,13 +43,16 @@ class ModelPreparer:
         absent = [need for need in missing(spec.adapter, spec.environment) if need.required]
         if absent:  # the server could only fail on import, on every restart: fail once, with the remedy
             raise RuntimeError(f"container {hostname}: {spec.adapter} {describe(absent[0])}")
+        if spec.adapter == "oci":
+            self._image(hostname, spec.image, spec.image_pull)
         name = f"{self.d.endpoint_name}--{hostname}"
         try:
             model_dir = self._model_dir(spec, name)
             views = self._sources(spec, name)
         except ArtifactError as exc:
             raise RuntimeError(f"container {hostname}: model artifact {exc}") from exc
-        python = self._requirements(spec, model_dir)
+        # An image brings its own Python: what its `serve` does with code/requirements.txt is its business.
+        python = None if spec.adapter == "oci" else self._requirements(spec, model_dir)
         return Prepared(model_dir, python, _venv_environment(python) if python else {}, views)
 
     def _model_dir(self, spec: ContainerSpec, name: str) -> Path:
@@ -91,6 +95,12 @@ class ModelPreparer:
                 return str(self.envs.ensure(requirements, log_to))
         except RequirementsError as exc:
             raise RuntimeError(f"container {spec.hostname}: code/requirements.txt: {exc}") from exc
+
+    def _image(self, hostname: str, image: str, policy: str) -> None:
+        try:
+            log.info("container %s: image %s %s", hostname, image, ensure_image(image, policy))
+        except ImageError as exc:
+            raise RuntimeError(f"container {hostname}: image {exc}") from exc
 
     def ready(self, hostname: str, status: int, body: bytes) -> bool:
         spec = self.d.container(hostname)

@@ -77,7 +77,14 @@ def _row(c: Doc, before: Doc | None, seconds: float, window: bool) -> list[str]:
     return [c["hostname"], c["state"], rps, _ms(quantile(buckets, 0.5)), _ms(quantile(buckets, 0.99)),
             f"{c['errors_4xx']:.0f}", f"{c['errors_5xx']:.0f}", cpu, memory,
             "-" if request is None else format_size(request), str(c.get("restarts", "-")),
-            str(c.get("oom_kills", "-"))]  # fmt: skip
+            str(c.get("oom_kills", "-")), _throttled(c)]  # fmt: skip
+
+
+def _throttled(c: Doc) -> str:
+    """CPU throttling since start: periods that hit the quota, and the time waited (- before it was reported)."""
+    if c.get("cpu_throttled_periods") is None:
+        return "-"
+    return f"{c['cpu_throttled_periods']} ({c['cpu_throttled_seconds']:.1f}s)"
 
 
 def _host(doc: Doc) -> str:
@@ -115,6 +122,7 @@ def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bo
         "REQUEST",
         "RESTARTS",
         "OOM",
+        "THROTTLED",
     )
     for name in names:
         table.add_column(name, no_wrap=True, justify="left" if name in ("CONTAINER", "STATE", "MEMORY") else "right")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from adapters.base import Launch, contract_environment
+from adapters.threads import pool_environment, threads
 from adapters.torchserve import properties
 
 
@@ -40,6 +41,18 @@ class TorchServeAdapter:
             "LOG_LOCATION": logs,
             "METRICS_LOCATION": logs,
             "PYTHONUNBUFFERED": "1",
+            **self.pools(launch.cpu_allotment),
+        }
+
+    @staticmethod
+    def pools(allotment: float | None) -> dict[str, str]:
+        """Workers, their torch/OpenMP threads, and the frontend's size (netty, the JVM's processor count)."""
+        return {
+            **pool_environment(
+                allotment, properties.worker_threads(allotment)
+            ),  # per worker: torch reads OMP_NUM_THREADS
+            "SAGEMAKER_MODEL_SERVER_WORKERS": str(properties.workers(allotment)),
+            properties.THREADS_ENV: str(threads(allotment)),
         }
 
     def readiness_url(self, launch: Launch) -> str:

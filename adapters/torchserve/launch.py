@@ -76,13 +76,22 @@ def _java_argv(args: argparse.Namespace, root: Path, tmp: Path) -> list[str]:
     model = _model_url(args.model_dir, root / "model-store")
     return [
         _java(), f"-Dmodel_server_home={home}", f"-Dlog4j.configurationFile=file://{root / 'log4j2.xml'}",
-        f"-Djava.io.tmpdir={tmp}", f"-Xmx{args.heap_mb}m", "-XX:+ExitOnOutOfMemoryError",
+        f"-Djava.io.tmpdir={tmp}", f"-Xmx{args.heap_mb}m", "-XX:+ExitOnOutOfMemoryError", *_jvm_cpu_flags(),
         *shlex.split(os.environ.get("SAGEMAKER_MODEL_SERVER_VMARGS", "")),
         "-cp", str(Path(home) / "ts" / "frontend" / "*"), "org.pytorch.serve.ModelServer",
         # -ncs first: anything after -m is read as one more model to load.
         "--python", sys.executable, "-f", str(root / "config.properties"), "-s", str(root / "model-store"), "-ncs",
         "-m", f"{properties.MODEL_NAME}={model}",
     ]  # fmt: skip
+
+
+def _jvm_cpu_flags() -> list[str]:
+    """The JVM sizes its GC and fork-join pools from the host's cores unless told the container's."""
+    raw = os.environ.get(properties.THREADS_ENV) or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        _fail(f"{properties.THREADS_ENV}={raw!r}: expected a whole number of threads, at least 1")
+    n = int(raw)
+    return [f"-XX:ActiveProcessorCount={n}", f"-XX:ParallelGCThreads={n}", f"-XX:ConcGCThreads={max(1, n // 4)}"]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -8,6 +8,7 @@ opens comes from the container's SAGEMAKER_SAFE_PORT_RANGE, never its defaults (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ HEAP_FRACTION = 0.25
 HEAP_MIN_MB, HEAP_MAX_MB = 64, 2048
 HEAP_UNLIMITED_MB = 512  # no memory limit: still cap it, or 15 JVMs each take 1/4 of the host's RAM
 SAFE_PORTS_NEEDED = 5
+CORES_PER_WORKER = 4  # a worker is ~240 MB: one more per 4 allotted cores, else more torch threads
+THREADS_ENV = "COSERVE_CPU_THREADS"  # the container's pool size (adapters.threads), read here and by the launcher
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,16 @@ def heap_mb(memory_limit: int | None) -> int:
     return max(HEAP_MIN_MB, min(HEAP_MAX_MB, int(memory_limit * HEAP_FRACTION) // MIB))
 
 
+def workers(allotment: float | None) -> int:
+    """Python workers for the model: one per CORES_PER_WORKER allotted cores, at least one."""
+    return max(1, int((allotment or 0) // CORES_PER_WORKER))
+
+
+def worker_threads(allotment: float | None) -> int:
+    """torch/OpenMP threads per worker: the allotment spread over the workers, at least one."""
+    return max(1, math.ceil(round((allotment or 1) / workers(allotment), 6)))
+
+
 def config_properties(p: Ports, handler: str, env: Mapping[str, str]) -> dict[str, str]:
     """config.properties as SageMaker's toolkit writes it, with private ports and loopback only."""
     local = "http://127.0.0.1"
@@ -71,6 +84,9 @@ def config_properties(p: Ports, handler: str, env: Mapping[str, str]) -> dict[st
         # One worker unless asked: TorchServe's default (one per core) multiplies the ~240 MB worker
         # by the host's cores in every container, and a shared host has many containers.
         "default_workers_per_model": env.get("SAGEMAKER_MODEL_SERVER_WORKERS", "1"),
+        # The frontend's netty pools default to one thread per host core; the container has fewer.
+        "number_of_netty_threads": env.get(THREADS_ENV, "1"),
+        "netty_client_threads": env.get(THREADS_ENV, "1"),
         "install_py_dep_per_model": "false",
         # coserve measures the container from its cgroup; TorchServe's own collector forks a
         # Python process every minute to do the same.

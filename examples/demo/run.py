@@ -9,7 +9,9 @@ side. `digits` needs no framework: two bring-your-own containers on two stacks.
 2. trains the suite's models on data that ships offline and uploads each model.tar.gz;
 3. starts `coserve serve` with one container per model, in Direct mode;
 4. invokes each container with boto3's `invoke_endpoint` exactly as a SageMaker client would, and prints
-   predictions, accuracy on held-out data and latency per container.
+   predictions, accuracy on held-out data and latency per container;
+5. (`digits`) streams text from a bring-your-own generator with `invoke_endpoint_with_response_stream`,
+   printed as the parts arrive.
 Artifacts are built once and kept in the work dir; a second run reuses them (and coserve's cache).
 """
 
@@ -59,9 +61,9 @@ def deployment(suite: Suite, urls: dict[str, str], store: S3Endpoint, work: Path
         "VariantName": "prod",
         "ModelName": suite.endpoint.removesuffix("-ep"),
         "InferenceExecutionConfig": {"Mode": "Direct"},
-        "Containers": [c.definition(urls[c.hostname]) for c in suite.containers],
+        "Containers": [c.definition(urls[c.hostname]) for c in [*suite.containers, *suite.streamers]],
         "Coserve": {
-            "Containers": {c.hostname: c.settings for c in suite.containers},
+            "Containers": {c.hostname: c.settings for c in [*suite.containers, *suite.streamers]},
             "Storage": {
                 "CacheDir": str(work / "cache"),
                 "S3EndpointUrl": store.endpoint_url,
@@ -115,6 +117,27 @@ def exercise(suite: Suite, url: str) -> Table:
     return table
 
 
+def stream(suite: Suite, url: str) -> None:
+    """invoke_endpoint_with_response_stream on each streaming container, printed part by part as it arrives."""
+    client = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
+                          aws_access_key_id="demo", aws_secret_access_key="demo")  # fmt: skip
+    for c in suite.streamers:
+        start = time.perf_counter()
+        r = client.invoke_endpoint_with_response_stream(
+            EndpointName=suite.endpoint, TargetContainerHostname=c.hostname,
+            ContentType="application/json", Body=json.dumps(c.payload("Beautiful is")),
+        )  # fmt: skip
+        console.print(f"{c.hostname} streams ({r['ContentType']}): Beautiful is ", end="")
+        parts, first = 0, None
+        for event in r["Body"]:
+            first = first or time.perf_counter() - start
+            parts += 1
+            console.print(event["PayloadPart"]["Bytes"].decode(), end="", soft_wrap=True)
+        console.print(f"\n{c.hostname}: {parts} parts, first after {(first or 0) * 1000:.0f} ms, "
+                      f"all after {(time.perf_counter() - start) * 1000:.0f} ms")  # fmt: skip
+    client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", choices=sorted(SUITES), default="mnist")
@@ -139,6 +162,7 @@ def main() -> int:
             wait_ready(f"http://127.0.0.1:{args.port}", proc, 300)
             console.print(f"all containers RUNNING after {time.monotonic() - started:.1f}s")
             console.print(exercise(suite, f"http://127.0.0.1:{args.port}"))
+            stream(suite, f"http://127.0.0.1:{args.port}")
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(60)

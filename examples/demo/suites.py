@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
+import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +42,7 @@ class DemoContainer:
 class Suite:
     endpoint: str
     containers: list[DemoContainer]
+    streamers: list[DemoContainer]  # containers that stream their answer (invoke_endpoint_with_response_stream)
 
     def build(self, out: Path) -> dict[str, Path]:
         raise NotImplementedError
@@ -63,10 +67,16 @@ class Digits(Suite):
                           {"Command": [python, "$(SM_MODEL_DIR)/code/centroid_server.py"], "Memory": "256MiB"},
                           lambda x: {"instances": x.tolist()}, lambda doc: doc["predictions"]),
         ]  # fmt: skip
+        self.streamers = [
+            DemoContainer("zen-writer", "process",
+                          {"Command": [python, "$(SM_MODEL_DIR)/code/zen_writer.py"], "Memory": "128MiB"},
+                          lambda prompt: {"prompt": prompt, "words": 24}, lambda doc: []),
+        ]  # fmt: skip
 
     def build(self, out: Path) -> dict[str, Path]:
         done = {c.hostname: out / f"{c.hostname}.tar.gz" for c in self.containers}
-        return done if all(p.exists() for p in done.values()) else self.module.build(out)  # type: ignore[no-any-return]
+        built = done if all(p.exists() for p in done.values()) else self.module.build(out)
+        return {**built, "zen-writer": zen_writer_artifact(out / "zen-writer.tar.gz")}
 
     def batches(self) -> Iterator[tuple[Any, list[int]]]:
         _, x_test, _, y_test = self.module.split()
@@ -86,6 +96,7 @@ class Mnist(Suite):
         self.tf = load(EXAMPLES / "mnist" / "tensorflow" / "train.py")
         self.pt = load(EXAMPLES / "mnist" / "pytorch" / "train.py")
         self.x_train, self.x_test, self.y_train, self.y_test = digits_28x28()
+        self.streamers = []
         argmax: Callable[[Any], list[int]] = lambda rows: [max(range(10), key=r.__getitem__) for r in rows]  # noqa: E731
         self.containers = [
             DemoContainer("tensorflow-mnist", self.tf_image, {"Memory": "1536MiB"},
@@ -107,6 +118,18 @@ class Mnist(Suite):
     def batches(self) -> Iterator[tuple[Any, list[int]]]:
         for i in range(0, len(self.x_test), 16):  # 16 images per request, as the notebook samples
             yield self.x_test[i : i + 16], self.y_test[i : i + 16].tolist()
+
+
+def zen_writer_artifact(path: Path) -> Path:
+    """model.tar.gz of the streaming demo container: its bigram table and its server."""
+    server = EXAMPLES / "demo" / "zen_writer.py"
+    table = json.dumps(load(server).train()).encode()
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(server, "code/zen_writer.py")
+        info = tarfile.TarInfo("bigrams.json")
+        info.size = len(table)
+        tar.addfile(info, io.BytesIO(table))
+    return path
 
 
 def digits_28x28() -> tuple[Any, Any, Any, Any]:

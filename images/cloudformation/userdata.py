@@ -22,6 +22,7 @@ SETTINGS = {  # user-data.sh's setting -> the stack parameter that fills it
     "COSERVE_DEPLOYMENT": "DeploymentUrl",
     "COSERVE_EXTRAS": "CoserveExtras",
     "COSERVE_HOST": "CoserveHost",
+    "TORCH_INDEX_URL": "TorchIndexUrl",
 }
 OPENER = "Fn::Base64: !Sub |"
 

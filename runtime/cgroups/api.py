@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from .cpu import MODES, CpuMode
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -31,6 +33,10 @@ class Limits:
     = weight*1024/100."""
     pids: int | None = None
     """Most tasks (processes and threads) at once: `pids.max`."""
+    cpu_mode: CpuMode | None = None
+    """How `cpus` applies (see `cpu`): weight, quota or pinned; None: quota with cpus, else weight."""
+    cpuset: tuple[int, ...] | None = None
+    """The cores it may run on (`cpuset.cpus`), from `cpuplan`; None: those coserve has."""
     memory_request_bytes: int | None = None
     """What admission reserved: protected from reclaim under pressure from outside the container,
     v2 `memory.low`, v1 `memory.soft_limit_in_bytes` (reclaimed down to it first under host pressure)."""
@@ -51,6 +57,10 @@ class Limits:
             raise ValueError(f"cpu_weight: {self.cpu_weight!r} must be within 1..10000")
         if self.pids is not None and self.pids < 1:
             raise ValueError(f"pids: {self.pids!r} must be >= 1")
+        if self.cpu_mode is not None and self.cpu_mode not in MODES:
+            raise ValueError(f"cpu_mode: {self.cpu_mode!r} must be one of {', '.join(MODES)}")
+        if self.cpuset is not None and not self.cpuset:
+            raise ValueError("cpuset: must name at least one CPU")
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,11 @@ class Stats:
     """Cumulative count of OOM kills in this cgroup."""
     pids: int
     """Number of processes now in the cgroup."""
+    # CPU throttling (cpu.stat): only a quota throttles; an operator sees here when a limit costs latency.
+    cpu_throttled_periods: int = 0
+    """Cumulative CFS periods in which the cgroup hit its quota (`nr_throttled`)."""
+    cpu_throttled_ns: int = 0
+    """Cumulative time its tasks waited for the next period (v1 `throttled_time`, v2 `throttled_usec`)."""
 
 
 class Cgroup(Protocol):
@@ -97,6 +112,11 @@ class Cgroup(Protocol):
 class Backend(Protocol):
     kind: str
     """"v2", "v1" or "none"."""
+
+    @property
+    def has_cpuset(self) -> bool:
+        """Whether `Limits.cpuset` can be enforced (v1: a cpuset hierarchy; v2: the cpuset controller)."""
+        ...
 
     def create(self, name: str, limits: Limits) -> Cgroup:
         """A cgroup for one container; an existing one of that name is reused, limits reapplied."""

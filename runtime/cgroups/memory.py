@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
+from .place import real_v2_path
 from .procfs import cgroup_mounts, effective_v2_limit, keyed, own_cgroups, parse_limit, under
 
 OWN_MEMORY = "the memory limit of coserve's own cgroup"
@@ -39,7 +40,7 @@ def own_memory_limit() -> int | None:
         except (OSError, KeyError):
             return None
     for mount in mounts.v2:
-        limit = effective_v2_limit(under(mount, own.get("", "/")), mount)
+        limit = effective_v2_limit(under(mount, real_v2_path(mount, own.get("", "/"))), mount)
         if limit is not None:
             return limit
     return None
@@ -51,7 +52,7 @@ def own_cpu_limit() -> float | None:
     if "cpu" in own and "cpu" in mounts.v1:
         return _lowest(mounts.v1["cpu"], own["cpu"], _v1_quota)
     for mount in mounts.v2:
-        found = _lowest(mount, own.get("", "/"), _v2_quota)
+        found = _lowest(mount, real_v2_path(mount, own.get("", "/")), _v2_quota)
         if found is not None:
             return found
     return None

@@ -78,6 +78,8 @@ class NoneBackend:
     def __init__(self) -> None:
         self._made: dict[str, NoneCgroup] = {}
 
+    has_cpuset = False
+
     def start(self) -> None:
         """Nothing to prepare."""
 

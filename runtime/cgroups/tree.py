@@ -70,10 +70,21 @@ def join_argv(procs_files: Sequence[Path], argv: list[str], oom_score_adj: int |
 
 
 def read_pids(cgroup: Path) -> list[int]:
+    """Every process in the cgroup and its descendants: a container engine (podman with runc on v1) puts
+    the container's processes in a child of the cgroup it was started in, and they are the container's too."""
     try:
-        return [int(word) for word in (cgroup / "cgroup.procs").read_text().split()]
-    except FileNotFoundError:
-        return []
+        pids = [int(word) for word in (cgroup / "cgroup.procs").read_text().split()]
+        children = [child for child in cgroup.iterdir() if child.is_dir()]
+    except OSError as exc:
+        if gone(exc):
+            return []
+        raise
+    return pids + [pid for child in children for pid in read_pids(child)]
+
+
+def gone(exc: OSError) -> bool:
+    """The cgroup was removed (by us, or by systemd once its unit emptied): ENOENT, or ENODEV mid-removal."""
+    return exc.errno in (errno.ENOENT, errno.ENODEV)
 
 
 def kill_all(cgroup: Path) -> bool:
@@ -96,11 +107,14 @@ def kill_until_empty(list_pids: Callable[[], list[int]], what: str, timeout: flo
 
 def remove_tree(cgroup: Path, kill: Callable[[Path], bool] = kill_all) -> None:
     """Depth first, because a cgroup can be removed only once its children and processes are."""
-    if not cgroup.is_dir():
-        return
-    for child in cgroup.iterdir():
-        if child.is_dir():
-            remove_tree(child, kill)
+    try:
+        children = [child for child in cgroup.iterdir() if child.is_dir()]
+    except OSError as exc:
+        if gone(exc):
+            return
+        raise
+    for child in children:
+        remove_tree(child, kill)
     kill(cgroup)
     _rmdir(cgroup)
 
@@ -112,9 +126,9 @@ def _rmdir(path: Path, timeout: float = KILL_TIMEOUT_S) -> None:
         try:
             path.rmdir()
             return
-        except FileNotFoundError:
-            return
         except OSError as exc:
+            if gone(exc):
+                return
             if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                 raise
         time.sleep(_POLL_S)

@@ -16,14 +16,15 @@ from typing import Any
 from cgroupspy.controllers import CpuAcctController, CpuController, MemoryController
 
 from .api import Limits, Stats, check_name
-from .procfs import parse_limit, under
+from .cpu import PERIOD_US, format_cpus, quota_us, shares
+from .procfs import keyed, parse_limit, under
 from .tree import join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
+from .v1oom import V1OomCount
 
 _log = logging.getLogger("runtime.cgroups")
 
 REQUIRED = ("memory", "cpu", "cpuacct")
 OPTIONAL = ("pids",)
-_PERIOD_US = 100_000
 
 
 class _Dir:
@@ -38,6 +39,8 @@ class V1Cgroup:
         self.name = name
         self.dirs = dirs
         self.oom_score_adj: int | None = None
+        # Kills in runc's child cgroup are counted nowhere that outlives it: see v1oom.
+        self.oom = V1OomCount(dirs["memory"])
 
     def _unique(self) -> list[Path]:
         # cpu and cpuacct share one directory where they are mounted together.
@@ -58,9 +61,11 @@ class V1Cgroup:
         memory.soft_limit_in_bytes = limits.memory_request_bytes
         self.oom_score_adj = limits.oom_score_adj
         cpu = CpuController(_Dir(self.dirs["cpu"]))
-        cpu.cfs_period_us = _PERIOD_US
-        cpu.cfs_quota_us = None if limits.cpus is None else max(1000, round(limits.cpus * _PERIOD_US))
-        cpu.shares = 1024 if limits.cpu_weight is None else max(2, limits.cpu_weight * 1024 // 100)
+        cpu.cfs_period_us = PERIOD_US
+        cpu.cfs_quota_us = quota_us(limits.cpu_mode, limits.cpus)
+        cpu.shares = shares(limits.cpu_mode, limits.cpus, limits.cpu_weight)
+        if limits.cpuset is not None:  # create() made the cpuset directory for it
+            (self.dirs["cpuset"] / "cpuset.cpus").write_text(format_cpus(limits.cpuset))
         if "pids" in self.dirs:
             (self.dirs["pids"] / "pids.max").write_text(str(limits.pids or "max"))
         elif limits.pids is not None:
@@ -82,15 +87,21 @@ class V1Cgroup:
             memory_peak_bytes=memory.max_usage_in_bytes,
             memory_limit_bytes=parse_limit(str(memory.stat["hierarchical_memory_limit"])),
             cpu_usage_ns=CpuAcctController(_Dir(self.dirs["cpuacct"])).usage,
-            oom_kills=memory.oom_control.get("oom_kill", 0),
+            oom_kills=self.oom.total(),
             pids=len(self.pids()),
+            **self._throttling(),
         )
+
+    def _throttling(self) -> dict[str, int]:
+        stat = keyed((self.dirs["cpu"] / "cpu.stat").read_text())
+        return {"cpu_throttled_periods": stat.get("nr_throttled", 0), "cpu_throttled_ns": stat.get("throttled_time", 0)}
 
     def kill(self) -> None:
         for path in self._unique():
             kill_all(path)
 
     def remove(self) -> None:
+        self.oom.close()
         for path in self._unique():
             remove_tree(path)
 
@@ -120,18 +131,41 @@ class V1Backend:
             with contextlib.suppress(OSError):
                 run.use_hierarchy = True
 
+    @property
+    def has_cpuset(self) -> bool:
+        return "cpuset" in self.mounts and "cpuset" in self.own
+
+    def _cpuset_parent(self) -> Path | None:
+        return under(self.mounts["cpuset"], self.own["cpuset"]) if self.has_cpuset else None
+
     def create(self, name: str, limits: Limits) -> V1Cgroup:
         check_name("cgroup name", name)
         dirs = {c: parent / self.marker / name for c, parent in self._parents().items()}
         for path in dirs.values():
             path.mkdir(exist_ok=True)
+        if limits.cpuset is not None:  # only then: the cpuset hierarchy stays untouched otherwise
+            dirs["cpuset"] = self._cpuset_dir(name)
+        if name in self._made:  # reused: its earlier object's eventfd goes
+            self._made[name].oom.close()
         cgroup = self._made[name] = V1Cgroup(name, dirs)
         cgroup.apply(limits)
         return cgroup
 
+    def _cpuset_dir(self, name: str) -> Path:
+        """A child in the cpuset hierarchy, given its parent's CPUs and memory nodes (it starts empty)."""
+        parent = self._cpuset_parent()
+        if parent is None:
+            raise OSError(f"cgroup {name}: no cpuset hierarchy is mounted for coserve, so CpuMode: pinned cannot hold")
+        for path in (parent / self.marker, parent / self.marker / name):
+            path.mkdir(exist_ok=True)
+            for key in ("cpuset.cpus", "cpuset.mems"):
+                if not (path / key).read_text().strip():
+                    (path / key).write_text((path.parent / key).read_text().strip())
+        return parent / self.marker / name
+
     def cleanup_stale(self) -> list[str]:
         removed: dict[str, None] = {}
-        for parent in dict.fromkeys(self._parents().values()):
+        for parent in dict.fromkeys([*self._parents().values(), *filter(None, [self._cpuset_parent()])]):
             for path in stale_dirs(parent, self.run_root):
                 remove_tree(path)
                 removed[path.name] = None
@@ -141,5 +175,6 @@ class V1Backend:
         for cgroup in self._made.values():
             cgroup.remove()
         self._made.clear()
-        for parent in dict.fromkeys(self._parents().values()):
-            remove_tree(parent / self.marker)
+        for parent in dict.fromkeys([*self._parents().values(), *filter(None, [self._cpuset_parent()])]):
+            if (parent / self.marker).exists():
+                remove_tree(parent / self.marker)

@@ -19,6 +19,7 @@ class ContainerLimits:
     cpu_request: float | None = None  # CpuRequest: cores admission reserves; defaults to Cpus
     cpu_weight: int | None = None  # relative CPU share, 1..10000 (cgroup v2 semantics, default 100)
     pids: int | None = None  # most processes and threads the container may hold
+    cpu_mode: Literal["weight", "quota", "pinned"] | None = None  # CpuMode; None: quota with Cpus, else weight
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,14 @@ class ContainerSpec:
     hostname: str  # ContainerHostname, or container-N by position for unnamed Serial containers
     index: int  # position in Containers, 0-based
     image: str  # the Image field as written (adapter name or SageMaker image URI)
-    adapter: str  # the adapter that serves it: process | torchserve | tensorflow-serving
+    adapter: str  # the adapter that serves it: process | torchserve | tensorflow-serving | oci
     model_data_url: str | None  # ModelDataUrl: s3://, https://, file:// or a path; None: empty model dir
     environment: dict[str, str]  # Environment, verbatim
     command: tuple[str, ...] | None  # Coserve.Containers.<hostname>.Command (process adapter)
     limits: ContainerLimits = field(default_factory=ContainerLimits)
     model_data: S3Data | None = None  # ModelDataSource when uncompressed (an S3 prefix or object); else None
     additional_sources: tuple[Channel, ...] = ()  # AdditionalModelDataSources, each under its ChannelName
+    image_pull: str = "missing"  # Coserve.Containers.<hostname>.ImagePull (OCI images): missing | always | never
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class ServerSettings:
     keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
     max_connections: int = 1000  # open client connections per router process; past it 503 and close
     max_in_flight: int = 100  # requests in flight to one container per router process; past it 503
+    stream_first_byte_timeout_s: float = 60.0  # response streaming: request sent to first byte; past it 424 (504)
+    stream_chunk_timeout_s: float = 60.0  # response streaming: silence between chunks; past it ModelStreamError
     status_listen: str | None = None  # host:port on loopback serving /metrics and /coserve/status unsigned
 
 

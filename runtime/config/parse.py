@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters import ADAPTERS, get_adapter, resolve_image
+from adapters import get_adapter, image_problems, resolve_image
 from runtime.auth.policy import PolicyError
 from runtime.auth.settings import build_authenticator
+from runtime.cgroups.cpu import MODES as CPU_MODES
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
 from runtime.config.settings import parse_metrics, parse_server, parse_storage
 from runtime.config.sources import parse_additional, parse_model_data
@@ -28,7 +29,8 @@ CONTAINER_KEYS = {
     "Environment", "ModelPackageName", "InferenceSpecificationName", "MultiModelConfig",
     "AdditionalModelDataSources",
 }  # fmt: skip
-LIMIT_KEYS = {"Memory", "MemoryRequest", "Cpus", "CpuRequest", "CpuWeight", "Pids"}
+LIMIT_KEYS = {"Memory", "MemoryRequest", "Cpus", "CpuRequest", "CpuWeight", "Pids", "CpuMode"}
+IMAGE_PULL = ("missing", "always", "never")  # Coserve.Containers.<hostname>.ImagePull, for OCI images
 T = TypeVar("T")
 N = TypeVar("N", int, float)
 
@@ -164,8 +166,14 @@ def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> Contain
     image = p.string(f"{at}.Image", c.get("Image"), required=True) or ""
     adapter = resolve_image(image) if image else None
     if image and adapter is None:
-        p.add(f"{at}.Image", f"unknown image: expected one of {', '.join(ADAPTERS)} "
-              "or a SageMaker tensorflow-inference/pytorch-inference image URI", image)  # fmt: skip
+        p.add(f"{at}.Image", "unknown image: expected one of process, torchserve, tensorflow-serving, a SageMaker "
+              "tensorflow-inference/pytorch-inference image URI, or an OCI image reference (registry/name:tag)",
+              image)  # fmt: skip
+    for problem in image_problems(image):
+        p.add(f"{at}.Image", problem, image)
+    pull = extra.get("ImagePull", "missing")
+    if pull not in IMAGE_PULL:
+        p.add(f"Coserve.Containers.{hostname}.ImagePull", f"must be one of {', '.join(IMAGE_PULL)}", pull)
     command = _command(p, f"Coserve.Containers.{hostname}.Command", extra.get("Command"))
     if adapter is not None:
         for problem in adapter.check(command):
@@ -177,6 +185,7 @@ def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> Contain
         additional_sources=parse_additional(p, f"{at}.AdditionalModelDataSources", c.get("AdditionalModelDataSources")),
         environment=_environment(p, f"{at}.Environment", c.get("Environment", {})),
         command=command, limits=_limits(p, f"Coserve.Containers.{hostname}", extra),
+        image_pull=str(pull),
     )  # fmt: skip
 
 
@@ -186,7 +195,7 @@ def _settings_for(p: Problems, own: dict[str, Any], hostname: str) -> dict[str, 
         p.add(f"Coserve.Defaults.{key}", f"unknown key (expected one of {sorted(LIMIT_KEYS)})", defaults[key])
     per = p.mapping("Coserve.Containers", own.get("Containers", {}))
     mine = p.mapping(f"Coserve.Containers.{hostname}", per.get(hostname, {}))
-    for key in sorted(set(mine) - LIMIT_KEYS - {"Command"}, key=str):
+    for key in sorted(set(mine) - LIMIT_KEYS - {"Command", "ImagePull"}, key=str):
         p.add(f"Coserve.Containers.{hostname}.{key}", "unknown key", mine[key])
     return {**{k: v for k, v in defaults.items() if k in LIMIT_KEYS}, **mine}
 
@@ -243,13 +252,18 @@ def _limits(p: Problems, at: str, raw: dict[str, Any]) -> ContainerLimits:
     cpus = get("Cpus", float, lambda v: 0.01 <= v <= 1024, "must be between 0.01 and 1024 cores")
     memory_request = get("MemoryRequest", p.size, lambda v: v >= 0, "must be 0 or more")
     cpu_request = get("CpuRequest", float, lambda v: 0 <= v <= 1024, "must be between 0 and 1024 cores")
-    return ContainerLimits(
+    limits = ContainerLimits(
         memory_bytes=memory, cpus=cpus,
         memory_request_bytes=_request(p, at, "MemoryRequest", memory_request, "Memory", memory, raw),
         cpu_request=_request(p, at, "CpuRequest", cpu_request, "Cpus", cpus, raw),
         cpu_weight=get("CpuWeight", p.integer, lambda v: 1 <= v <= 10000, "must be between 1 and 10000"),
         pids=get("Pids", p.integer, lambda v: v >= 8, "must be at least 8"),
+        cpu_mode=get("CpuMode", str, lambda v: v in CPU_MODES, f"must be one of {', '.join(CPU_MODES)}"),  # type: ignore[arg-type]
     )  # fmt: skip
+    if limits.cpu_mode in ("pinned", "quota") and limits.cpus is None:
+        needs = "how many whole cores to pin" if limits.cpu_mode == "pinned" else "the cap, in cores"
+        p.add(f"{at}.CpuMode", f"{limits.cpu_mode} needs Cpus ({needs})", limits.cpu_mode)
+    return limits
 
 
 def _request(p: Problems, at: str, key: str, request: N | None, name: str, limit: N | None,

@@ -60,6 +60,18 @@ SERVER_KEYS: dict[str, Rule] = {
         "must be between 1 and 100000",
     ),
     "MaxInFlight": ("max_in_flight", Problems.integer, lambda v: 1 <= v <= 100_000, "must be between 1 and 100000"),
+    "StreamFirstByteTimeout": (
+        "stream_first_byte_timeout_s",
+        Problems.duration,
+        lambda v: 0 < v <= 3600,
+        "must be over 0s, at most 1h",
+    ),
+    "StreamChunkTimeout": (
+        "stream_chunk_timeout_s",
+        Problems.duration,
+        lambda v: 0 < v <= 3600,
+        "must be over 0s, at most 1h",
+    ),
     "StatusListen": ("status_listen", str, _loopback_address, "must be host:port with a loopback host"),
 }
 STORAGE_KEYS: dict[str, Rule] = {

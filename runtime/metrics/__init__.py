@@ -15,7 +15,8 @@ Who counts what:
 Exposed names (labels endpoint, variant, container; container "" is the variant itself):
   coserve_invocations_total, coserve_invocation_4xx_errors_total, coserve_invocation_5xx_errors_total,
   coserve_container_latency_microseconds, coserve_model_latency_microseconds,
-  coserve_overhead_latency_microseconds (histograms), coserve_container_state{state},
+  coserve_overhead_latency_microseconds (histograms), coserve_stream_first_byte_microseconds (histogram),
+  coserve_stream_bytes_total, coserve_streams_broken_total{code}, coserve_container_state{state},
   coserve_container_restarts_total, coserve_container_oom_kills_total, coserve_container_ready_seconds,
   coserve_container_cpu_seconds_total, coserve_container_cpu_utilization_percent,
   coserve_container_memory_utilization_percent, coserve_container_memory_bytes,

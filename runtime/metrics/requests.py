@@ -9,6 +9,11 @@ What counts where (SageMaker's per-container semantics, documented in runtime/me
 - `ModelLatency` (the sum over the containers called) and `OverheadLatency` (the rest of the request's
   time in coserve) once per request that called a container, labelled with the Direct target, or "" for
   a Serial pipeline.
+- a response stream counts as above once it ends (its container's `ContainerLatency` is the whole stream; a
+  stream broken after its first byte counts under that container's `Invocation5XXErrors`), and besides:
+  `StreamFirstByteLatency` (request sent to first byte), the bytes streamed, and the streams broken by
+  ModelStreamError code (`StreamBroken`, `ModelInvocationTimeExceeded`), or `ClientClosed` when the client
+  left mid-stream (counted there only: not the container's error).
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class _Children:
         self.container_latency = _Histogram(m.container_latency.labels(*values))
         self.model_latency = _Histogram(m.model_latency.labels(*values))
         self.overhead_latency = _Histogram(m.overhead_latency.labels(*values))
+        self.stream_first_byte = m.stream_first_byte.labels(*values)
+        self.stream_bytes = m.stream_bytes.labels(*values)
 
 
 class RequestMetrics:
@@ -66,12 +73,13 @@ class RequestMetrics:
     PROMETHEUS_MULTIPROC_DIR, so every worker's /metrics sums all workers."""
 
     def __init__(self, endpoint: str, variant: str, mode: str, metrics: tuple[Counter, Counter, Counter,
-                 Histogram, Histogram, Histogram]) -> None:  # fmt: skip
+                 Histogram, Histogram, Histogram], streams: tuple[Histogram, Counter, Counter]) -> None:  # fmt: skip
         self.endpoint = endpoint
         self.variant = variant
         self.direct = mode == "Direct"
         self.invocations, self.errors_4xx, self.errors_5xx = metrics[:3]
         self.container_latency, self.model_latency, self.overhead_latency = metrics[3:]
+        self.stream_first_byte, self.stream_bytes, self.broken_streams = streams
         self._children: dict[str, _Children] = {}
 
     @classmethod
@@ -89,6 +97,11 @@ class RequestMetrics:
             histogram("coserve_container_latency_microseconds", "ContainerLatency: the container's time to answer"),
             histogram("coserve_model_latency_microseconds", "ModelLatency: containers' time, summed over a chain"),
             histogram("coserve_overhead_latency_microseconds", "OverheadLatency: time in coserve less ModelLatency"),
+        ), (
+            histogram("coserve_stream_first_byte_microseconds", "Response streams: request sent to first byte"),
+            counter("coserve_stream_bytes", "Response streams: payload bytes relayed to clients"),
+            Counter("coserve_streams_broken", "Response streams ended by a ModelStreamError", (*LABELS, "code"),
+                    registry=registry),
         ))  # fmt: skip
 
     def of(self, container: str) -> _Children:
@@ -116,3 +129,13 @@ class RequestMetrics:
         request = self.of(routes[0] if self.direct and routes else VARIANT)
         request.model_latency.observe(model * 1e6)
         request.overhead_latency.observe(max(seconds - model, 0.0) * 1e6)
+
+    # The streaming route's figures (runtime.router.stream.StreamObserver).
+    def first_byte(self, container: str, seconds: float) -> None:
+        self.of(container).stream_first_byte.observe(seconds * 1e6)
+
+    def streamed(self, container: str, size: int) -> None:
+        self.of(container).stream_bytes.inc(size)
+
+    def broken(self, container: str, code: str) -> None:
+        self.broken_streams.labels(self.endpoint, self.variant, container, code).inc()

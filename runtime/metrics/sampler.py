@@ -87,6 +87,8 @@ class Sampler:
             memory_bytes=memory, memory_limit_bytes=limit, memory_percent=round(100.0 * memory / limit, 2),
             pids=stats.pids if stats else 0, memory_request_bytes=asked.memory_request_bytes,
             cpu_request_cores=asked.cpu_request, cpu_limit_cores=asked.cpus,
+            cpu_throttled_periods=stats.cpu_throttled_periods if stats else 0,
+            cpu_throttled_seconds=stats.cpu_throttled_ns / 1e9 if stats else 0.0,
         )  # fmt: skip
 
 

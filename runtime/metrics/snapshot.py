@@ -25,6 +25,9 @@ class ContainerSample:
     memory_limit_bytes: int  # the cgroup's limit, or the host's memory where it has none
     memory_percent: float  # MemoryUtilization: memory_bytes of memory_limit_bytes
     pids: int
+    # CPU throttling from cpu.stat: only a quota (CpuMode: quota) throttles; it shows as p99 latency.
+    cpu_throttled_periods: int = 0  # CFS periods in which the container hit its quota
+    cpu_throttled_seconds: float = 0.0  # time its tasks waited for the next period
     memory_request_bytes: int | None = None  # MemoryRequest: what admission reserved for it
     cpu_request_cores: float | None = None  # CpuRequest
     cpu_limit_cores: float | None = None  # Cpus: its CPU quota; None without one

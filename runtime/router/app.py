@@ -32,6 +32,7 @@ from runtime.errors import (
 )
 from runtime.router.body import read_body
 from runtime.router.invoke import TARGET, Limits, Result, invoke, targets
+from runtime.router.stream import StreamObserver, Streams, is_stream
 from runtime.router.upstream import Upstream
 from runtime.routing import Route as RouteEntry
 from runtime.routing import TableSource
@@ -67,6 +68,8 @@ class RouterSettings:
     max_payload: int = 6 * 2**20
     max_response: int = 6 * 2**20
     max_in_flight: int = 100  # per container, in this process
+    first_byte_timeout_s: float = 60.0  # response streaming: request sent to the container's first byte
+    chunk_timeout_s: float = 60.0  # response streaming: the longest silence between two chunks
 
 
 class Router:
@@ -183,17 +186,21 @@ def _error(exc: SageMakerError) -> Reply:
 
 
 class FrontDoorApp:
-    """InvokeEndpoint straight to the router; anything else to starlette."""
+    """InvokeEndpoint straight to the router, InvokeEndpointWithResponseStream to `streams`; the rest to starlette."""
 
-    def __init__(self, router: Router, fallback: Starlette) -> None:
+    def __init__(self, router: Router, fallback: Starlette, streams: Streams | None = None) -> None:
         self.router = router
         self.fallback = fallback
+        self.streams = streams or Streams(router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_invocations(scope["path"]):
             status, headers, body = await self._invocations(scope, receive)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+            return
+        elif scope["type"] == "http" and is_stream(scope["path"]):
+            await self.streams(scope, receive, send)
             return
         await self.fallback(scope, receive, send)
 
@@ -207,14 +214,14 @@ class FrontDoorApp:
             return _error(InternalFailure("An internal error occurred in coserve."))
 
 
-def build_app(router: Router, extra: Sequence[BaseRoute] = ()) -> FrontDoorApp:
-    """`extra`: routes outside the runtime API (GET /metrics, GET /coserve/status)."""
+def build_app(router: Router, extra: Sequence[BaseRoute] = (), streams: StreamObserver | None = None) -> FrontDoorApp:
+    """`extra`: routes outside the runtime API (GET /metrics, GET /coserve/status); `streams`: stream figures."""
     fallback = Starlette(
         routes=[Route("/ping", router.ping, methods=["GET"]), *extra],
         lifespan=lambda app: _lifespan(router),
         exception_handlers={404: _unknown, 405: _unknown},
     )
-    return FrontDoorApp(router, fallback)
+    return FrontDoorApp(router, fallback, Streams(router, streams))
 
 
 async def _unknown(request: Request, exc: Exception) -> Response:

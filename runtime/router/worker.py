@@ -17,13 +17,15 @@ _deployment = load_deployment(Path(os.environ["COSERVE_DEPLOYMENT"]))
 _metrics = RouterMetrics(
     _deployment, SnapshotSource(path=snapshot_path(_deployment)), Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 )
+_requests = _metrics.start()
 app = build_app(
     Router(
         TableSource(path=Path(os.environ["COSERVE_ROUTES"])),
         router_settings(_deployment),
         make_guard(_deployment),
-        _metrics.start().observe,
+        _requests.observe,
     ),
     _metrics.routes(make_page_guard(_deployment)),
+    _requests,
 )
 memory.settle_heap()  # this worker's start-up is over once its app exists

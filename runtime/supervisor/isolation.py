@@ -14,6 +14,9 @@ Mounts = tuple[tuple[Path, Path], ...]  # (host directory, where the container s
 
 
 class Isolation(Protocol):
+    kind: str
+    """The cgroup backend: v2 | v1 | none (a container engine places its processes by it)."""
+
     def prepare(self, spec: ContainerSpec) -> None:
         """Create what the container will run in (its cgroup), once, before its first start."""
         ...
@@ -26,9 +29,11 @@ class Isolation(Protocol):
         """Where the container sees the host directory `host`: `target` when wrap() mounts it there."""
         ...
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None, more: Mounts = ()) -> list[str]:
         """The argv that runs `argv` inside the container's isolation from its first instruction,
-        with `model_dir` and each (host, target) of `more` read-only at its target where it can."""
+        with `model_dir` and each (host, target) of `more` read-only at its target where it can.
+
+        `model_dir` None: no private mounts at all (a container engine mounts the model and `more` itself)."""
         ...
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:
@@ -51,6 +56,8 @@ class Isolation(Protocol):
 class ProcessGroupOnly:
     """No cgroups, no mount namespace: each container is only its own process group."""
 
+    kind = "none"
+
     def prepare(self, spec: ContainerSpec) -> None:
         pass
 
@@ -60,7 +67,7 @@ class ProcessGroupOnly:
     def view(self, host: Path, target: Path) -> Path:
         return host
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
+    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path | None, more: Mounts = ()) -> list[str]:
         return argv
 
     def attach(self, spec: ContainerSpec, pid: int) -> None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Protocol
@@ -19,11 +20,19 @@ class Handle(Protocol):
 
     def poll(self) -> int | None: ...
 
+    def last_lines(self) -> list[str]:
+        """The last lines the process wrote, once it has exited (for the message of a failed start)."""
+        ...
+
 
 class ProcessOs(Protocol):
     def spawn(self, hostname: str, argv: list[str], env: Mapping[str, str], cwd: Path, log_path: Path) -> Handle: ...
 
     def signal_group(self, pid: int, sig: signal.Signals) -> None: ...
+
+
+TAIL_LINES = 20  # output lines kept per spawn for the message of a failed start
+PUMP_DRAIN_S = 1.0
 
 
 class RealOs:
@@ -47,12 +56,13 @@ class RealOs:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         assert proc.stdout is not None
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
         pump = threading.Thread(
-            target=_pump, args=(hostname, proc.stdout, self.container_log(log_path)), name=f"log-{hostname}",
+            target=_pump, args=(hostname, proc.stdout, self.container_log(log_path), tail), name=f"log-{hostname}",
             daemon=True,
         )  # fmt: skip
         pump.start()
-        return proc
+        return Spawned(proc, pump, tail)
 
     def signal_group(self, pid: int, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):  # the group is already gone
@@ -61,6 +71,25 @@ class RealOs:
     def close(self) -> None:
         for out in self._logs.values():
             out.close()
+
+
+class Spawned:
+    """A spawned process: Popen's pid and poll, and the last lines its pump copied."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], pump: threading.Thread, tail: deque[str]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self._pump = pump
+        self._tail = tail
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def last_lines(self) -> list[str]:
+        # The pipe ends once every writer is gone (the supervisor has killed the cgroup by now); bounded,
+        # because a process that escaped it could hold the pipe open.
+        self._pump.join(PUMP_DRAIN_S)
+        return list(self._tail)
 
 
 class RotatingLog:
@@ -107,10 +136,13 @@ class RotatingLog:
                 self._out = None
 
 
-def _pump(hostname: str, stream: IO[bytes], out: RotatingLog) -> None:
+def _pump(hostname: str, stream: IO[bytes], out: RotatingLog, tail: deque[str]) -> None:
     """Copy each line to the container's own log file, and to coserve's log under its hostname."""
     logger = logging.getLogger(f"runtime.container.{hostname}")
     with stream:
         for raw in stream:
             out.write(raw)
-            logger.info("%s", raw.decode(errors="replace").rstrip())
+            line = raw.decode(errors="replace").rstrip()
+            logger.info("%s", line)
+            if line.strip():
+                tail.append(line)

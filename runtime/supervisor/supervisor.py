@@ -14,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapters import get_adapter
-from adapters.base import Launch
+from adapters.base import ContainerEngine, Launch
+from adapters.threads import host_cores
 from runtime.config import ContainerSpec, Deployment
 from runtime.routing import Route, RoutingTable
+from runtime.supervisor.allotment import allotments
 from runtime.supervisor.exits import describe_returncode
 from runtime.supervisor.isolation import Isolation
 from runtime.supervisor.osproc import Handle, ProcessOs
@@ -26,6 +28,8 @@ from runtime.supervisor.work import Work
 
 log = logging.getLogger("runtime.supervisor")
 UNHEALTHY_PINGS = 3  # failed health probes in a row before a RUNNING container is restarted
+FAIL_FAST_LINES = 5  # lines of its output quoted when a container fails the same way twice before a ping
+CLEANUP_TIMEOUT_S = 60.0  # an engine's cleanup still running after this is killed (a stuck `podman rm`)
 
 
 class Container:
@@ -46,6 +50,11 @@ class Container:
         self.bad_pings = 0
         self.next_ping = 0.0
         self.probe_url = f"http://127.0.0.1:{port}/ping"  # the adapter's readiness URL, set at each spawn
+        self.early_exit: tuple[str, int] | None = None  # (last output line, exit code) of a start that never ran
+        self.repeated: str | None = None  # set when two starts in a row failed that same way: its last lines
+        self.cleanup: list[str] | None = None  # an engine's argv that removes its leftovers after an exit
+        self.cleaner: Handle | None = None  # that cleanup, while it runs
+        self.cleaner_since = 0.0
 
     @property
     def state(self) -> State:
@@ -96,6 +105,7 @@ class Supervisor:
 
     def tick(self, now: float) -> None:
         for c in self.containers:
+            self._reap_cleaner(c, now)
             self._reconcile(c, now)
 
     def _reconcile(self, c: Container, now: float) -> None:
@@ -110,11 +120,15 @@ class Supervisor:
             self._starting(c, now)
         elif c.state is State.RUNNING:
             self._health(c, now)
-        elif c.state is State.BACKOFF and now >= c.retry_at and not self.stopping:
+        elif c.state is State.BACKOFF and now >= c.retry_at and not self.stopping and c.cleaner is None:
             self._spawn(c, now)
         elif c.state is State.STOPPING and now >= c.kill_at:
             self._kill(c, "did not stop within the grace period")
             c.kill_at = now + self.server.stop_grace_s
+
+    def cpu_allotment(self, spec: ContainerSpec) -> float:
+        """The cores this container may count on, for its thread pools (see adapters.threads)."""
+        return allotments(self.deployment.containers, host_cores())[spec.hostname]
 
     def _fetched(self, c: Container, now: float) -> None:
         outcome = self._work.take(f"fetch:{c.spec.hostname}")
@@ -132,16 +146,20 @@ class Supervisor:
         adapter = get_adapter(c.spec.adapter)
         work_dir = self.server.run_dir / c.spec.hostname
         (work_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        engine = isinstance(adapter, ContainerEngine)  # it mounts the model and more data itself: no mounts of ours
+        mounts = tuple((v.host, v.target) for v in c.prepared.views)
         launch = Launch(
             hostname=c.spec.hostname, bind_port=c.port, safe_ports=c.safe_ports,
-            model_dir=self._isolation.model_path(c.model_dir), work_dir=work_dir, environment=c.spec.environment,
-            command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
-            python=c.prepared.python or sys.executable,
+            model_dir=c.model_dir if engine else self._isolation.model_path(c.model_dir), work_dir=work_dir,
+            environment=c.spec.environment, command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
+            python=c.prepared.python or sys.executable, mounts=mounts,
+            image=c.spec.image, endpoint=self.deployment.endpoint_name, cgroups=self._isolation.kind,
+            cpu_allotment=self.cpu_allotment(c.spec),
         )  # fmt: skip
-        views = c.prepared.views
-        mounts = tuple((v.host, v.target) for v in views)
-        argv = self._isolation.wrap(c.spec, adapter.command(launch), c.model_dir, mounts)
+        argv = self._isolation.wrap(c.spec, adapter.command(launch), *((None,) if engine else (c.model_dir, mounts)))
+        c.cleanup = adapter.cleanup_command(launch) if isinstance(adapter, ContainerEngine) else None
         c.probe_url = adapter.readiness_url(launch)
+        views = () if engine else c.prepared.views
         seen = {v.variable: str(self._isolation.view(v.host, v.target)) for v in views}
         env = {**_base_environment(), **c.prepared.environment, **seen, **adapter.environment(launch),
                **c.spec.environment}  # fmt: skip
@@ -192,6 +210,8 @@ class Supervisor:
         if pid is not None:
             self._os.signal_group(pid, signal.SIGKILL)
         self._isolation.kill(c.spec)
+        self._clean_up(c, now)
+        self._note_early_exit(c, was, code)
         c.handle = None
         cause = c.kill_reason or self._isolation.exit_note(c.spec) or describe_returncode(code)
         if was is State.STOPPING:
@@ -210,10 +230,47 @@ class Supervisor:
             c.life.to(State.STOPPED, "stopped: not restarted during shutdown", now)
         elif c.failures > self.server.start_retries:
             c.life.to(State.FATAL, f"gave up: {c.failures} exits in a row", now)
+        elif c.repeated is not None:
+            c.life.to(State.FATAL, f"gave up: failed the same way twice in a row before answering a ping: "
+                      f"{c.repeated}", now)  # fmt: skip
         else:
             delay = min(self.server.backoff_base_s * 2 ** (c.failures - 1), self.server.backoff_max_s)
             c.retry_at = now + delay
             c.life.to(State.BACKOFF, f"restart {c.failures} of {self.server.start_retries} in {delay:g}s", now)
+
+    def _note_early_exit(self, c: Container, was: State, code: int) -> None:
+        """Fail fast: a start that ends before ever answering a ping (an import error, a bad flag), twice in a
+        row with the same last line and exit status, fails the same way every time; restarting only delays
+        the message. Exits we caused (startup timeout, failed pings) do not count."""
+        if was is not State.STARTING or c.kill_reason is not None:
+            c.early_exit = c.repeated = None
+            return
+        lines = c.handle.last_lines() if c.handle is not None else []
+        signature = (lines[-1] if lines else "", code)
+        quoted = " / ".join(line[:300] for line in lines[-FAIL_FAST_LINES:])
+        c.repeated = f"{quoted or 'no output'} ({describe_returncode(code)})" if signature == c.early_exit else None
+        c.early_exit = signature
+
+    def _clean_up(self, c: Container, now: float) -> None:
+        """Run the engine's cleanup (podman's container record, mounts, network) outside the container's cgroup.
+        The next start, and the end of a shutdown, wait for it."""
+        if c.cleanup is None or c.cleaner is not None:
+            return
+        try:
+            c.cleaner = self._os.spawn(c.spec.hostname, c.cleanup, _base_environment(),
+                                       self.server.run_dir / c.spec.hostname, self.log_path(c))  # fmt: skip
+            c.cleaner_since = now
+        except OSError as exc:
+            log.error("'%s': cleanup %s failed to start: %s", c.spec.hostname, c.cleanup[0], exc)
+
+    def _reap_cleaner(self, c: Container, now: float) -> None:
+        if c.cleaner is None:
+            return
+        if c.cleaner.poll() is None and now - c.cleaner_since > CLEANUP_TIMEOUT_S:
+            log.error("'%s': cleanup %s still running after %gs; killed", c.spec.hostname, c.cleanup, CLEANUP_TIMEOUT_S)
+            self._os.signal_group(c.cleaner.pid, signal.SIGKILL)
+        elif c.cleaner.poll() is not None:
+            c.cleaner = None
 
     def begin_stop(self, now: float) -> None:
         """SIGTERM every process group; tick() then SIGKILLs what outlives the grace period."""
@@ -227,7 +284,7 @@ class Supervisor:
                 c.life.to(State.STOPPED, "stopped", now)
 
     def all_stopped(self) -> bool:
-        return all(c.state is State.STOPPED for c in self.containers)
+        return all(c.state is State.STOPPED and c.cleaner is None for c in self.containers)
 
     def close(self) -> None:
         self._isolation.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,11 @@ def ts(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Itera
             container("both"),
         ],
         "Coserve": {
-            "Containers": {"mnist": {"Memory": "1GiB"}},
+            # Thread pools follow the allotment: 2 cores here, a fifth of the host's weight for the rest.
+            "Containers": {
+                "mnist": {"Memory": "1GiB"},
+                "defaults": {"Cpus": 2, "CpuMode": "weight", "CpuRequest": 0.5},
+            },
             "Server": {"StartRetries": 1, "BackoffBase": "0.1s", "InvocationTimeout": "20s"},
         },
     }
@@ -152,3 +158,21 @@ def test_each_torchserve_is_the_spawned_pid_and_keeps_to_its_own_ports(ts: Coser
         assert listening <= set(range(port, port + 10)), f"{hostname} listens outside its block: {listening}"
     (mnist,) = [p for p in jvms.values() if "/mnist/tmp" in " ".join(p.cmdline())]
     assert "-Xmx256m" in mnist.cmdline(), "a quarter of the container's 1GiB"
+
+
+def test_thread_pools_carry_the_containers_cpu_allotment(ts: Coserve) -> None:
+    """The JVM's flags and the Python worker's environment, read from /proc: what the servers really got."""
+    jvms = [p for p in psutil.Process(ts.proc.pid).children() if p.name() == "java"]
+    cores = len(os.sched_getaffinity(0))
+    # Cpus 2 (at most the host's cores); weight 100 of 600 (defaults weighs 200 in weight mode) x the cores, up.
+    expected = {"defaults": str(min(2, cores)), "mnist": str(math.ceil(100 / 600 * cores))}
+    for hostname, n in expected.items():
+        (jvm,) = [p for p in jvms if f"/{hostname}/tmp" in " ".join(p.cmdline())]
+        assert f"-XX:ActiveProcessorCount={n}" in jvm.cmdline() and f"-XX:ParallelGCThreads={n}" in jvm.cmdline()
+        workers = [p for p in jvm.children(recursive=True) if "python" in p.name()]
+        assert workers, f"{hostname}: TorchServe's Python worker"
+        env = workers[0].environ()
+        assert (env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"], env["COSERVE_CPU_THREADS"]) == (n, n, n)
+        assert env["SAGEMAKER_MODEL_SERVER_WORKERS"] == "1"
+        properties = (ts.workdir / "run" / hostname / "ts" / "config.properties").read_text().splitlines()
+        assert f"number_of_netty_threads={n}" in properties and f"netty_client_threads={n}" in properties

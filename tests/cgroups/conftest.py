@@ -10,7 +10,7 @@ import pytest
 
 from runtime.cgroups import Backend, detect
 
-from .helpers import leftovers
+from .helpers import leftovers, skip_unless_v1
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def v1(run_root: str) -> Iterator[Backend]:
     backend = detect(run_root)
     if backend.kind != "v1":
         backend.close()
-        pytest.skip(f"needs cgroup v1 as root; this host gives {backend.kind}")
+        skip_unless_v1(backend.kind)
     yield backend
     backend.close()
     assert leftovers(run_root) == []

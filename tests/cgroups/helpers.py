@@ -1,10 +1,13 @@
-"""Polling and the v1 directories the tests inspect."""
+"""Polling, the v1 directories the tests inspect, and the backend this host is known to have."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from runtime.cgroups.procfs import cgroup_mounts, own_cgroups, under
 
@@ -27,3 +30,41 @@ def v1_parents() -> list[Path]:
 
 def leftovers(run_root: str) -> list[Path]:
     return [p for parent in v1_parents() for p in parent.glob(f"{run_root}*")]
+
+
+def expected_backend() -> tuple[str | None, str]:
+    """The cgroup backend this host has, found without coserve's detector, and how it was found.
+
+    COSERVE_EXPECT_CGROUPS (v1, v2 or none) says it outright; otherwise /proc/self/mounts, read
+    here on its own: root with memory, cpu and cpuacct v1 hierarchies and no cgroup2 mount handing
+    out memory is v1; a cgroup2 mount whose top hands out memory is v2. None: not known here."""
+    told = os.environ.get("COSERVE_EXPECT_CGROUPS")
+    if told:
+        return told, f"COSERVE_EXPECT_CGROUPS={told}"
+    if os.geteuid() != 0:
+        return None, "not root"
+    v1: set[str] = set()
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, point, fstype, options, *_ = line.split()
+        if fstype == "cgroup2" and "memory" in _words(Path(point) / "cgroup.controllers"):
+            return "v2", f"cgroup2 at {point} hands out memory"
+        if fstype == "cgroup":
+            v1 |= set(options.split(","))
+    if {"memory", "cpu", "cpuacct"} <= v1:
+        return "v1", "/proc/self/mounts has v1 memory, cpu and cpuacct hierarchies"
+    return None, "neither"
+
+
+def _words(path: Path) -> list[str]:
+    try:
+        return path.read_text().split()
+    except OSError:
+        return []
+
+
+def skip_unless_v1(kind: str) -> None:
+    """Skip where the host has no v1; FAIL where it has v1 and detection said otherwise."""
+    expected, why = expected_backend()
+    if expected == "v1":
+        pytest.fail(f"this host has cgroup v1 ({why}) but coserve's detect() chose {kind}")
+    pytest.skip(f"needs cgroup v1 as root; this host gives {kind} ({why})")

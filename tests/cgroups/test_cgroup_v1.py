@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,8 +14,9 @@ import pytest
 
 from runtime.cgroups import Backend, Limits, detect
 from runtime.cgroups.tree import JOIN_FAILED_EXIT, join_argv, run_marker
+from tests.support import echo_container
 
-from .helpers import leftovers, v1_parents, wait_until
+from .helpers import expected_backend, leftovers, skip_unless_v1, v1_parents, wait_until
 
 Spawn = Callable[..., subprocess.Popen[str]]
 
@@ -89,7 +93,8 @@ def test_wrapper_fails_hard_when_it_cannot_join(tmp_path: Path) -> None:
 def test_close_removes_the_run_directory_and_its_containers(run_root: str, spawn: Spawn) -> None:
     backend = detect(run_root)
     if backend.kind != "v1":
-        pytest.skip(f"needs cgroup v1 as root; this host gives {backend.kind}")
+        backend.close()
+        skip_unless_v1(backend.kind)
     cgroup = backend.create("one", Limits())
     proc = spawn(cgroup.wrap(["sleep", "30"]))
     wait_until(lambda: cgroup.pids() == [proc.pid])
@@ -130,3 +135,24 @@ def test_detect_logs_its_choice(run_root: str, caplog: pytest.LogCaptureFixture)
     record = next(r for r in caplog.records if r.name == "runtime.cgroups")
     assert record.levelname == ("WARNING" if backend.kind == "none" else "INFO")
     assert f"cgroups: {backend.kind}" in record.getMessage()
+    expected, why = expected_backend()
+    assert expected in (None, backend.kind), f"this host has {expected} ({why}); detect() chose {backend.kind}"
+
+
+@pytest.mark.integration
+def test_a_start_refused_for_a_taken_port_leaves_no_cgroups(v1: Backend, tmp_path: Path) -> None:
+    """coserve sets up its cgroups (sweeping a killed run's containers, which hold ports) before it checks
+    the ports; a refused start removes them again."""
+    doc = {"EndpointName": "taken", "Containers": [echo_container("a")[0]]}
+    doc["Coserve"] = {"Containers": {"a": echo_container("a")[1]}, "Server": {"LogDir": str(tmp_path / "logs")}}
+    (tmp_path / "deploy.yaml").write_text(json.dumps(doc))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        argv = [sys.executable, "-m", "runtime", "serve", str(tmp_path / "deploy.yaml"), "--port", port]
+        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "is not free" in stderr, stderr
+    assert "cgroups: v1" in stderr
+    assert [p for parent in v1_parents() for p in parent.glob(f"coserve.{proc.pid}.*")] == []

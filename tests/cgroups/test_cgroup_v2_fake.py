@@ -31,13 +31,15 @@ KERNEL_FILES = {
 }
 
 
-def fake_cgroup(path: Path, controllers: str = "cpu memory pids") -> Path:
-    """A directory as cgroupfs would populate it on mkdir."""
+def fake_cgroup(path: Path, controllers: str = "cpu memory pids", *, root: bool = False) -> Path:
+    """A directory as cgroupfs would populate it on mkdir (or, with `root`, the root cgroup)."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "cgroup.controllers").write_text(controllers + "\n")
     (path / "cgroup.subtree_control").write_text("")
     for name, text in KERNEL_FILES.items():
         (path / name).write_text(text)
+    if not root:  # the one file the root cgroup lacks
+        (path / "cgroup.type").write_text("domain\n")
     return path
 
 
@@ -46,7 +48,7 @@ def read(path: Path) -> str:
 
 
 def test_limits_are_written_in_v2_syntax(tmp_path: Path, run_root: str) -> None:
-    fake_cgroup(tmp_path, "cpuset cpu io memory pids")
+    fake_cgroup(tmp_path, "cpuset cpu io memory pids", root=True)
     backend = detect(run_root, root=tmp_path)
     assert backend.kind == "v2"
     run = tmp_path / backend.marker  # type: ignore[attr-defined]
@@ -86,7 +88,7 @@ def test_a_request_protects_memory_and_sets_the_oom_order(tmp_path: Path, run_ro
 
 
 def test_stats_are_parsed_from_kernel_files(tmp_path: Path, run_root: str) -> None:
-    fake_cgroup(tmp_path)
+    fake_cgroup(tmp_path, root=True)
     backend = V2Backend(tmp_path, "/", run_root)
     backend.start()
     leaf = fake_cgroup(tmp_path / backend.marker / "c")
@@ -112,7 +114,7 @@ def test_stats_are_parsed_from_kernel_files(tmp_path: Path, run_root: str) -> No
 
 
 def test_supervisor_moves_into_a_leaf_when_not_at_the_root(tmp_path: Path, run_root: str) -> None:
-    fake_cgroup(tmp_path, "cpuset cpu io memory pids")
+    fake_cgroup(tmp_path, "cpuset cpu io memory pids", root=True)
     fake_cgroup(tmp_path / "svc")
     backend = V2Backend(tmp_path, "/svc", run_root)
     backend.start()
@@ -124,7 +126,7 @@ def test_supervisor_moves_into_a_leaf_when_not_at_the_root(tmp_path: Path, run_r
 
 @pytest.mark.integration
 def test_wrapper_writes_its_own_pid_before_exec(tmp_path: Path, run_root: str) -> None:
-    fake_cgroup(tmp_path)
+    fake_cgroup(tmp_path, root=True)
     backend = V2Backend(tmp_path, "/", run_root)
     backend.start()
     leaf = fake_cgroup(tmp_path / backend.marker / "w")
@@ -136,7 +138,7 @@ def test_wrapper_writes_its_own_pid_before_exec(tmp_path: Path, run_root: str) -
 
 
 def test_cleanup_stale_removes_dead_runs_only(tmp_path: Path, run_root: str) -> None:
-    fake_cgroup(tmp_path)
+    fake_cgroup(tmp_path, root=True)
     backend = V2Backend(tmp_path, "/", run_root)
     backend.start()
     dead = tmp_path / f"{run_root}.{os.getpid()}.1"

@@ -27,9 +27,15 @@ def accuracies(output: str) -> dict[str, float]:
 
 
 def test_the_framework_free_demo_classifies_digits(tmp_path: Path) -> None:
-    got = accuracies(run_demo("digits", tmp_path))
+    output = run_demo("digits", tmp_path)
+    got = accuracies(output)
     assert set(got) == {"digits-sklearn", "digits-centroid"}
     assert all(acc > 80 for acc in got.values()), got
+    # The streaming container: 24 words, one part each (50 ms apart), the first long before the last.
+    parts, first, whole = map(int, re.findall(r"zen-writer: (\d+) parts, first after (\d+) ms, all after (\d+) ms",
+                                              output)[0])  # fmt: skip
+    assert parts >= 12, output
+    assert first < whole - 500, output
 
 
 def test_the_tensorflow_and_pytorch_demo_classifies_digits(tmp_path: Path) -> None:

@@ -181,7 +181,9 @@ def test_always_crashing_container_ends_fatal_and_ping_says_so(troubled: Coserve
     assert body["containers"] == {"crashy": "FATAL"}
     assert "crashy" in body["message"]
     log = troubled.log.read_text()
-    assert "exited: (exit status 1; not expected)" in log and "gave up: 3 exits in a row" in log
+    assert "exited: (exit status 1; not expected)" in log
+    # It fails the same way before every ping: FATAL at the second exit, quoting it (StartRetries is for the rest).
+    assert "gave up: failed the same way twice in a row before answering a ping: echo: crashing on purpose" in log
     assert "runtime.container.crashy: echo: crashing on purpose" in log, "container output reaches coserve's log"
     own_log = troubled.workdir / "logs" / "crashy.log"
     assert "crashing on purpose" in own_log.read_text(), "and the container's own log file"

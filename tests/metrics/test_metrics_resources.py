@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from runtime.cgroups.procfs import cgroup_mounts
+from runtime.status import fetch, render
 from tests.metrics.scrape import scrape, value
 from tests.support import Coserve, client_error, echo_container, start_coserve, wait_for
 
@@ -50,11 +52,14 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coserve]:
     work = tmp_path_factory.mktemp("metrics-resources")
     idle, idle_cfg = echo_container("idle")
     spin, spin_cfg = echo_container("spinner", ECHO_MODE="spin")
+    # A twentieth of a core for two busy children: throttled in nearly every period, even on a loaded host.
+    capped, capped_cfg = echo_container("capped", ECHO_MODE="spin")
     idle["ModelDataUrl"] = str(model_tar(work / "model.tar.gz"))
     doc = {
-        "EndpointName": "resources-ep", "InferenceExecutionConfig": {"Mode": "Direct"}, "Containers": [idle, spin],
+        "EndpointName": "resources-ep", "InferenceExecutionConfig": {"Mode": "Direct"},
+        "Containers": [idle, spin, capped],
         "Coserve": {"Containers": {"idle": {**idle_cfg, "Memory": f"{LIMIT // 2**20}MiB"},
-                                   "spinner": {**spin_cfg, "Cpus": 0.5}},
+                                   "spinner": {**spin_cfg, "Cpus": 0.5}, "capped": {**capped_cfg, "Cpus": 0.05}},
                     "Server": {"BackoffBase": "0.1s", "LogMaxSize": "4KiB", "LogBackups": 2}},
     }  # fmt: skip
     c = start_coserve(doc, work)
@@ -119,3 +124,23 @@ def test_an_oom_kill_and_the_restart_are_counted(busy: Coserve) -> None:
     wait_for(counted, 30, "the OOM kill, the restart and RUNNING again")
     log = (busy.workdir / "logs" / "idle.log").read_text()
     assert "OOM killer" in log or "OOM killer" in (busy.workdir / "logs" / "idle.log.1").read_text()
+
+
+def test_a_quota_that_bites_shows_as_throttling_in_metrics_and_status(busy: Coserve) -> None:
+    def throttled(host: str, what: str = "periods") -> float:
+        return value(scrape(busy.url), f"coserve_container_cpu_throttled_{what}_total", container=host) or 0.0
+
+    wait_for(lambda: throttled("capped") > 0, 20, "the 0.05-core quota to throttle two spinners")
+    assert throttled("capped", "seconds") > 0
+    assert throttled("idle") == 0  # no quota, nothing throttled
+    console = Console(record=True, width=250)
+    console.print(render(fetch(busy.url)))
+    text = console.export_text()
+    cells = [line.replace("│", " ").split() for line in text.splitlines()]
+    rows = {row[0]: " ".join(row) for row in cells if row}
+    assert "THROTTLED" in text
+    assert (
+        rows["capped"].rstrip().endswith("s)")
+        and not rows["capped"].rstrip().endswith(" 0 (0.0s)")
+        and rows["idle"].rstrip().endswith("0 (0.0s)")
+    )

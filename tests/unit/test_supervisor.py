@@ -20,9 +20,13 @@ class FakeHandle:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.returncode: int | None = None
+        self.lines: list[str] = []  # what the fake process "wrote"
 
     def poll(self) -> int | None:
         return self.returncode
+
+    def last_lines(self) -> list[str]:
+        return self.lines
 
 
 class FakeOs:
