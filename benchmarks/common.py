@@ -17,6 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+_started: dict[str, list[float]] = {}  # the load average when the benchmark began (note_start), if noted
+
+
+def note_start() -> None:
+    """Record the load average now, before the benchmark's own load: machine() reports it as at start."""
+    _started["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+
+
 def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), "?")
@@ -27,7 +35,9 @@ def machine() -> dict[str, Any]:
         "cpu": model,
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],  # others share this machine: say how busy
+        # others share this machine: say how busy (at the end too when the start was noted)
+        "loadavg_at_start": _started.get("loadavg", [round(x, 2) for x in os.getloadavg()]),
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -93,8 +103,12 @@ def provenance(doc: dict[str, Any]) -> str:
     return (
         f"Measured {doc['when']} at commit `{doc['commit'][:12]}` on {m['nproc']} x {m['cpu']}, "
         f"{m['mem_gib']} GiB, Linux {m['kernel']}, Python {m['python']} (load average at start "
-        f"{m['loadavg_at_start'][0]}). Reproduce: `{doc['command']}`."
+        f"{m['loadavg_at_start'][0]}{_end(m)}). Reproduce: `{doc['command']}`."
     )
+
+
+def _end(m: dict[str, Any]) -> str:
+    return f", at the end {m['loadavg_at_end'][0]}" if "loadavg_at_end" in m else ""
 
 
 def pyplot() -> Any:

@@ -24,12 +24,15 @@ from starlette.types import ASGIApp
 
 from runtime.config import Deployment
 from runtime.metrics import RouterMetrics, multiproc_dir
-from runtime.router import Router, RouterSettings, build_app
+from runtime.router import Router, RouterSettings, build_app, memory
 from runtime.router.guard import make_guard, make_page_guard
 from runtime.router.protocol import ConnectionLimits, protocol_class
 from runtime.routing import TableSource
 
 log = logging.getLogger("runtime.main")
+# Per request, uvicorn's X-Forwarded-* middleware is one more ASGI layer (nothing here reads the client address),
+# and its `server: uvicorn` header two more regex checks and bytes on every answer: both off, here and in workers.
+SERVER_OPTIONS: dict[str, object] = {"proxy_headers": False, "server_header": False}
 
 
 def router_settings(d: Deployment) -> RouterSettings:
@@ -100,6 +103,7 @@ class FrontDoor:
         router = Router(self.source, router_settings(self.d), make_guard(self.d), requests.observe)
         app = build_app(router, self.metrics.routes(make_page_guard(self.d)), requests)
         await self._serve(app, self.host, self.port, "on")
+        memory.settle_heap()
         log.info("front door: listening on http://%s:%d", self.host, self.port)
 
     async def _serve(self, app: ASGIApp, host: str, port: int, lifespan: Literal["on", "off"]) -> None:
@@ -108,6 +112,7 @@ class FrontDoor:
             app, host=host, port=port, log_config=None, access_log=False, lifespan=lifespan,
             timeout_graceful_shutdown=max(int(self.d.server.drain_timeout_s), 1),
             http=protocol_class(connection_limits(self.d)), timeout_keep_alive=self.d.server.keep_alive_s,  # type: ignore[arg-type]
+            proxy_headers=False, server_header=False,  # see SERVER_OPTIONS
         )  # fmt: skip
         server = _Server(config)
         task = asyncio.create_task(server.serve())

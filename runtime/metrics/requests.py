@@ -18,6 +18,9 @@ What counts where (SageMaker's per-container semantics, documented in runtime/me
 
 from __future__ import annotations
 
+import bisect
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from runtime.router.invoke import Result
@@ -31,17 +34,36 @@ BUCKETS_US = (
 VARIANT = ""  # the container label of figures that belong to the variant, not one container
 
 
+class _Histogram:
+    """One histogram child's value cells: an observation is two increments, its bucket found by bisection.
+
+    prometheus_client's own observe() checks the child, then walks the buckets in Python. The cells are its
+    values (in-process or, in workers, the multiprocess files), so what /metrics reads is the same; they are
+    prometheus_client 0.26's attributes (pinned in pyproject.toml; tests/metrics read the figures back)."""
+
+    __slots__ = ("bounds", "buckets", "sum")
+
+    def __init__(self, child: Histogram) -> None:
+        self.bounds: list[float] = list(child._upper_bounds)  # ends with +Inf: every amount has a bucket
+        self.buckets: list[Any] = child._buckets
+        self.sum: Any = child._sum
+
+    def observe(self, amount: float) -> None:
+        self.sum.inc(amount)
+        self.buckets[bisect.bisect_left(self.bounds, amount)].inc(1)
+
+
 class _Children:
-    """One label set's metric children, bound once: `labels()` costs more than the increment itself."""
+    """One label set's value cells, bound once: `labels()` costs more than the increment itself."""
 
     def __init__(self, m: RequestMetrics, container: str) -> None:
         values = (m.endpoint, m.variant, container)
-        self.invocations = m.invocations.labels(*values)
-        self.errors_4xx = m.errors_4xx.labels(*values)
-        self.errors_5xx = m.errors_5xx.labels(*values)
-        self.container_latency = m.container_latency.labels(*values)
-        self.model_latency = m.model_latency.labels(*values)
-        self.overhead_latency = m.overhead_latency.labels(*values)
+        self.invocations: Any = m.invocations.labels(*values)._value
+        self.errors_4xx: Any = m.errors_4xx.labels(*values)._value
+        self.errors_5xx: Any = m.errors_5xx.labels(*values)._value
+        self.container_latency = _Histogram(m.container_latency.labels(*values))
+        self.model_latency = _Histogram(m.model_latency.labels(*values))
+        self.overhead_latency = _Histogram(m.overhead_latency.labels(*values))
         self.stream_first_byte = m.stream_first_byte.labels(*values)
         self.stream_bytes = m.stream_bytes.labels(*values)
 
@@ -92,18 +114,18 @@ class RequestMetrics:
         """The router's observer: a handful of increments, no I/O beyond prometheus_client's own."""
         if not result.hops:
             frontdoor = self.of(VARIANT)
-            frontdoor.invocations.inc()
+            frontdoor.invocations.inc(1)
             status = result.error.status if result.error is not None else 500
-            (frontdoor.errors_4xx if 400 <= status < 500 else frontdoor.errors_5xx).inc()
+            (frontdoor.errors_4xx if 400 <= status < 500 else frontdoor.errors_5xx).inc(1)
             return
         model = 0.0
         for hop in result.hops:
             children = self.of(hop.hostname)
-            children.invocations.inc()
+            children.invocations.inc(1)
             children.container_latency.observe(hop.seconds * 1e6)
             model += hop.seconds
             if hop.hostname == result.failed:  # only the last hop can fail; it ends the chain
-                (children.errors_4xx if 400 <= hop.status < 500 else children.errors_5xx).inc()
+                (children.errors_4xx if 400 <= hop.status < 500 else children.errors_5xx).inc(1)
         request = self.of(routes[0] if self.direct and routes else VARIANT)
         request.model_latency.observe(model * 1e6)
         request.overhead_latency.observe(max(seconds - model, 0.0) * 1e6)

@@ -87,7 +87,9 @@ class Router:
         """One InvokeEndpoint: the reply to send; every failure in SageMaker's error shape."""
         started = time.perf_counter()
         table = self.source.get()
-        headers = Headers(scope=scope)
+        # A dict, first value of each name (as starlette's Headers.get): a lookup is a hash, not a scan of the
+        # list with a lowercase per call; starlette's Headers only for auth, which needs every value.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
         routes: tuple[RouteEntry, ...] = ()
         try:
             name = endpoint_of(scope["path"])
@@ -100,7 +102,7 @@ class Router:
                 )
             target = headers.get(TARGET)
             # Before any answer that says what exists, and before the body is read.
-            check = self.guard(scope, headers, name, target) if self.guard is not None else None
+            check = self.guard(scope, Headers(scope=scope), name, target) if self.guard is not None else None
             keep = check is None or check.keep_body
             body, digest = await read_body(receive, headers, self.settings.max_payload, check is not None, keep)
             if check is not None:
@@ -117,7 +119,7 @@ class Router:
             return _error(result.error)
         return self._answer(table.variant_name, result, TRACE in headers)
 
-    async def _bounded(self, routes: tuple[RouteEntry, ...], body: bytes, headers: Headers) -> Result:
+    async def _bounded(self, routes: tuple[RouteEntry, ...], body: bytes, headers: dict[str, str]) -> Result:
         """invoke(), unless a container already has MaxInFlight requests: a bounded wait, never a growing queue."""
         busy = [r.hostname for r in routes if self.in_flight.get(r.hostname, 0) >= self.settings.max_in_flight]
         if busy:

@@ -18,9 +18,9 @@ from runtime.router.protocol import protocol_class
 
 class LimitedWorker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no type hints
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from runtime.frontdoor import connection_limits  # frontdoor imports the router package
+        from runtime.frontdoor import SERVER_OPTIONS, connection_limits  # frontdoor imports the router package
 
         d = load_deployment(Path(os.environ["COSERVE_DEPLOYMENT"]))
         self.CONFIG_KWARGS = {"loop": "uvloop", "http": protocol_class(connection_limits(d)),
-                              "timeout_keep_alive": d.server.keep_alive_s}  # fmt: skip
+                              "timeout_keep_alive": d.server.keep_alive_s, **SERVER_OPTIONS}  # fmt: skip
         super().__init__(*args, **kwargs)

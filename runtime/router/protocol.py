@@ -9,7 +9,9 @@ plain text, after parsing the headers). Here:
 - deadlines are two floats per request, read by one sweep per process every `SWEEP_S`: a timer per request
   would cost a `call_later` and a `cancel` on the hot path;
 - a refusal is written in SageMaker's error shape, then the connection is half-closed and drained for a
-  moment, so the client reads the answer instead of a reset caused by the bytes it had still in flight.
+  moment, so the client reads the answer instead of a reset caused by the bytes it had still in flight;
+- an answer with a Content-Length leaves in one write: uvicorn writes the head and the body separately, and on
+  loopback each write is a syscall that also delivers the segment to the reader (`_OneWrite`).
 """
 
 from __future__ import annotations
@@ -113,7 +115,10 @@ class LimitedProtocol(HttpToolsProtocol):
             raise _Refused
         self.in_head, self.phase = False, "body"
         self.deadline = self.loop.time() + self.limits.body_timeout_s
+        cycle = self.cycle
         super().on_headers_complete()
+        if self.cycle is not cycle and self.cycle is not None:  # a new request's cycle: its writes go through us
+            self.cycle.transport = _OneWrite(self.transport, self.cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self.deadline = math.inf  # answering is InvocationTimeout's business; idling is KeepAlive's
@@ -159,6 +164,48 @@ class LimitedProtocol(HttpToolsProtocol):
         key = id(self.connections)  # one per server: each uvicorn server has its own set
         if key not in self._sweeps:
             self._sweeps[key] = self.loop.call_later(SWEEP_S, _sweep, self.loop, self.connections)
+
+
+class _OneWrite:
+    """What a request's cycle sees as its transport: the response head is held back until the body's first
+    bytes and both go out in one `writelines` (one writev). Only when a body is certain to follow the head:
+    a Content-Length over 0, not HEAD; a chunked (streamed) answer's head goes out at once."""
+
+    __slots__ = ("cycle", "head", "transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self.transport = transport
+        self.cycle: Any = cycle  # uvicorn's RequestResponseCycle until its head is written (or held), then None
+        self.head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.head is not None:
+            head, self.head = self.head, None
+            self.transport.writelines((head, data))
+            return
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:  # this is the head (a `100 Continue` comes before)
+            self.cycle = None  # not needed past the head: no reference cycle left for the collector to find
+            if (
+                cycle.chunked_encoding is False
+                and cycle.expected_content_length > 0
+                and cycle.scope["method"] != "HEAD"
+            ):
+                self.head = data
+                return
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.head is not None:  # the app stopped between head and body: uvicorn would have sent the head
+            self.transport.write(self.head)
+            self.head = None
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 def _render(error: SageMakerError) -> bytes:

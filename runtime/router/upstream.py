@@ -59,10 +59,12 @@ class _Connection(asyncio.Protocol):
         self.headers_done = False
         self.closed = False
         self.lost: asyncio.Future[None] | None = None
+        self.loop: asyncio.AbstractEventLoop
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports do not subclass asyncio's
-        self.lost = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()  # kept: on 3.11 each lookup of the running loop is a getpid()
+        self.lost = self.loop.create_future()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -128,9 +130,13 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes, CIMultiDict[str]]]:
         assert self.transport is not None
         self.headers, self.body, self.size, self.headers_done = CIMultiDict(), [], 0, False
-        self.waiter = asyncio.get_running_loop().create_future()
+        self.waiter = self.loop.create_future()
         self.transport.write(request)
         return self.waiter
+
+    def expire(self) -> None:
+        """InvocationTimeout passed with no complete answer (a timer calls this; a no-op once answered)."""
+        self._fail(TimeoutError())
 
     def abort(self) -> None:
         self.closed = True
@@ -143,15 +149,19 @@ class Upstream:
         self.max_response = max_response
         self._idle: dict[int, list[_Connection]] = {}
 
-    async def _connection(self, port: int) -> _Connection:
+    def _pooled(self, port: int) -> _Connection | None:
         idle = self._idle.get(port)
         while idle:
             conn = idle.pop()
             if not conn.closed:
                 return conn
-        _, conn = await asyncio.get_running_loop().create_connection(
-            lambda: _Connection(self.max_response), "127.0.0.1", port
-        )
+        return None
+
+    async def _connect(self, port: int, seconds: float) -> _Connection:
+        async with asyncio.timeout(seconds):
+            _, conn = await asyncio.get_running_loop().create_connection(
+                lambda: _Connection(self.max_response), "127.0.0.1", port
+            )
         return conn
 
     async def call(self, route: Route, body: bytes, headers: Mapping[str, str], seconds: float) -> Answer:
@@ -163,10 +173,13 @@ class Upstream:
             f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{route.port}\r\nContent-Length: {len(body)}\r\n{head}\r\n"
         ).encode("latin-1") + body
         conn: _Connection | None = None
+        timer: asyncio.TimerHandle | None = None
         try:
-            async with asyncio.timeout(seconds):
-                conn = await self._connection(route.port)
-                status, data, answer_headers = await conn.send(request)
+            conn = self._pooled(route.port) or await self._connect(route.port, seconds)
+            waiter = conn.send(request)
+            # One timer handle per request: asyncio.timeout() adds an object, a task lookup and a reschedule.
+            timer = conn.loop.call_at(conn.loop.time() + seconds - (time.perf_counter() - started), conn.expire)
+            status, data, answer_headers = await waiter
         except TimeoutError as exc:
             if conn is not None:
                 conn.abort()  # a late answer must not be read as the next request's
@@ -204,6 +217,9 @@ class Upstream:
             if conn is not None:
                 conn.abort()
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         if not conn.closed:
             self._idle.setdefault(route.port, []).append(conn)
         return Answer(status, data, CIMultiDictProxy(answer_headers), time.perf_counter() - started)

@@ -8,7 +8,7 @@ from pathlib import Path
 from runtime.config import load_deployment
 from runtime.frontdoor import router_settings
 from runtime.metrics import RouterMetrics, SnapshotSource, snapshot_path
-from runtime.router import Router, build_app
+from runtime.router import Router, build_app, memory
 from runtime.router.guard import make_guard, make_page_guard
 from runtime.routing import TableSource
 
@@ -28,3 +28,4 @@ app = build_app(
     _metrics.routes(make_page_guard(_deployment)),
     _requests,
 )
+memory.settle_heap()  # this worker's start-up is over once its app exists
