@@ -207,6 +207,7 @@ def main() -> int:
             rounds.append(row)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out", "started")}
     config.update(models=models, skipped_kinds=skipped, b_instance=b_name, host_cores=os.cpu_count(),
+                  loadavg_at_end=[round(x, 2) for x in os.getloadavg()],
                   variants=[v["name"] for v in variants(args.cpu_modes, args.machine_threads, len(models),
                                                         args.cpus_per_container)])  # fmt: skip
     return finish("consolidation", config, {"rounds": rounds, "prices": prices}, args.out, render)

@@ -117,7 +117,7 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
         f"(smallest that holds its requests, A's peaks x {cfg['headroom']}; held to {b_all[0]['cgroup_cpus']:g} "
         f"CPUs on this {cfg['host_cores']}-core host), once per variant: {', '.join(f'`{n}`' for n in names)}. "
         f"In B `{headline}` its peak was {b_peak:.0f} MiB, OOM kills {max(b['oom_kills'] for b in b_all)}."
-        f"{admitted}{skipped}\n",
+        f"{admitted}{skipped}{_load(cfg)}\n",
         f"## B `{headline}` against A\n", _main_table(rows), "",
         "Latencies are pooled over rounds (per-round figures in the JSON); the interval is a percentile bootstrap "
         "(2,000 resamples of each side). Service ms: the container's mean time to answer (coserve's "
@@ -134,6 +134,12 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
         text += f"\n![consolidation]({png.name})\n"
     md.write_text(text)
     return text
+
+
+def _load(cfg: dict[str, Any]) -> str:
+    """The machine is shared: how busy it was at the end too (the start is in the provenance line)."""
+    end = cfg.get("loadavg_at_end")
+    return f" Load average at the end: {end[0]}." if end else ""
 
 
 def _admission(host: dict[str, Any] | None) -> str:

@@ -4,7 +4,9 @@ A p99 from a few hundred requests moves a lot from run to run, so the ratio of t
 percentile bootstrap confidence interval: each side's latencies are resampled with replacement (independently:
 A and B are separate runs), the p99 of each resample taken, and the ratio's 2.5th and 97.5th percentiles over
 the resamples bound it. A model keeps its latency only when the interval's upper bound is within the SLO
-(1.10): a model whose point ratio is fine but whose interval is wide has not shown it, and is reported so.
+(1.10), from at least MIN_REQUESTS latencies a side: a model whose point ratio is fine but whose interval is
+wide, or whose p99 rests on fewer requests (then the sample's largest latency, whose resamples hardly vary),
+has not shown it, and is reported so.
 Where a model fails, `causes` says why from the figures the run has (CPU throttling, time outside the
 container, the container's own slowdown, memory and OOM kills).
 """
@@ -19,6 +21,7 @@ import numpy as np
 SLO = 1.10  # B's p99 may be at most 10% above A's, model by model (upper bound of the interval)
 RESAMPLES = 2000
 CONFIDENCE = 0.95
+MIN_REQUESTS = 100  # per side: below it the p99 is the largest latency itself, and its bootstrap is degenerate
 CHUNK = 250  # resamples drawn at once: bounds memory for long runs (CHUNK x n floats)
 
 
@@ -59,8 +62,8 @@ def p99_ratio(a: Sequence[float], b: Sequence[float], resamples: int = RESAMPLES
 
 
 def passes(r: Ratio, errors_a: int = 0, errors_b: int = 0, slo: float = SLO) -> bool:
-    """Kept its latency: the interval's upper bound within the SLO and no more errors than alone."""
-    return bool(r.high <= slo) and errors_b <= errors_a
+    """Kept its latency: enough requests, the interval's upper bound within the SLO, no more errors than alone."""
+    return bool(r.high <= slo) and min(r.n_a, r.n_b) >= MIN_REQUESTS and errors_b <= errors_a
 
 
 def shortfall(r: Ratio, errors_a: int = 0, errors_b: int = 0, slo: float = SLO) -> str:
@@ -70,7 +73,10 @@ def shortfall(r: Ratio, errors_a: int = 0, errors_b: int = 0, slo: float = SLO) 
     if r.high != r.high:  # NaN: a side without a single answered request
         return f"no latencies to compare ({r.n_a} in A, {r.n_b} in B)"
     parts = []
-    if not r.high <= slo:
+    if min(r.n_a, r.n_b) < MIN_REQUESTS:
+        parts.append(f"too few requests for a p99 ({r.n_a} in A, {r.n_b} in B; at least {MIN_REQUESTS} a side), "
+                     f"p99 ratio {r.ratio:.2f} (95% CI {r.low:.2f}-{r.high:.2f})")  # fmt: skip
+    elif not r.high <= slo:
         over = (
             f"p99 ratio {r.ratio:.2f} (95% CI {r.low:.2f}-{r.high:.2f}): upper bound {r.high - slo:+.2f} over {slo:.2f}"
         )

@@ -18,9 +18,18 @@ QUIET = Figures(0, 0, 0, 10.0, 10.0, 9.0, 9.0, 100 * 2**20, 1024 * 2**20, 0)
 
 
 def test_identical_constant_samples_give_a_ratio_of_exactly_one_with_no_spread() -> None:
-    r = p99_ratio([5.0] * 50, [5.0] * 50, resamples=200)
-    assert (r.ratio, r.low, r.high, r.n_a, r.n_b) == (1.0, 1.0, 1.0, 50, 50)
+    r = p99_ratio([5.0] * 150, [5.0] * 150, resamples=200)
+    assert (r.ratio, r.low, r.high, r.n_a, r.n_b) == (1.0, 1.0, 1.0, 150, 150)
     assert passes(r) and shortfall(r) == ""
+
+
+def test_a_p99_from_fewer_than_a_hundred_requests_proves_nothing_however_narrow_its_interval() -> None:
+    r = p99_ratio([5.0] * 99, [5.0] * 400, resamples=200)
+    assert (r.ratio, r.low, r.high) == (1.0, 1.0, 1.0) and not passes(r)
+    assert (
+        shortfall(r) == "too few requests for a p99 (99 in A, 400 in B; at least 100 a side), p99 ratio 1.00 "
+        "(95% CI 1.00-1.00)"
+    )
 
 
 def test_a_large_sample_of_the_same_latencies_has_a_tight_interval_around_one_and_passes() -> None:
@@ -47,21 +56,22 @@ def test_the_same_seed_gives_the_same_interval_and_another_seed_another() -> Non
     assert p99_ratio(a, b, seed=5).ratio == p99_ratio(a, b, seed=6).ratio  # the point estimate needs no seed
 
 
-def test_a_fine_point_ratio_from_few_requests_is_not_enough() -> None:
-    """20 requests, one slow: the p99 of a resample is that outlier or not, so the interval is wide."""
-    a = [10.0] * 19 + [50.0]
+def test_a_fine_point_ratio_with_a_wide_interval_is_not_enough() -> None:
+    """200 requests, two slow: whether a resample's p99 lands on them varies, so the interval is wide."""
+    a = [10.0] * 198 + [50.0, 60.0]
     r = p99_ratio(a, list(a), seed=0)
     assert r.ratio == 1.0 and r.low < 0.5 and r.high > 2
-    assert not passes(r) and "the interval is too wide (20/20 requests)" in shortfall(r)
+    assert not passes(r) and "the interval is too wide (200/200 requests)" in shortfall(r)
 
 
 def test_more_errors_in_b_fail_even_at_equal_latency_and_no_latencies_say_so() -> None:
-    r = p99_ratio([5.0] * 10, [5.0] * 10, resamples=100)
+    r = p99_ratio([5.0] * 100, [5.0] * 100, resamples=100)
     assert passes(r, 0, 0) and passes(r, 2, 1) and not passes(r, 0, 1)
     assert shortfall(r, 0, 3) == "3 errors in B against 0 alone"
     empty = p99_ratio([1.0], [], resamples=10)
     assert math.isnan(empty.high) and not passes(empty)
     assert shortfall(empty) == "no latencies to compare (1 in A, 0 in B)"
+    assert shortfall(p99_ratio([5.0] * 50, [5.0] * 50, resamples=10), 0, 1).endswith("; 1 errors in B against 0 alone")
 
 
 def test_causes_name_throttling_contention_queueing_and_memory_with_their_figures() -> None:
