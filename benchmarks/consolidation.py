@@ -20,11 +20,13 @@ every model's p99 ratio B/A has the upper bound of its 95% bootstrap interval wi
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/consolidation.py
 
 from benchmarks import launch, poisson  # noqa: E402
-from benchmarks.common import RESULTS, finish  # noqa: E402
+from benchmarks.common import RESULTS, document, finish, write_json  # noqa: E402
 from benchmarks.consolidation_report import choose_instance, render, requests  # noqa: E402
 from benchmarks.consolidation_setup import ENDPOINT, Sizing, deployment, plan_models, variants  # noqa: E402
 from benchmarks.instance import InstanceCgroup  # noqa: E402
@@ -133,10 +135,10 @@ def run_a(models: list[dict[str, Any]], artifacts: dict[str, Path], instance: di
 
 
 def run_b(models: list[dict[str, Any]], artifacts: dict[str, Path], instance: dict[str, Any],
-          args: argparse.Namespace, work: Path, r: int, sizing: Sizing) -> dict[str, Any]:  # fmt: skip
-    """B once per variant: {name: its scenario, or {not_applicable: why}}. A variant that would pass the
-    --budget-minutes (judged by the longest B so far) is left out, and says so."""
-    out: dict[str, Any] = {}
+          args: argparse.Namespace, work: Path, r: int, sizing: Sizing, out: dict[str, Any],
+          save: Callable[[], None]) -> None:  # fmt: skip
+    """B once per variant into `out`: {name: its scenario, or {not_applicable: why}}, saved after each. A variant
+    that would pass the --budget-minutes (judged by the longest B so far) is left out, and says so."""
     longest = 0.0
     for v in variants(args.cpu_modes, args.machine_threads, len(models), args.cpus_per_container):
         if v["not_applicable"]:
@@ -152,7 +154,7 @@ def run_b(models: list[dict[str, Any]], artifacts: dict[str, Path], instance: di
         out[v["name"]] = {**scenario(label, models, artifacts, instance, args, work, r, sizing, v), "variant": v}
         longest = max(longest, time.monotonic() - t0)
         print(f"  B round {r} ({v['name']}) done in {time.monotonic() - t0:.0f} s", flush=True)
-    return out
+        save()
 
 
 def arguments() -> argparse.Namespace:
@@ -203,14 +205,31 @@ def main() -> int:
                     a = row.get("A") or rounds[-1]["A"]
                     b_name = b_name or choose_instance(a, prices, args.headroom)
                     sizing = sizing or requests(a, args.headroom)
-                    row["B"] = run_b(models, artifacts, prices["instances"][b_name], args, work, r, sizing)
+                    row["B"] = {}
+                    save = functools.partial(checkpoint, args, models, skipped, b_name, [*rounds, row], prices)
+                    run_b(models, artifacts, prices["instances"][b_name], args, work, r, sizing, row["B"], save)
             rounds.append(row)
+    config = settings(args, models, skipped, b_name)
+    return finish("consolidation", config, {"rounds": rounds, "prices": prices}, args.out, render)
+
+
+def checkpoint(args: argparse.Namespace, models: list[dict[str, Any]], skipped: dict[str, str], b_name: str | None,
+               rounds: list[dict[str, Any]], prices: dict[str, Any]) -> None:  # fmt: skip
+    """The JSON so far: a run stopped later still leaves what it measured (`python -m
+    benchmarks.consolidation_report FILE` renders it)."""
+    write_json(document("consolidation", settings(args, models, skipped, b_name), {"rounds": rounds,
+               "prices": prices}), args.out)  # fmt: skip
+
+
+def settings(args: argparse.Namespace, models: list[dict[str, Any]], skipped: dict[str, str],
+             b_name: str | None) -> dict[str, Any]:  # fmt: skip
+    """The config part of the result: the arguments, the models, B's instance and variants, the load at the end."""
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out", "started")}
     config.update(models=models, skipped_kinds=skipped, b_instance=b_name, host_cores=os.cpu_count(),
                   loadavg_at_end=[round(x, 2) for x in os.getloadavg()],
                   variants=[v["name"] for v in variants(args.cpu_modes, args.machine_threads, len(models),
                                                         args.cpus_per_container)])  # fmt: skip
-    return finish("consolidation", config, {"rounds": rounds, "prices": prices}, args.out, render)
+    return config
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +153,8 @@ def _admission(host: dict[str, Any] | None) -> str:
             f"{host['capacity_bytes'] / MIB:.0f} MiB ({host['free_bytes'] / MIB:.0f} MiB free); their limits "
             f"add up to {host['limits_bytes'] / MIB:.0f} MiB, overcommitting it by "
             f"{host['overcommit_bytes'] / MIB:.0f} MiB.")  # fmt: skip
+
+
+if __name__ == "__main__":  # python -m benchmarks.consolidation_report RESULT.json: (re)write its .md and .png
+    result = Path(sys.argv[1])
+    print(render(json.loads(result.read_text()), result.with_suffix(".md"), result.with_suffix(".png")))

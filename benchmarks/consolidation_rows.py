@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.consolidation_stats import SLO, Figures, causes, p99_ratio, passes, shortfall
+from benchmarks.consolidation_stats import MIN_REQUESTS, SLO, Figures, causes, p99_ratio, passes, shortfall
 from runtime.units import parse_size
 
 MIB = 2**20
@@ -93,7 +93,8 @@ def verdict(rows: list[dict[str, Any]], c: dict[str, float], variant: str) -> st
     if failed:
         lines = [
             f"**SLO not shown** with B `{variant}` (upper bound of the 95% interval of p99 B/A above {SLO:.2f}, "
-            f"or more errors) for {len(failed)} of {len(rows)} models: no saving is stated at equal latency."
+            f"fewer than {MIN_REQUESTS} requests a side, or more errors) for {len(failed)} of {len(rows)} models: "
+            "no saving is stated at equal latency."
         ]
         lines += [f"- {r['hostname']}: {r['shortfall']}. Why: {'; '.join(r['causes'])}." for r in failed]
         return "\n".join(lines)
