@@ -6,8 +6,11 @@ benchmarks/prices.json that holds B's requests, all loads at once. B's requests 
 MemoryRequest is its measured peak x headroom and its CpuRequest its CPU under load x headroom, coserve's
 MemoryReserve the largest front door A saw x headroom; its Memory limit stays the kind's (at least twice the
 request), so the limits overcommit the instance and admission counts the requests.
-Every model gets open-loop Poisson traffic (default 1-5 requests/s, spread over the models). A and B
-alternate (A B, then B A). The saving is stated only where every model's p99 in B is within 10% of A's.
+Every model gets open-loop Poisson traffic (0.2-2 requests/s each; default spread over the models). A and B
+alternate (A B, then B A). B runs once per --cpu-modes entry, and with --machine-threads once more with the
+thread pools sized to the machine (the before of the adapters' sizing). The saving is stated only where
+every model's p99 ratio B/A has the upper bound of its 95% bootstrap interval within 1.10
+(benchmarks/consolidation_stats.py).
 
     .venv/bin/python benchmarks/consolidation.py             # N=3 (scikit-learn, TorchServe, TF): ~4 min on 2 cores
     .venv/bin/python benchmarks/consolidation.py --models 15 # five of each on 2 cores (short: --seconds 5 --rounds 1)
@@ -17,11 +20,13 @@ alternate (A B, then B A). The saving is stated only where every model's p99 in 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,62 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/consolidation.py
 
 from benchmarks import launch, poisson  # noqa: E402
-from benchmarks.common import RESULTS, finish  # noqa: E402
+from benchmarks.common import RESULTS, document, finish, write_json  # noqa: E402
 from benchmarks.consolidation_report import choose_instance, render, requests  # noqa: E402
+from benchmarks.consolidation_setup import ENDPOINT, Sizing, deployment, plan_models, variants  # noqa: E402
 from benchmarks.instance import InstanceCgroup  # noqa: E402
-from benchmarks.models import KINDS, Kind  # noqa: E402
-from runtime.units import parse_size  # noqa: E402
+from benchmarks.models import KINDS  # noqa: E402
 from tests.support import wait_for  # noqa: E402
 
 GIB = 2**30
-ENDPOINT = "bench-consolidation"
-LIMIT_OVER_REQUEST = 2.0  # B's limits: at least the kind's own, and never below twice the request
-Sizing = tuple[dict[str, dict[str, float]], int]  # ({hostname: {memory, cpu}}, coserve's reserve): B's requests
-
-
-def plan_models(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """[{hostname, kind, rate}], and the kinds left out with why."""
-    kinds: list[Kind] = []
-    skipped: dict[str, str] = {}
-    for name in args.kinds.split(","):
-        why = KINDS[name].missing()
-        if why is None:
-            kinds.append(KINDS[name])
-        else:
-            skipped[name] = why
-            print(f"skipping {name}: {why}", flush=True)
-    lo, _, hi = args.rate.partition("-")
-    low, high = float(lo), float(hi or lo)
-    models = []
-    for i in range(args.models):
-        kind = kinds[i % len(kinds)]
-        rate = low if args.models == 1 else low + (high - low) * i / (args.models - 1)
-        models.append({"hostname": f"m{i + 1:02d}-{kind.name}", "kind": kind.name, "rate": round(rate, 2)})
-    return models, skipped
-
-
-def deployment(
-    models: list[dict[str, Any]], artifacts: dict[str, Path], sizing: Sizing | None = None
-) -> dict[str, Any]:
-    """The deployment file. `sizing` (B): each container's MemoryRequest and CpuRequest from A's measurements,
-    its Memory limit the kind's own or above the request, and coserve's reserve; A keeps the kinds' limits."""
-    containers, settings = [], {}
-    for m in models:
-        entry, own = KINDS[m["kind"]].container(m["hostname"], artifacts[m["kind"]])
-        if sizing is not None:
-            asked = sizing[0][m["hostname"]]
-            limit = max(parse_size(own.get("Memory", 0)), int(asked["memory"] * LIMIT_OVER_REQUEST))
-            own.update(MemoryRequest=int(asked["memory"]), Memory=limit, CpuRequest=asked["cpu"])
-        containers.append(entry)
-        settings[m["hostname"]] = own
-    # Starting every model at once on a few cores takes longer than one alone: a generous startup timeout.
-    server = {"StartupTimeout": f"{max(240, 30 * len(models))}s", "MaxContainers": max(15, len(models))}
-    if sizing is not None:
-        server["MemoryReserve"] = sizing[1]
-    return {
-        "EndpointName": ENDPOINT, "InferenceExecutionConfig": {"Mode": "Direct"}, "Containers": containers,
-        "Coserve": {"Containers": settings, "Server": server},
-    }  # fmt: skip
+LATENCY = "coserve_container_latency_microseconds"
 
 
 def ready_seconds(running: launch.Running, hosts: list[str]) -> dict[str, float | None]:
@@ -100,13 +58,33 @@ def ready_seconds(running: launch.Running, hosts: list[str]) -> dict[str, float 
         return dict.fromkeys(hosts)
 
 
+def container_latency(text: str) -> dict[str, tuple[float, float]]:
+    """{container: (sum of ContainerLatency in microseconds, count)} from a /metrics text."""
+    out: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        if line.startswith((LATENCY + "_sum{", LATENCY + "_count{")) and 'container="' in line:
+            host = line.split('container="', 1)[1].split('"', 1)[0]
+            out.setdefault(host, [0.0, 0.0])[0 if "_sum{" in line else 1] += float(line.rsplit(" ", 1)[1])
+    return {h: (v[0], v[1]) for h, v in out.items()}
+
+
+def service_ms(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], host: str
+) -> float | None:
+    """The container's mean time to answer over the load (the /metrics difference), in ms."""
+    (s0, n0), (s1, n1) = before.get(host, (0.0, 0.0)), after.get(host, (0.0, 0.0))
+    return (s1 - s0) / (n1 - n0) / 1000 if n1 > n0 else None
+
+
 def scenario(label: str, models: list[dict[str, Any]], artifacts: dict[str, Path], instance: dict[str, Any],
-             seconds: float, work: Path, seed: int, sizing: Sizing | None = None) -> dict[str, Any]:  # fmt: skip
+             args: argparse.Namespace, work: Path, seed: int, sizing: Sizing | None = None,
+             variant: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """One coserve holding `models`, confined to `instance`, all loads at once; figures per container."""
     cpus = min(float(instance["vcpu"]), float(os.cpu_count() or 1))
     cg = InstanceCgroup(f"coserve-bench-{label}-{os.getpid()}", cpus, int(instance["memory_gib"] * GIB)).create()
     hosts = [m["hostname"] for m in models]
-    doc = deployment(models, artifacts, sizing)
+    doc = deployment(models, artifacts, sizing, variant, args.cpus_per_container)
+    seconds = args.seconds
     try:
         spawned = time.monotonic()
         running = launch.start(doc, work / label, cg.prologue([]), ready_s=max(240, 30 * len(models)) + 30)
@@ -119,57 +97,98 @@ def scenario(label: str, models: list[dict[str, Any]], artifacts: dict[str, Path
             streams = [poisson.Stream(url, m["hostname"], KINDS[m["kind"]].body(), m["rate"]) for m in models]
             poisson.warm(streams)
             cpu0 = {h: cg.cpu_ns(f"*/{h}") for h in hosts}
-            total0 = cg.cpu_ns()
+            thr0 = {h: cg.throttled(f"*/{h}") for h in hosts}
+            total0, inst0, lat0 = cg.cpu_ns(), cg.throttled(), container_latency(running.get("/metrics")[1].decode())
             outcomes = poisson.drive(streams, seconds, seed)
             cpu1 = {h: cg.cpu_ns(f"*/{h}") for h in hosts}
-            total1 = cg.cpu_ns()
+            thr1 = {h: cg.throttled(f"*/{h}") for h in hosts}
+            total1, inst1, lat1 = cg.cpu_ns(), cg.throttled(), container_latency(running.get("/metrics")[1].decode())
             per = {h: {"latencies_ms": outcomes[h].latencies_ms, "errors": outcomes[h].errors,
                        "ready_s": cold[h], "idle_memory_bytes": idle[h],
                        "peak_memory_bytes": cg.memory_peak(f"*/{h}"),
-                       "cpu_cores": (cpu1[h] - cpu0[h]) / 1e9 / seconds} for h in hosts}  # fmt: skip
+                       "cpu_cores": (cpu1[h] - cpu0[h]) / 1e9 / seconds,
+                       "nr_throttled": thr1[h] - thr0[h], "service_ms": service_ms(lat0, lat1, h)}
+                   for h in hosts}  # fmt: skip
             front = (total1 - total0 - sum(cpu1[h] - cpu0[h] for h in hosts)) / 1e9 / seconds
             sizes = {h: {k: v for k, v in doc["Coserve"]["Containers"][h].items() if k != "Command"} for h in hosts}
             return {"containers": per, "instance_peak_memory_bytes": cg.memory_peak(), "all_ready_s": all_ready_s,
                     "coserve_cpu_cores": front, "oom_kills": cg.oom_kills(), "cgroup_cpus": cpus,
-                    "admission": admission, "sizes": sizes}  # fmt: skip
+                    "instance_nr_throttled": inst1 - inst0, "admission": admission, "sizes": sizes,
+                    "environment": {c["ContainerHostname"]: c.get("Environment", {})
+                                    for c in doc["Containers"]}}  # fmt: skip
         finally:
             running.stop()
     finally:
         cg.remove()
 
 
-def run_a(models: list[dict[str, Any]], artifacts: dict[str, Path], instance: dict[str, Any], seconds: float,
-          work: Path, r: int) -> dict[str, Any]:  # fmt: skip
+def run_a(models: list[dict[str, Any]], artifacts: dict[str, Path], instance: dict[str, Any],
+          args: argparse.Namespace, work: Path, r: int) -> dict[str, Any]:  # fmt: skip
     out: dict[str, Any] = {"containers": {}, "instances": {}}
     for m in models:
-        res = scenario(f"a{r}-{m['hostname']}", [m], artifacts, instance, seconds, work, r)
+        t0 = time.monotonic()
+        res = scenario(f"a{r}-{m['hostname']}", [m], artifacts, instance, args, work, r)
         out["containers"].update(res.pop("containers"))
         out["instances"][m["hostname"]] = res
-        print(f"  A round {r}: {m['hostname']} done", flush=True)
+        print(f"  A round {r}: {m['hostname']} done in {time.monotonic() - t0:.0f} s", flush=True)
     return out
 
 
-def main() -> int:
+def run_b(models: list[dict[str, Any]], artifacts: dict[str, Path], instance: dict[str, Any],
+          args: argparse.Namespace, work: Path, r: int, sizing: Sizing, out: dict[str, Any],
+          save: Callable[[], None]) -> None:  # fmt: skip
+    """B once per variant into `out`: {name: its scenario, or {not_applicable: why}}, saved after each. A variant
+    that would pass the --budget-minutes (judged by the longest B so far) is left out, and says so."""
+    longest = 0.0
+    for v in variants(args.cpu_modes, args.machine_threads, len(models), args.cpus_per_container):
+        if v["not_applicable"]:
+            out[v["name"]] = {"not_applicable": v["not_applicable"]}
+            continue
+        left = args.budget_minutes * 60 - (time.monotonic() - args.started)
+        if args.budget_minutes and longest > left:
+            out[v["name"]] = {"not_applicable": f"not run: {left:.0f} s left of --budget-minutes, a B run took "
+                                                f"{longest:.0f} s"}  # fmt: skip
+            continue
+        t0 = time.monotonic()
+        label = f"b{r}-{v['name'].replace(',', '').replace(' ', '-')}"
+        out[v["name"]] = {**scenario(label, models, artifacts, instance, args, work, r, sizing, v), "variant": v}
+        longest = max(longest, time.monotonic() - t0)
+        print(f"  B round {r} ({v['name']}) done in {time.monotonic() - t0:.0f} s", flush=True)
+        save()
+
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=int, default=3, help="N models (default 3; --big: 15)")
-    parser.add_argument(
-        "--kinds", default="sklearn,torchserve,tensorflow", help="cycled over the N models (also: numpy)"
-    )
-    parser.add_argument("--rate", default="1-5", help="requests/s per model: one value, or a range spread over N")
-    parser.add_argument("--seconds", type=float, default=15.0, help="load per scenario and round")
-    parser.add_argument("--rounds", type=int, default=2, help="A/B alternations (A B, B A, ...)")
-    parser.add_argument("--a-instance", default="ml.c5.large", help="the instance of each endpoint in A")
-    parser.add_argument("--b-instance", help="the instance of B (default: smallest that holds A's peaks)")
-    parser.add_argument("--headroom", type=float, default=1.25, help="B's requests: A's peaks x this")
-    parser.add_argument("--big", action="store_true", help="a 16-core host: N=15, 60 s per scenario")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached model artifacts")
-    parser.add_argument("--prices", type=Path, default=ROOT / "benchmarks" / "prices.json")
-    parser.add_argument("--out", type=Path, default=RESULTS / "consolidation.json")
+    add = parser.add_argument
+    add("--models", type=int, default=3, help="N models (default 3; --big: 15)")
+    add("--kinds", default="sklearn,torchserve,tensorflow", help="cycled over the N models (also: numpy)")
+    add("--rate", default="0.2-2", help="requests/s per model, each within 0.2-2: one value, LOW-HIGH spread over "
+        "the N models, or N comma-separated values")  # fmt: skip
+    add("--seconds", type=float, default=15.0, help="load per scenario and round")
+    add("--rounds", type=int, default=2, help="A/B alternations (A B, B A, ...)")
+    add("--a-instance", default="ml.c5.large", help="the instance of each endpoint in A")
+    add("--b-instance", help="the instance of B (default: smallest that holds A's peaks)")
+    add("--headroom", type=float, default=1.25, help="B's requests: A's peaks x this")
+    add("--cpu-modes", default="weight", help="B once per CpuMode: weight,quota,pinned (the first is the headline)")
+    add("--cpus-per-container", type=float, default=1.0, help="Cpus of each container in quota and pinned modes")
+    add("--machine-threads", action="store_true", help="B once more with thread pools sized to the machine")
+    add("--budget-minutes", type=float, default=0, help="leave out B runs that would pass this (0: no limit)")
+    add("--big", action="store_true", help="a 16-core host: N=15, 60 s per scenario")
+    add("--rebuild", action="store_true", help="rebuild the cached model artifacts")
+    add("--prices", type=Path, default=ROOT / "benchmarks" / "prices.json")
+    add("--out", type=Path, default=RESULTS / "consolidation.json")
     args = parser.parse_args()
     if args.big:
         args.models, args.seconds = max(args.models, 15), max(args.seconds, 60.0)
+    args.started = time.monotonic()
+    return args
+
+
+def main() -> int:
+    args = arguments()
     prices = json.loads(args.prices.read_text())
     models, skipped = plan_models(args)
+    variants(args.cpu_modes, args.machine_threads, len(models), args.cpus_per_container)  # a bad list fails now
     artifacts = {k: KINDS[k].artifact(args.rebuild) for k in dict.fromkeys(m["kind"] for m in models)}
     rounds: list[dict[str, Any]] = []
     b_name = args.b_instance
@@ -180,19 +199,37 @@ def main() -> int:
             row: dict[str, Any] = {"round": r}
             for side in ("A", "B") if r % 2 == 0 else ("B", "A"):
                 if side == "A":
-                    row["A"] = run_a(models, artifacts, prices["instances"][args.a_instance], args.seconds, work, r)
+                    row["A"] = run_a(models, artifacts, prices["instances"][args.a_instance], args, work, r)
                     b_name = b_name or choose_instance(row["A"], prices, args.headroom)
                 else:
                     a = row.get("A") or rounds[-1]["A"]
                     b_name = b_name or choose_instance(a, prices, args.headroom)
                     sizing = sizing or requests(a, args.headroom)
-                    row["B"] = scenario(f"b{r}", models, artifacts, prices["instances"][b_name], args.seconds, work, r,
-                                        sizing)  # fmt: skip
-                    print(f"  B round {r} on {b_name} done", flush=True)
+                    row["B"] = {}
+                    save = functools.partial(checkpoint, args, models, skipped, b_name, [*rounds, row], prices)
+                    run_b(models, artifacts, prices["instances"][b_name], args, work, r, sizing, row["B"], save)
             rounds.append(row)
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"}
-    config.update(models=models, skipped_kinds=skipped, b_instance=b_name, host_cores=os.cpu_count())
+    config = settings(args, models, skipped, b_name)
     return finish("consolidation", config, {"rounds": rounds, "prices": prices}, args.out, render)
+
+
+def checkpoint(args: argparse.Namespace, models: list[dict[str, Any]], skipped: dict[str, str], b_name: str | None,
+               rounds: list[dict[str, Any]], prices: dict[str, Any]) -> None:  # fmt: skip
+    """The JSON so far: a run stopped later still leaves what it measured (`python -m
+    benchmarks.consolidation_report FILE` renders it)."""
+    write_json(document("consolidation", settings(args, models, skipped, b_name), {"rounds": rounds,
+               "prices": prices}), args.out)  # fmt: skip
+
+
+def settings(args: argparse.Namespace, models: list[dict[str, Any]], skipped: dict[str, str],
+             b_name: str | None) -> dict[str, Any]:  # fmt: skip
+    """The config part of the result: the arguments, the models, B's instance and variants, the load at the end."""
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out", "started")}
+    config.update(models=models, skipped_kinds=skipped, b_instance=b_name, host_cores=os.cpu_count(),
+                  loadavg_at_end=[round(x, 2) for x in os.getloadavg()],
+                  variants=[v["name"] for v in variants(args.cpu_modes, args.machine_threads, len(models),
+                                                        args.cpus_per_container)])  # fmt: skip
+    return config
 
 
 if __name__ == "__main__":

@@ -80,6 +80,11 @@ class InstanceCgroup:
             return sum(_usec(p / "cpu.stat") * 1000 for p in self._glob("", below))
         return sum(int((p / "cpuacct.usage").read_text()) for p in self._glob("cpuacct", below))
 
+    def throttled(self, below: str = "") -> int:
+        """CFS periods in which the instance (or the cgroups `below` it) hit its CPU quota: cpu.stat nr_throttled."""
+        paths = self._glob("" if self.v2 else "cpu", below)
+        return sum(_stat(p / "cpu.stat", "nr_throttled") for p in paths if (p / "cpu.stat").exists())
+
     def memory_peak(self, below: str = "") -> int:
         name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
         return sum(int((p / name).read_text()) for p in self._glob("" if self.v2 else "memory", below))
@@ -118,4 +123,8 @@ def _pids(path: Path) -> list[int]:
 
 
 def _usec(stat: Path) -> int:
-    return next(int(ln.split()[1]) for ln in stat.read_text().splitlines() if ln.startswith("usage_usec"))
+    return _stat(stat, "usage_usec")
+
+
+def _stat(stat: Path, key: str) -> int:
+    return next((int(ln.split()[1]) for ln in stat.read_text().splitlines() if ln.split()[:1] == [key]), 0)
