@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/config_l
 
 import yaml  # noqa: E402
 
-from benchmarks.common import document, fmt_spread, write_json  # noqa: E402
+from benchmarks.common import document, fmt_spread, note_start, write_json  # noqa: E402
 from runtime.config.load import MAX_FILE_BYTES, read_document  # noqa: E402
 
 
@@ -52,6 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    note_start()  # the load average before this run's own load, not when the report is written
     with tempfile.TemporaryDirectory(prefix="coserve-bench-") as tmp:
         path = Path(tmp) / "deploy.yaml"
         path.write_text(big_deployment(MAX_FILE_BYTES))

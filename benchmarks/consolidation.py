@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/consolidation.py
 
 from benchmarks import launch, poisson  # noqa: E402
-from benchmarks.common import RESULTS, document, finish, write_json  # noqa: E402
+from benchmarks.common import RESULTS, document, finish, note_start, write_json  # noqa: E402
 from benchmarks.consolidation_report import choose_instance, render, requests  # noqa: E402
 from benchmarks.consolidation_setup import ENDPOINT, Sizing, deployment, plan_models, variants  # noqa: E402
 from benchmarks.instance import InstanceCgroup  # noqa: E402
@@ -186,6 +186,7 @@ def arguments() -> argparse.Namespace:
 
 def main() -> int:
     args = arguments()
+    note_start()  # the load average before this run's own load, not when the report is written
     prices = json.loads(args.prices.read_text())
     models, skipped = plan_models(args)
     variants(args.cpu_modes, args.machine_threads, len(models), args.cpus_per_container)  # a bad list fails now

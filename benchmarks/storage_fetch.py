@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/storage_
 
 import boto3  # noqa: E402
 
-from benchmarks.common import document, write_json  # noqa: E402
+from benchmarks.common import document, note_start, write_json  # noqa: E402
 from runtime.localstore import S3Endpoint, S3Store  # noqa: E402
 from runtime.storage import ArtifactStore, StorageSettings  # noqa: E402
 
@@ -118,6 +118,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/storage_fetch.json")
     args = parser.parse_args()
+    note_start()  # the load average before this run's own load, not when the report is written
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="coserve-bench-"))
     results: dict[str, Any] = {}

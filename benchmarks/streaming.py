@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/streamin
 
 from botocore.eventstream import EventStreamBuffer  # noqa: E402
 
-from benchmarks.common import document, fmt_spread, write_json  # noqa: E402
+from benchmarks.common import document, fmt_spread, note_start, write_json  # noqa: E402
 from benchmarks.launch import serving  # noqa: E402
 
 EP = "stream-bench"
@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("--first-byte-requests", type=int, default=200)
     parser.add_argument("--mib", type=int, default=64)
     args = parser.parse_args()
+    note_start()  # the load average before this run's own load, not when the report is written
     doc = {
         "EndpointName": EP,
         "InferenceExecutionConfig": {"Mode": "Direct"},
