@@ -45,6 +45,15 @@ class TooLarge(Exception):
         self.status, self.size, self.limit = status, size, limit
 
 
+def declared_length(headers: Mapping[str, str]) -> str | None:
+    """How an answer announced its end ("chunked", "<n>-byte"), or None when only the close ends it: a close before
+    an announced end cuts the answer (Truncated)."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return "chunked"
+    length = headers.get("Content-Length")
+    return f"{length}-byte" if length is not None else None
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: at most one request in flight, its answer parsed as it arrives."""
 
@@ -74,16 +83,12 @@ class _Connection(asyncio.Protocol):
             return
         if not self.headers_done:
             self._fail(ConnectionResetError("the container closed the connection"))
-        elif declared := self._declared():  # a length or chunks were announced: closing early cuts the answer
+        elif declared := declared_length(
+            self.headers
+        ):  # a length or chunks were announced: closing early cuts the answer
             self._fail(Truncated(self.parser.get_status_code(), self.size, declared))
         else:  # an answer delimited by the connection's close (no Content-Length, not chunked)
             self._finish(self.parser.get_status_code())
-
-    def _declared(self) -> str | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return "chunked"
-        length = self.headers.get("Content-Length")
-        return f"{length}-byte" if length is not None else None
 
     def data_received(self, data: bytes) -> None:
         try:

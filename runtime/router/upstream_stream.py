@@ -17,7 +17,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from runtime.errors import ModelError
-from runtime.router.upstream import Answer, Truncated, model_error
+from runtime.router.upstream import Answer, Truncated, declared_length, model_error
 from runtime.routing import Route
 
 HIGH_WATER = 1 * 2**20  # bytes read from the container and not yet sent on
@@ -75,16 +75,12 @@ class StreamConnection(asyncio.Protocol):
             return
         if not self.head.done():
             self._fail(ConnectionResetError("the container closed the connection"))
-        elif declared := self._declared():  # a length or chunks were announced: closing early cuts the answer
+        elif declared := declared_length(
+            self.headers
+        ):  # a length or chunks were announced: closing early cuts the answer
             self._fail(Truncated(self.parser.get_status_code(), self.received, declared))
         else:  # an answer delimited by the connection's close
             self.on_message_complete()
-
-    def _declared(self) -> str | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return "chunked"
-        length = self.headers.get("Content-Length")
-        return f"{length}-byte" if length is not None else None
 
     def _fail(self, exc: ConnectionError) -> None:
         if not self.head.done():
