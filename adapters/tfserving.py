@@ -2,7 +2,7 @@
 
 The artifact is what SageMaker's TF container serves: SavedModels under numeric version folders
 (`<name>/<version>/saved_model.pb`, or `<version>/` at the root for a model named `model`), with optional
-`code/inference.py` pre/post-processing. One command starts the container (`python -m adapters.tfs`):
+`code/inference.py` pre/post-processing. One command starts the container (`python -m servers.tfs`):
 
 - `tensorflow_model_server` found (on PATH, or named by COSERVE_TFS_SERVER): it runs as that process's child
   on the TFS ports of SAGEMAKER_SAFE_PORT_RANGE (gRPC low, REST low+1), and the process is the SageMaker
@@ -38,7 +38,7 @@ class TfServingAdapter:
         return []
 
     def command(self, launch: Launch) -> list[str]:
-        argv = [launch.python, "-m", "adapters.tfs"]
+        argv = [launch.python, "-m", "servers.tfs"]
         binary = self.binary(launch.environment)
         if binary is not None:
             argv += ["--binary", binary]

@@ -107,9 +107,9 @@ def verdict(rows: list[dict[str, Any]], c: dict[str, float], variant: str) -> st
 def plan_check(doc: dict[str, Any]) -> str:
     """`coserve plan --benchmark` on this very result (the advisor's default 20% headroom, which is the x1.25 the
     benchmark sizes B with): does it put every model on the one instance B ran in?"""
-    from runtime.plan.bench import workloads_from_benchmark
-    from runtime.plan.catalog import load_catalog
-    from runtime.plan.pack import Policy, make_plan
+    from runtime.cli.plan.bench import workloads_from_benchmark
+    from runtime.cli.plan.catalog import load_catalog
+    from runtime.cli.plan.pack import Policy, make_plan
 
     cfg = doc["config"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,6 @@
 """Fetch + unpack of a model.tar.gz: ArtifactStore versus boto3 download_file + `tar -xzf`.
 
-Starts a local SeaweedFS (runtime/localstore.py), uploads one artifact per size, then times both paths
+Starts a local SeaweedFS (runtime/cli/localstore.py), uploads one artifact per size, then times both paths
 side by side on fresh directories and writes benchmarks/results/storage_fetch.json.
 
     .venv/bin/python benchmarks/storage_fetch.py                 # 200M, about 2 minutes on 2 cores
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout: python benchmarks/storage_
 import boto3  # noqa: E402
 
 from benchmarks.common import document, note_start, write_json  # noqa: E402
-from runtime.localstore import S3Endpoint, S3Store  # noqa: E402
+from runtime.cli.localstore import S3Endpoint, S3Store  # noqa: E402
 from runtime.storage import ArtifactStore, StorageSettings  # noqa: E402
 
 UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}

@@ -57,7 +57,7 @@ def check_ports(d: Deployment, host: str, port: int) -> None:
         listen_host, _, listen_port = d.server.status_listen.rpartition(":")
         wanted.append((listen_host.strip("[]"), int(listen_port), "the status listener (Coserve.Server.StatusListen)"))
     for c in d.containers:
-        bind = d.server.port_base + c.index * d.server.port_block
+        bind = d.server.container_port(c.index)
         wanted.append(("127.0.0.1", bind, f"container {c.hostname} (Coserve.Server.PortBase)"))
     for addr, number, role in wanted:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

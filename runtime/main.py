@@ -21,8 +21,8 @@ from pathlib import Path
 import uvloop
 
 from runtime.config import Deployment
+from runtime.confinement import CgroupIsolation, choose_isolation
 from runtime.frontdoor import FrontDoor, check_ports
-from runtime.isolation import CgroupIsolation, choose_isolation
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
 from runtime.routing import TableSource, write_table
@@ -99,7 +99,7 @@ class Runtime:
             self._metrics.on_event(event)
         if self._os is not None:  # the lifecycle lands in the container's own log, between its output lines
             line = f"coserve: {event.old.value} -> {event.new.value}: {event.message}"
-            self._os.container_log(self.deployment.server.log_dir / f"{event.hostname}.log").write(line.encode())
+            self._os.container_log(self.deployment.server.container_log(event.hostname)).write(line.encode())
         failed_fetch = event.old is State.FETCHING and event.new is State.FATAL
         if failed_fetch and self.deployment.server.on_artifact_error == "exit":
             log.error("container '%s' cannot start: %s", event.hostname, event.message)

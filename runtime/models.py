@@ -87,7 +87,7 @@ class ModelPreparer:
         requirements = model_dir / "code" / "requirements.txt"
         if not requirements.is_file():
             return None
-        log_to = self.d.server.log_dir / f"{spec.hostname}.log"
+        log_to = self.d.server.container_log(spec.hostname)
         log_to.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.store.lease(f"{PYENV_LEASE}{self.envs.key(requirements)}")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from runtime.localstore import S3Endpoint, S3Store
+from runtime.cli.localstore import S3Endpoint, S3Store
 
 # Property tests check outcomes, not speed: a per-example deadline only flakes on a busy 2-core machine.
 settings.register_profile("coserve", deadline=None)

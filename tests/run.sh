@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 venv=${COSERVE_VENV:-.venv}
 "$venv/bin/ruff" format --check --quiet .
 "$venv/bin/ruff" check --quiet .
-"$venv/bin/mypy" runtime adapters
+"$venv/bin/mypy" runtime adapters servers
 "$venv/bin/python" -m pytest -q "$@"

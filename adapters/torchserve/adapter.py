@@ -23,7 +23,7 @@ class TorchServeAdapter:
         # so its exit is seen (the `torchserve` script would fork it and forget it).
         lo, hi = launch.safe_ports
         return [
-            launch.python, "-m", "adapters.torchserve.launch",
+            launch.python, "-m", "servers.torchserve.launch",
             "--model-dir", str(launch.model_dir), "--work-dir", str(launch.work_dir),
             "--bind-port", str(launch.bind_port), "--safe-ports", f"{lo}-{hi}",
             "--heap-mb", str(properties.heap_mb(launch.memory_limit)),
@@ -31,7 +31,7 @@ class TorchServeAdapter:
 
     def environment(self, launch: Launch) -> dict[str, str]:
         logs = str(launch.work_dir / "ts" / "logs")
-        # The launcher and TorchServe's workers import `adapters` with cwd=work_dir: an uninstalled
+        # The launcher and TorchServe's workers import `servers` and `adapters` with cwd=work_dir: an uninstalled
         # source checkout must be on their path too.
         path = [str(Path(__file__).resolve().parents[2]), *filter(None, [os.environ.get("PYTHONPATH")])]
         return {

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # examples/ is not an installed package
 
 from examples.demo.suites import SUITES, Suite  # noqa: E402
-from runtime.localstore import S3Endpoint, S3Store  # noqa: E402
+from runtime.cli.localstore import S3Endpoint, S3Store  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 110)
 

@@ -5,8 +5,8 @@ stats from the process tree). The supervisor spawns `cgroup.wrap(argv)` with
 `start_new_session=True` and calls `cgroup.attach(pid)` with the pid it got.
 """
 
-from .api import Backend, Cgroup, Limits, Stats
+from .api import Backend, Cgroup, CgroupLimits, Stats
 from .detect import detect
 from .memory import cpu_capacity, memory_capacity
 
-__all__ = ["Backend", "Cgroup", "Limits", "Stats", "cpu_capacity", "detect", "memory_capacity"]
+__all__ = ["Backend", "Cgroup", "CgroupLimits", "Stats", "cpu_capacity", "detect", "memory_capacity"]

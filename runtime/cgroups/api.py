@@ -19,7 +19,7 @@ def check_name(what: str, value: str) -> str:
 
 
 @dataclass(frozen=True)
-class Limits:
+class CgroupLimits:
     """What one container may use. None means "not limited" for every field."""
 
     memory_bytes: int | None = None
@@ -115,10 +115,10 @@ class Backend(Protocol):
 
     @property
     def has_cpuset(self) -> bool:
-        """Whether `Limits.cpuset` can be enforced (v1: a cpuset hierarchy; v2: the cpuset controller)."""
+        """Whether `CgroupLimits.cpuset` can be enforced (v1: a cpuset hierarchy; v2: the cpuset controller)."""
         ...
 
-    def create(self, name: str, limits: Limits) -> Cgroup:
+    def create(self, name: str, limits: CgroupLimits) -> Cgroup:
         """A cgroup for one container; an existing one of that name is reused, limits reapplied."""
         ...
 

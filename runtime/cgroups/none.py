@@ -12,7 +12,7 @@ import os
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
-from .api import Limits, Stats, check_name
+from .api import CgroupLimits, Stats, check_name
 from .tree import join_argv, kill_until_empty
 
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError)
@@ -83,7 +83,7 @@ class NoneBackend:
     def start(self) -> None:
         """Nothing to prepare."""
 
-    def create(self, name: str, limits: Limits) -> NoneCgroup:
+    def create(self, name: str, limits: CgroupLimits) -> NoneCgroup:
         check_name("cgroup name", name)
         cgroup = self._made.setdefault(name, NoneCgroup(name))
         cgroup.oom_score_adj = limits.oom_score_adj

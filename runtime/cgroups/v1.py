@@ -15,7 +15,7 @@ from typing import Any
 
 from cgroupspy.controllers import CpuAcctController, CpuController, MemoryController
 
-from .api import Limits, Stats, check_name
+from .api import CgroupLimits, Stats, check_name
 from .cpu import PERIOD_US, format_cpus, quota_us, shares
 from .procfs import keyed, parse_limit, under
 from .tree import join_argv, kill_all, read_pids, remove_tree, run_marker, stale_dirs
@@ -49,7 +49,7 @@ class V1Cgroup:
     def _memory(self) -> Any:
         return MemoryController(_Dir(self.dirs["memory"]))
 
-    def apply(self, limits: Limits) -> None:
+    def apply(self, limits: CgroupLimits) -> None:
         memory = self._memory()
         memsw = (self.dirs["memory"] / "memory.memsw.limit_in_bytes").exists()
         if memsw:  # lift it first: memsw may never be below the memory limit
@@ -138,7 +138,7 @@ class V1Backend:
     def _cpuset_parent(self) -> Path | None:
         return under(self.mounts["cpuset"], self.own["cpuset"]) if self.has_cpuset else None
 
-    def create(self, name: str, limits: Limits) -> V1Cgroup:
+    def create(self, name: str, limits: CgroupLimits) -> V1Cgroup:
         check_name("cgroup name", name)
         dirs = {c: parent / self.marker / name for c, parent in self._parents().items()}
         for path in dirs.values():

@@ -22,7 +22,7 @@ import logging
 import os
 from pathlib import Path
 
-from .api import Limits, Stats, check_name
+from .api import CgroupLimits, Stats, check_name
 from .cpu import PERIOD_US, format_cpus, quota_us, weight
 from .place import is_host_root
 from .procfs import controllers, effective_v2_limit, keyed, under
@@ -61,7 +61,7 @@ class V2Cgroup:
     def _write(self, filename: str, value: str) -> None:
         (self.path / filename).write_text(value)
 
-    def apply(self, limits: Limits) -> None:
+    def apply(self, limits: CgroupLimits) -> None:
         self.oom_score_adj = limits.oom_score_adj
         if "memory" in self.enabled:
             self._write("memory.max", str(limits.memory_bytes or "max"))
@@ -149,7 +149,7 @@ class V2Backend:
         _subtree(self._base, "+", self._enabled_on_own)
         _subtree(self._run, "+", wanted)
 
-    def create(self, name: str, limits: Limits) -> V2Cgroup:
+    def create(self, name: str, limits: CgroupLimits) -> V2Cgroup:
         if check_name("cgroup name", name) == SUPERVISOR:
             raise ValueError(f"cgroup name: {name!r} is reserved for coserve itself")
         if limits.cpuset is not None:

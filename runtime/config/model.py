@@ -73,6 +73,14 @@ class ServerSettings:
     stream_chunk_timeout_s: float = 60.0  # response streaming: silence between chunks; past it ModelStreamError
     status_listen: str | None = None  # host:port on loopback serving /metrics and /coserve/status unsigned
 
+    def container_port(self, index: int) -> int:
+        """SAGEMAKER_BIND_TO_PORT of the container at `index`: the first port of its block."""
+        return self.port_base + index * self.port_block
+
+    def container_log(self, hostname: str) -> Path:
+        """The container's log file: its output and its lifecycle lines."""
+        return self.log_dir / f"{hostname}.log"
+
 
 @dataclass(frozen=True)
 class StorageConfig:

@@ -8,16 +8,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from adapters import get_adapter, image_problems, resolve_image
+from runtime.auth.build import build_authenticator
 from runtime.auth.policy import PolicyError
-from runtime.auth.settings import build_authenticator
 from runtime.cgroups.cpu import MODES as CPU_MODES
 from runtime.config.model import ContainerLimits, ContainerSpec, Deployment
 from runtime.config.settings import parse_metrics, parse_server, parse_storage
 from runtime.config.sources import parse_additional, parse_model_data
-from runtime.config.validate import Problems
+from runtime.config.validate import NAME, Problems
 from runtime.units import format_size
 
-HOSTNAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 TOP_KEYS = {
     "EndpointName", "VariantName", "ModelName", "Containers", "PrimaryContainer",
@@ -159,7 +158,7 @@ def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> Contain
     for key in sorted(set(c) - CONTAINER_KEYS, key=str):
         p.add(f"{at}.{key}", "unknown key", c[key])
     hostname = c.get("ContainerHostname", f"container-{i + 1}")
-    if not isinstance(hostname, str) or not HOSTNAME.match(hostname):
+    if not isinstance(hostname, str) or not NAME.match(hostname):
         p.add(f"{at}.ContainerHostname", "must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", hostname)
         hostname = str(hostname)
     extra = _settings_for(p, own, hostname)

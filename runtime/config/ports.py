@@ -15,7 +15,7 @@ def front_door_clash(d: Deployment, port: int) -> str | None:
     """The problem with serving on `port`, naming the container and the settings; None if there is none."""
     s = d.server
     for c in d.containers:
-        bind = s.port_base + c.index * s.port_block
+        bind = s.container_port(c.index)
         if port == bind:
             return (f"--port {port}: the front door's port is container {c.hostname}'s port "
                     f"(Coserve.Server.PortBase {s.port_base} + {c.index} x PortBlock {s.port_block})")  # fmt: skip

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from runtime.auth.settings import build_authenticator
+from runtime.auth.build import build_authenticator
 from runtime.config import Deployment
 from runtime.errors import SageMakerError
 from runtime.router.app import BodyCheck, Guard

@@ -19,7 +19,7 @@ class ArchiveError(Exception):
 
 
 @dataclass(frozen=True)
-class Limits:
+class UnpackLimits:
     max_bytes: int
     max_files: int
 
@@ -35,7 +35,7 @@ def relative_name(name: str, what: str = "member") -> str:
 
 
 class Extractor:
-    def __init__(self, tar: tarfile.TarFile, dest: Path, limits: Limits) -> None:
+    def __init__(self, tar: tarfile.TarFile, dest: Path, limits: UnpackLimits) -> None:
         self._tar, self._dest, self._limits = tar, dest, limits
         self._files: set[str] = set()
         self._symlinks: set[str] = set()

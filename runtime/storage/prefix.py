@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.storage.extract import ArchiveError, Limits, relative_name
+from runtime.storage.extract import ArchiveError, UnpackLimits, relative_name
 from runtime.storage.s3 import S3Source
 from runtime.storage.settings import ArtifactError
 
@@ -49,7 +49,7 @@ def list_entries(url: str, layout: str, client: Callable[[], Any]) -> list[Entry
     return entries
 
 
-def check_entries(entries: list[Entry], limits: Limits) -> None:
+def check_entries(entries: list[Entry], limits: UnpackLimits) -> None:
     """Refuse the whole set, before any download, if one name or a limit is broken."""
     if len(entries) > limits.max_files:
         raise ArchiveError(f"{len(entries)} objects, more than {limits.max_files}")

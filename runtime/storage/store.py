@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from runtime.storage.budget import CacheEntry, Janitor
 from runtime.storage.cache import BlobCache
-from runtime.storage.extract import ArchiveError, Limits
+from runtime.storage.extract import ArchiveError, UnpackLimits
 from runtime.storage.http import HttpSource
 from runtime.storage.leases import Leases
 from runtime.storage.local import LocalSource
@@ -148,7 +148,7 @@ class ArtifactStore:
     def _data_tree(self, url: str, layout: str) -> Path:
         entries = with_retry(self.settings, url, "list", lambda: list_entries(url, layout, self._s3))
         try:
-            check_entries(entries, Limits(self.settings.max_unpacked_bytes, self.settings.max_files))
+            check_entries(entries, UnpackLimits(self.settings.max_unpacked_bytes, self.settings.max_files))
         except ArchiveError as exc:
             raise ArtifactError(url, str(exc), permanent=True) from exc
         bucket = url.removeprefix("s3://").partition("/")[0]
@@ -210,7 +210,7 @@ class ArtifactStore:
         return sha, size
 
     def _unpack(self, url: str, sha: str, tree: Path) -> None:
-        limits = Limits(self.settings.max_unpacked_bytes, self.settings.max_files)
+        limits = UnpackLimits(self.settings.max_unpacked_bytes, self.settings.max_files)
         start = time.monotonic()
         try:
             build_tree(tree, lambda tmp: unpack(self._cache.blob(sha), tmp, limits))

@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path
 from typing import IO, cast
 
-from runtime.storage.extract import ArchiveError, Extractor, Limits
+from runtime.storage.extract import ArchiveError, Extractor, UnpackLimits
 from runtime.storage.headers import MAX_EXTENSION_BYTES, bounded_tarinfo
 from runtime.storage.source import CHUNK, Readable
 
@@ -38,7 +38,7 @@ class _Counted:
         return data
 
 
-def unpack(blob: Path, dest: Path, limits: Limits) -> tuple[int, int]:
+def unpack(blob: Path, dest: Path, limits: UnpackLimits) -> tuple[int, int]:
     """Extract `blob` into the empty directory `dest`; returns (members, content bytes)."""
     with blob.open("rb") as raw:
         if raw.read(2) != GZIP_MAGIC:
@@ -63,7 +63,7 @@ def _drain(stream: _Counted) -> None:
         raise ArchiveError(f"corrupt gzip/tar stream: {exc}") from exc
 
 
-def _extract(stream: _Counted, dest: Path, limits: Limits) -> tuple[int, int]:
+def _extract(stream: _Counted, dest: Path, limits: UnpackLimits) -> tuple[int, int]:
     extractor: Extractor | None = None
     try:
         # Stream mode ("r|") only ever calls read(), which is all _Counted offers.

@@ -79,7 +79,7 @@ class Supervisor:
         self.version = 0
         self.stopping = False
         self.containers = [
-            Container(spec, self.server.port_base + spec.index * self.server.port_block,
+            Container(spec, self.server.container_port(spec.index),
                       self.server.port_block, self._emit)
             for spec in deployment.containers
         ]  # fmt: skip
@@ -89,7 +89,7 @@ class Supervisor:
         self._on_event(event)
 
     def log_path(self, c: Container) -> Path:
-        return self.server.log_dir / f"{c.spec.hostname}.log"
+        return self.server.container_log(c.spec.hostname)
 
     def table(self) -> RoutingTable:
         d = self.deployment

@@ -25,7 +25,7 @@ open({record!r}, "w").write(json.dumps(sys.argv[1:]))
 flags = dict(arg[2:].split("=", 1) for arg in sys.argv[1:])
 os.environ["SAGEMAKER_BIND_TO_PORT"] = flags["rest_api_port"]
 os.environ["SAGEMAKER_SAFE_PORT_RANGE"] = flags["port"] + "-" + flags["rest_api_port"]
-os.execv(sys.executable, [sys.executable, "-m", "adapters.tfs"])
+os.execv(sys.executable, [sys.executable, "-m", "servers.tfs"])
 """
 
 

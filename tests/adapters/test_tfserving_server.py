@@ -23,7 +23,7 @@ BINARY = shutil.which("tensorflow_model_server")
 def start_server(model_dir: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port),
            "SAGEMAKER_SAFE_PORT_RANGE": f"{port + 1}-{port + 9}", "TF_CPP_MIN_LOG_LEVEL": "2", **env}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "adapters.tfs"], env=env, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "servers.tfs"], env=env, stderr=subprocess.PIPE)
 
 
 def ping(port: int) -> int:

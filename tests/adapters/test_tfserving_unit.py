@@ -11,13 +11,13 @@ import pytest
 
 from adapters import adapter_name, get_adapter
 from adapters.base import Launch
-from adapters.tfs import sagemaker, tensors
-from adapters.tfs.discovery import DiscoveryError, default_model, find_models
-from adapters.tfs.errors import TfsError
-from adapters.tfs.launcher import model_config
-from adapters.tfs.settings import Settings
 from adapters.tfserving import TfServingAdapter
 from runtime.config import parse_deployment
+from servers.tfs import sagemaker, tensors
+from servers.tfs.discovery import DiscoveryError, default_model, find_models
+from servers.tfs.errors import TfsError
+from servers.tfs.launcher import model_config
+from servers.tfs.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def launch(tmp_path: Path, **env: str) -> Launch:
 def test_adapter_command_environment_and_readiness(tmp_path: Path) -> None:
     a = TfServingAdapter()
     argv = a.command(launch(tmp_path, COSERVE_TFS_SERVER="builtin"))
-    assert argv[1:] == ["-m", "adapters.tfs"]
+    assert argv[1:] == ["-m", "servers.tfs"]
     assert a.command(launch(tmp_path, COSERVE_TFS_SERVER="/opt/tfs/bin/tfs"))[-2:] == ["--binary", "/opt/tfs/bin/tfs"]
     assert a.binary({"PATH": str(tmp_path)}) is None
     (tmp_path / "tensorflow_model_server").write_text("#!/bin/sh\n")

@@ -13,10 +13,10 @@ import pytest
 
 from adapters import resolve_image
 from adapters.base import Launch
-from adapters.pytorch_handler import formats
 from adapters.torchserve import TorchServeAdapter, properties
-from adapters.torchserve import launch as launcher
 from runtime.config import ConfigError, parse_deployment
+from servers.pytorch_handler import formats
+from servers.torchserve import launch as launcher
 
 GiB = 2**30
 
@@ -75,7 +75,7 @@ def test_the_jvm_heap_is_a_quarter_of_the_memory_limit_within_bounds(limit: int 
 def test_command_environment_and_readiness_stay_under_work_dir_and_private_ports() -> None:
     a, run = TorchServeAdapter(), launch()
     argv = a.command(run)
-    assert argv[:3] == [sys.executable, "-m", "adapters.torchserve.launch"]
+    assert argv[:3] == [sys.executable, "-m", "servers.torchserve.launch"]
     assert argv[argv.index("--heap-mb") + 1] == "256"
     env = a.environment(run)
     assert env["TMPDIR"].startswith("/run/coserve/pt/") and env["LOG_LOCATION"].startswith("/run/coserve/pt/")

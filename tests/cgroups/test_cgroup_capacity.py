@@ -7,7 +7,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runtime.cgroups import Limits, cpu_capacity, memory_capacity
+from runtime.cgroups import CgroupLimits, cpu_capacity, memory_capacity
 from runtime.cgroups.memory import _lowest, _v1_quota, _v2_quota
 
 
@@ -49,4 +49,4 @@ def test_the_tightest_cpu_quota_on_the_way_up_holds(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_bad_limits_name_the_field_and_value(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"{field}: {value!r}"):
-        Limits(**{field: value})  # type: ignore[arg-type]
+        CgroupLimits(**{field: value})  # type: ignore[arg-type]

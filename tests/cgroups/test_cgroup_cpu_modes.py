@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import Backend, Cgroup, Limits
+from runtime.cgroups import Backend, Cgroup, CgroupLimits
 from runtime.cgroups.cpu import parse_cpus
 
 from .helpers import wait_until
@@ -44,7 +44,7 @@ def cfs(group: Cgroup, key: str) -> str:
 
 @pytest.mark.integration
 def test_quota_holds_a_spinner_near_its_quota_and_throttles_it(v1: Backend, spawn: Spawn) -> None:
-    group = v1.create("quota", Limits(cpus=0.3, cpu_mode="quota"))
+    group = v1.create("quota", CgroupLimits(cpus=0.3, cpu_mode="quota"))
     assert (cfs(group, "cfs_quota_us"), cfs(group, "shares")) == ("30000", "1024")
     spinning(group, spawn)
     (used,) = used_cores([group], 2.0)
@@ -57,8 +57,8 @@ def test_quota_holds_a_spinner_near_its_quota_and_throttles_it(v1: Backend, spaw
 @pytest.mark.integration
 def test_weight_mode_sets_no_cap_and_two_spinners_on_one_core_share_by_weight(v1: Backend, spawn: Spawn) -> None:
     core = (max(os.sched_getaffinity(0)),)
-    light = v1.create("light", Limits(cpu_weight=100, cpu_mode="weight", cpuset=core))
-    heavy = v1.create("heavy", Limits(cpus=3.0, cpu_mode="weight", cpuset=core))  # Cpus 3 -> weight 300
+    light = v1.create("light", CgroupLimits(cpu_weight=100, cpu_mode="weight", cpuset=core))
+    heavy = v1.create("heavy", CgroupLimits(cpus=3.0, cpu_mode="weight", cpuset=core))  # Cpus 3 -> weight 300
     assert (cfs(light, "cfs_quota_us"), cfs(light, "shares")) == ("-1", "1024")
     assert (cfs(heavy, "cfs_quota_us"), cfs(heavy, "shares")) == ("-1", "3072")
     spinning(light, spawn), spinning(heavy, spawn)
@@ -71,7 +71,7 @@ def test_weight_mode_sets_no_cap_and_two_spinners_on_one_core_share_by_weight(v1
 @pytest.mark.integration
 def test_pinned_cores_show_in_cpuset_cpus_and_in_the_process_affinity(v1: Backend, spawn: Spawn) -> None:
     core = max(os.sched_getaffinity(0))
-    group = v1.create("pinned", Limits(cpus=1.0, cpu_mode="pinned", cpuset=(core,)))
+    group = v1.create("pinned", CgroupLimits(cpus=1.0, cpu_mode="pinned", cpuset=(core,)))
     cpuset_dir: Path = group.dirs["cpuset"]  # type: ignore[attr-defined]
     assert parse_cpus((cpuset_dir / "cpuset.cpus").read_text()) == [core]
     assert cfs(group, "cfs_quota_us") == "-1"  # whole cores of its own: no quota on top

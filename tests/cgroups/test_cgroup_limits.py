@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from runtime.cgroups import Backend, Limits
+from runtime.cgroups import Backend, CgroupLimits
 
 from .helpers import wait_until
 
@@ -35,7 +35,7 @@ time.sleep(60)  # stay alive to be inspected, then killed with the cgroup
 
 @pytest.mark.integration
 def test_memory_hog_is_oom_killed_and_counted(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("hog", Limits(memory_bytes=64 << 20))
+    cgroup = v1.create("hog", CgroupLimits(memory_bytes=64 << 20))
     before = cgroup.stats().oom_kills
     hog = spawn(cgroup.wrap([sys.executable, "-c", HOG]))
     assert hog.wait(timeout=30) == -signal.SIGKILL  # and this test, its parent, lives on
@@ -49,7 +49,7 @@ def test_memory_hog_is_oom_killed_and_counted(v1: Backend, spawn: Spawn) -> None
 
 @pytest.mark.integration
 def test_half_a_cpu_holds_a_spinner_near_half_a_core(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("spin", Limits(cpus=0.5))
+    cgroup = v1.create("spin", CgroupLimits(cpus=0.5))
     spin = spawn(cgroup.wrap([sys.executable, "-c", SPIN]))
     wait_until(lambda: cgroup.stats().cpu_usage_ns > 50_000_000, what="the spinner to run")
     start_ns, start = cgroup.stats().cpu_usage_ns, time.monotonic()
@@ -62,7 +62,7 @@ def test_half_a_cpu_holds_a_spinner_near_half_a_core(v1: Backend, spawn: Spawn) 
 
 @pytest.mark.integration
 def test_pids_max_stops_a_fork_loop(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("forks", Limits(pids=10))
+    cgroup = v1.create("forks", CgroupLimits(pids=10))
     forker = spawn(cgroup.wrap([sys.executable, "-c", FORKS]), stdout=subprocess.PIPE)
     assert forker.stdout is not None
     forked, error = forker.stdout.readline().split()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import Limits, detect
+from runtime.cgroups import CgroupLimits, detect
 
 from .helpers import wait_until
 
@@ -22,7 +22,7 @@ def test_stats_and_kill_follow_the_process_tree(tmp_path: Path, spawn: Spawn, ca
     assert backend.kind == "none"
     assert "NOT enforced" in caplog.text
     assert backend.cleanup_stale() == []
-    cgroup = backend.create("tree", Limits(memory_bytes=1 << 30))
+    cgroup = backend.create("tree", CgroupLimits(memory_bytes=1 << 30))
     argv = ["sh", "-c", "(sleep 30 &); sleep 30 & wait"]
     assert cgroup.wrap(argv) == argv
     assert cgroup.pids() == []  # nothing attached yet
@@ -46,9 +46,9 @@ def test_without_cgroups_the_oom_order_still_holds() -> None:
     from runtime.cgroups.none import NoneBackend
 
     backend = NoneBackend()
-    plain = backend.create("plain", Limits())
+    plain = backend.create("plain", CgroupLimits())
     assert plain.wrap(["true"]) == ["true"], "nothing to set: the server is spawned as it is"
-    ranked = backend.create("ranked", Limits(oom_score_adj=700))
+    ranked = backend.create("ranked", CgroupLimits(oom_score_adj=700))
     done = subprocess.run(ranked.wrap(["sh", "-c", "cat /proc/$$/oom_score_adj"]), capture_output=True, text=True)
     assert (done.returncode, done.stdout.strip()) == (0, "700")
     backend.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import Backend, Limits, detect
+from runtime.cgroups import Backend, CgroupLimits, detect
 from runtime.cgroups.tree import JOIN_FAILED_EXIT, join_argv, run_marker
 from tests.support import echo_container
 
@@ -26,7 +26,7 @@ def _dirs(cgroup: object) -> dict[str, Path]:
 
 
 def test_limits_are_written_and_read_back(v1: Backend) -> None:
-    cgroup = v1.create("limits", Limits(memory_bytes=64 << 20, cpus=0.5, cpu_weight=200, pids=20))
+    cgroup = v1.create("limits", CgroupLimits(memory_bytes=64 << 20, cpus=0.5, cpu_weight=200, pids=20))
     dirs = _dirs(cgroup)
     assert (dirs["memory"] / "memory.limit_in_bytes").read_text().strip() == str(64 << 20)
     assert (dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "50000"
@@ -35,7 +35,7 @@ def test_limits_are_written_and_read_back(v1: Backend) -> None:
     assert (dirs["pids"] / "pids.max").read_text().strip() == "20"
     assert cgroup.stats().memory_limit_bytes == 64 << 20
 
-    again = v1.create("limits", Limits())  # reuse resets to unlimited
+    again = v1.create("limits", CgroupLimits())  # reuse resets to unlimited
     assert (dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "-1"
     assert (dirs["pids"] / "pids.max").read_text().strip() == "max"
     assert again.stats().memory_limit_bytes is None
@@ -43,7 +43,7 @@ def test_limits_are_written_and_read_back(v1: Backend) -> None:
 
 @pytest.mark.integration
 def test_a_request_becomes_the_soft_limit_and_the_oom_order_is_inherited(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("asked", Limits(memory_bytes=256 << 20, memory_request_bytes=96 << 20, oom_score_adj=640))
+    cgroup = v1.create("asked", CgroupLimits(memory_bytes=256 << 20, memory_request_bytes=96 << 20, oom_score_adj=640))
     memory = _dirs(cgroup)["memory"]
     assert (memory / "memory.soft_limit_in_bytes").read_text().strip() == str(96 << 20)
     proc = spawn(cgroup.wrap(["sh", "-c", "sleep 30 & cat /proc/$!/oom_score_adj; wait"]), stdout=subprocess.PIPE)
@@ -52,14 +52,14 @@ def test_a_request_becomes_the_soft_limit_and_the_oom_order_is_inherited(v1: Bac
     assert Path(f"/proc/{proc.pid}/oom_score_adj").read_text().strip() == "640"
     cgroup.kill()
     proc.wait(timeout=5)
-    again = v1.create("asked", Limits())  # reuse lifts the soft limit with the request
+    again = v1.create("asked", CgroupLimits())  # reuse lifts the soft limit with the request
     assert (memory / "memory.soft_limit_in_bytes").read_text().strip() == "9223372036854771712"
     assert "oom_score_adj" not in again.wrap(["true"])[2]
 
 
 @pytest.mark.integration
 def test_wrapped_process_and_its_children_are_in_every_hierarchy(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("members", Limits(memory_bytes=256 << 20))
+    cgroup = v1.create("members", CgroupLimits(memory_bytes=256 << 20))
     # The wrapped program checks its own membership before anything else runs.
     check = "grep -E ':(memory|cpu|cpuacct|pids):' /proc/self/cgroup"
     proc = spawn(cgroup.wrap(["sh", "-c", f"{check}; sleep 30 & sleep 30 & wait"]), stdout=subprocess.PIPE)
@@ -95,7 +95,7 @@ def test_close_removes_the_run_directory_and_its_containers(run_root: str, spawn
     if backend.kind != "v1":
         backend.close()
         skip_unless_v1(backend.kind)
-    cgroup = backend.create("one", Limits())
+    cgroup = backend.create("one", CgroupLimits())
     proc = spawn(cgroup.wrap(["sleep", "30"]))
     wait_until(lambda: cgroup.pids() == [proc.pid])
     assert len(leftovers(run_root)) == len(set(v1_parents()))
@@ -125,7 +125,7 @@ def test_cleanup_stale_removes_a_dead_runs_cgroups(v1: Backend, run_root: str, s
 def test_bad_names_are_refused(v1: Backend) -> None:
     for bad in ["", "..", "a/b", "-x", "x" * 65]:
         with pytest.raises(ValueError, match="cgroup name"):
-            v1.create(bad, Limits())
+            v1.create(bad, CgroupLimits())
 
 
 def test_detect_logs_its_choice(run_root: str, caplog: pytest.LogCaptureFixture) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import Backend, Cgroup, Limits, detect
+from runtime.cgroups import Backend, Cgroup, CgroupLimits, detect
 from runtime.cgroups.procfs import keyed
 from runtime.cgroups.tree import join_argv
 from tests.cgroups.helpers import skip_unless_v1
@@ -40,7 +40,7 @@ def _hog_in(memory: Path, spawn: Spawn, processes: int = 1) -> None:
 
 
 def test_a_process_killed_at_the_limit_counts_once(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("plain", Limits(memory_bytes=LIMIT))
+    cgroup = v1.create("plain", CgroupLimits(memory_bytes=LIMIT))
     assert cgroup.stats().oom_kills == 0
     _hog_in(_memory(cgroup), spawn)
     stats = cgroup.stats()
@@ -51,7 +51,7 @@ def test_a_process_killed_at_the_limit_counts_once(v1: Backend, spawn: Spawn) ->
 
 def test_several_processes_at_the_limit_count_their_kills_not_the_notifications(v1: Backend, spawn: Spawn) -> None:
     # Each allocator that hits the limit while a victim exits is one more OOM notification, not one more kill.
-    cgroup = v1.create("crowd", Limits(memory_bytes=LIMIT))
+    cgroup = v1.create("crowd", CgroupLimits(memory_bytes=LIMIT))
     _hog_in(_memory(cgroup), spawn, processes=3)
     kills = _local_oom_kills(_memory(cgroup))
     assert kills >= 3
@@ -60,7 +60,7 @@ def test_several_processes_at_the_limit_count_their_kills_not_the_notifications(
 
 
 def test_a_kill_in_a_child_cgroup_removed_before_any_read_counts_once(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("image", Limits(memory_bytes=LIMIT))
+    cgroup = v1.create("image", CgroupLimits(memory_bytes=LIMIT))
     assert cgroup.stats().oom_kills == 0
     child = _memory(cgroup) / "libpod-test"  # as runc makes it, and podman removes it when the image exits
     child.mkdir()
@@ -72,7 +72,7 @@ def test_a_kill_in_a_child_cgroup_removed_before_any_read_counts_once(v1: Backen
 
 
 def test_a_kill_in_a_child_seen_before_it_goes_counts_once(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("seen", Limits(memory_bytes=LIMIT))
+    cgroup = v1.create("seen", CgroupLimits(memory_bytes=LIMIT))
     child = _memory(cgroup) / "libpod-seen"
     child.mkdir()
     sleeper = spawn(join_argv([child / "cgroup.procs"], ["sleep", "30"]))  # the image lives on: a worker was killed
@@ -90,8 +90,8 @@ def test_a_kill_in_a_child_seen_before_it_goes_counts_once(v1: Backend, spawn: S
 
 def test_an_oom_at_a_parents_limit_counts_only_for_the_container_of_the_victim(v1: Backend, spawn: Spawn) -> None:
     # The kernel notifies every cgroup below the one under OOM; only the victim's container lost a process.
-    victim = v1.create("victim", Limits(memory_bytes=4 * LIMIT))
-    bystander = v1.create("bystander", Limits(memory_bytes=4 * LIMIT))
+    victim = v1.create("victim", CgroupLimits(memory_bytes=4 * LIMIT))
+    bystander = v1.create("bystander", CgroupLimits(memory_bytes=4 * LIMIT))
     run = _memory(victim).parent
     (run / "memory.limit_in_bytes").write_text(str(LIMIT))
     spawn(join_argv([_memory(bystander) / "cgroup.procs"], ["sleep", "30"]))
@@ -102,7 +102,7 @@ def test_an_oom_at_a_parents_limit_counts_only_for_the_container_of_the_victim(v
 
 
 def test_a_notification_trailing_a_counted_kill_adds_nothing(v1: Backend, spawn: Spawn) -> None:
-    cgroup = v1.create("trail", Limits(memory_bytes=LIMIT))
+    cgroup = v1.create("trail", CgroupLimits(memory_bytes=LIMIT))
     _hog_in(_memory(cgroup), spawn)
     assert cgroup.stats().oom_kills == 1
     # Stands in for the kernel: another process that hit the limit while the victim exited, read one read later.
@@ -125,9 +125,9 @@ def test_removing_the_cgroups_closes_their_eventfds(run_root: str) -> None:
         backend.close()
         skip_unless_v1(backend.kind)  # fails, not skips, where the host has v1 and detection missed it
     try:
-        backend.create("one", Limits(memory_bytes=LIMIT))
-        backend.create("one", Limits(memory_bytes=LIMIT))  # reused: the first object's go
-        backend.create("two", Limits())
+        backend.create("one", CgroupLimits(memory_bytes=LIMIT))
+        backend.create("one", CgroupLimits(memory_bytes=LIMIT))  # reused: the first object's go
+        backend.create("two", CgroupLimits())
         assert _eventfds() == before + 4, "the container's and its parent's, for each of two containers"
     finally:
         backend.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import Limits, detect
+from runtime.cgroups import CgroupLimits, detect
 from runtime.cgroups.v2 import V2Backend
 
 KERNEL_FILES = {
@@ -56,7 +56,7 @@ def test_limits_are_written_in_v2_syntax(tmp_path: Path, run_root: str) -> None:
     assert read(run / "cgroup.subtree_control") == "+memory +cpu +pids"
 
     fake_cgroup(run / "a")
-    backend.create("a", Limits(memory_bytes=256 << 20, cpus=0.5, cpu_weight=250, pids=64))
+    backend.create("a", CgroupLimits(memory_bytes=256 << 20, cpus=0.5, cpu_weight=250, pids=64))
     assert read(run / "a" / "memory.max") == str(256 << 20)
     assert read(run / "a" / "memory.swap.max") == "0"
     assert read(run / "a" / "cpu.max") == "50000 100000"
@@ -65,14 +65,14 @@ def test_limits_are_written_in_v2_syntax(tmp_path: Path, run_root: str) -> None:
     assert read(run / "a" / "memory.low") == "0"  # no request: no protection
 
     fake_cgroup(run / "b")
-    backend.create("b", Limits(cpus=1.5))
+    backend.create("b", CgroupLimits(cpus=1.5))
     assert read(run / "b" / "memory.max") == "max"
     assert read(run / "b" / "memory.swap.max") == "max"
     assert read(run / "b" / "cpu.max") == "150000 100000"
     assert read(run / "b" / "cpu.weight") == "100"
     assert read(run / "b" / "pids.max") == "max"
     with pytest.raises(ValueError, match="reserved"):
-        backend.create("supervisor", Limits())
+        backend.create("supervisor", CgroupLimits())
 
 
 def test_a_request_protects_memory_and_sets_the_oom_order(tmp_path: Path, run_root: str) -> None:
@@ -80,7 +80,7 @@ def test_a_request_protects_memory_and_sets_the_oom_order(tmp_path: Path, run_ro
     backend = V2Backend(tmp_path, "/", run_root)
     backend.start()
     leaf = fake_cgroup(tmp_path / backend.marker / "r")
-    cgroup = backend.create("r", Limits(memory_bytes=256 << 20, memory_request_bytes=96 << 20, oom_score_adj=640))
+    cgroup = backend.create("r", CgroupLimits(memory_bytes=256 << 20, memory_request_bytes=96 << 20, oom_score_adj=640))
     assert read(leaf / "memory.low") == str(96 << 20)
     assert read(leaf / "memory.max") == str(256 << 20)
     script = cgroup.wrap(["true"])[2]
@@ -92,7 +92,7 @@ def test_stats_are_parsed_from_kernel_files(tmp_path: Path, run_root: str) -> No
     backend = V2Backend(tmp_path, "/", run_root)
     backend.start()
     leaf = fake_cgroup(tmp_path / backend.marker / "c")
-    cgroup = backend.create("c", Limits(memory_bytes=256 << 20))
+    cgroup = backend.create("c", CgroupLimits(memory_bytes=256 << 20))
     (leaf / "cgroup.procs").write_text("101\n102\n")
     stats = cgroup.stats()
     assert stats.memory_bytes == 12345
@@ -130,7 +130,7 @@ def test_wrapper_writes_its_own_pid_before_exec(tmp_path: Path, run_root: str) -
     backend = V2Backend(tmp_path, "/", run_root)
     backend.start()
     leaf = fake_cgroup(tmp_path / backend.marker / "w")
-    cgroup = backend.create("w", Limits())
+    cgroup = backend.create("w", CgroupLimits())
     argv = cgroup.wrap(["sh", "-c", 'echo $$; cat "$0"', str(leaf / "cgroup.procs")])
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     pid, joined = done.stdout.split()

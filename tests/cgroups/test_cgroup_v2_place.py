@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import Limits, detect
+from runtime.cgroups import CgroupLimits, detect
 from runtime.cgroups import claim as claim_module
 from runtime.cgroups import place as place_module
 from runtime.cgroups.claim import ADVICE, claim_v2
@@ -117,7 +117,7 @@ def test_memory_and_pids_without_cpu_are_used_and_cpu_named_once(
     leaf = fake_cgroup(run / "a", "memory pids")
     (leaf / "cpu.max").unlink(missing_ok=True)
     (leaf / "cpu.weight").unlink()  # without the cpu controller the kernel makes neither
-    cgroup = backend.create("a", Limits(memory_bytes=64 << 20, cpus=0.5, cpu_weight=300, pids=20))
+    cgroup = backend.create("a", CgroupLimits(memory_bytes=64 << 20, cpus=0.5, cpu_weight=300, pids=20))
     assert read(leaf / "memory.max") == str(64 << 20)
     assert read(leaf / "pids.max") == "20"
     assert not (leaf / "cpu.weight").exists() and not (leaf / "cpu.max").exists()

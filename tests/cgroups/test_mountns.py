@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cgroups import Backend, Limits
+from runtime.cgroups import Backend, CgroupLimits
 from runtime.mountns import (
     MODEL_TARGET,
     MOUNT_FAILED_EXIT,
@@ -82,7 +82,7 @@ def test_a_failed_mount_stops_the_container(tmp_path: Path) -> None:
 
 
 def test_composes_inside_a_cgroup(v1: Backend, tmp_path: Path) -> None:
-    cgroup = v1.create("mounted", Limits(memory_bytes=256 << 20))
+    cgroup = v1.create("mounted", CgroupLimits(memory_bytes=256 << 20))
     inner = ["sh", "-c", "cat /opt/ml/model/id; echo; grep ':memory:' /proc/self/cgroup"]
     argv = cgroup.wrap(wrap_private_model_mount(inner, _model(tmp_path, "gamma")))
     done = subprocess.run(argv, capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""runtime.deployfile: the deployment argument as a local file, from a path, S3 (SeaweedFS) or http(s)."""
+"""runtime.cli.deployfile: the deployment argument as a local file, from a path, S3 (SeaweedFS) or http(s)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from runtime.deployfile import DeploymentFetchError, localize
-from runtime.localstore import S3Endpoint, S3Store
+from runtime.cli.deployfile import DeploymentFetchError, localize
+from runtime.cli.localstore import S3Endpoint, S3Store
 
 DOC = b"EndpointName: from-afar\nContainers: [{Image: process}]\n"
 

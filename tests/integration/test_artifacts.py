@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runtime.localstore import S3Endpoint
+from runtime.cli.localstore import S3Endpoint
 from tests.support import ROOT, echo_container, free_block, start_coserve, tarball
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runtime.localstore import S3Endpoint
+from runtime.cli.localstore import S3Endpoint
 from tests.support import ROOT, start_coserve, tarball
 
 pytestmark = pytest.mark.integration

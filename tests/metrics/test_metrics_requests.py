@@ -9,11 +9,11 @@ from rich.console import Console
 
 from runtime.admission import Capacity, ledger
 from runtime.cgroups import Stats
+from runtime.cli.status import render
 from runtime.config import parse_deployment
 from runtime.metrics.collector import SnapshotCollector
 from runtime.metrics.sampler import Sampler
 from runtime.metrics.snapshot import Snapshot, SnapshotSource
-from runtime.status import render
 from runtime.storage.store import StoreStats
 
 MIB, GIB = 2**20, 2**30

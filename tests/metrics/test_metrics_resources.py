@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from runtime.cgroups.procfs import cgroup_mounts
-from runtime.status import fetch, render
+from runtime.cli.status import fetch, render
 from tests.metrics.scrape import scrape, value
 from tests.support import Coserve, client_error, echo_container, start_coserve, wait_for
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runtime.localstore import S3Endpoint
+from runtime.cli.localstore import S3Endpoint
 from runtime.storage import ArtifactStore, StorageSettings
 from runtime.storage.cache import TMP_PREFIX
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from runtime.localstore import S3Endpoint
+from runtime.cli.localstore import S3Endpoint
 from runtime.storage import ArtifactStore
 
 

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.localstore import S3Endpoint
+from runtime.cli.localstore import S3Endpoint
 from runtime.storage import ArtifactError, ArtifactStore
-from runtime.storage.extract import ArchiveError, Limits
+from runtime.storage.extract import ArchiveError, UnpackLimits
 from runtime.storage.prefix import Entry, check_entries, fill_tree
 from tests.storage.conftest import GetCounter, leftovers
 
-LIMITS = Limits(max_bytes=1000, max_files=10)
+LIMITS = UnpackLimits(max_bytes=1000, max_files=10)
 
 
 def entries(*paths: str, size: int = 1) -> list[Entry]:
@@ -102,7 +102,7 @@ def test_over_the_limits_or_empty_fails_permanently_and_leaves_nothing(
 def test_any_accepted_set_of_keys_lays_out_inside_the_tree(paths: list[str]) -> None:
     found = entries(*paths)
     try:
-        check_entries(found, Limits(max_bytes=10**6, max_files=100))
+        check_entries(found, UnpackLimits(max_bytes=10**6, max_files=100))
     except ArchiveError:
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runtime.localstore import S3Endpoint
+from runtime.cli.localstore import S3Endpoint
 from runtime.storage import ArtifactStore, StorageSettings
 
 from .archives import model_tarball

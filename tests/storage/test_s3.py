@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.localstore import S3Endpoint, free_ports
+from runtime.cli.localstore import S3Endpoint, free_ports
 from runtime.storage import ArtifactError, ArtifactStore
 
 from .archives import MODEL_FILES, model_tarball

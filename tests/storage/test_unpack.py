@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.localstore import S3Endpoint
+from runtime.cli.localstore import S3Endpoint
 from runtime.storage import ArtifactError, ArtifactStore, StorageSettings
 
 from .archives import HOSTILE, model_tarball, oversize_tarball, write

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime.storage.extract import ArchiveError, Limits
+from runtime.storage.extract import ArchiveError, UnpackLimits
 from runtime.storage.unpack import MAX_EXTENSION_BYTES, unpack
 
-LIMITS = Limits(max_bytes=1 << 30, max_files=1000)
+LIMITS = UnpackLimits(max_bytes=1 << 30, max_files=1000)
 HUGE = 4 << 20  # a 4 MiB name: gzip makes it a few KiB on disk
 
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.plan import Catalog, Instance, Policy, Workload, load_catalog, make_plan
-from runtime.plan.inputs import PlanInputError, read_endpoints
-from runtime.plan.pack import capacity, demand, first_fit_decreasing
+from runtime.cli.plan import Catalog, Instance, Policy, Workload, load_catalog, make_plan
+from runtime.cli.plan.inputs import PlanInputError, read_endpoints
+from runtime.cli.plan.pack import capacity, demand, first_fit_decreasing
 
 GIB = 2**30
 # Round numbers so the packings can be checked by hand: no reserve, no per-request CPU, no headroom.
@@ -161,7 +161,7 @@ def test_small_models_that_together_need_a_big_instance_go_one_per_instance_inst
 
 def test_plan_on_the_benchmarks_own_measurements_reproduces_the_instance_b_used() -> None:
     """The acceptance check of issue 17: scenario A's figures, packed, land on the instance B ran in."""
-    from runtime.plan.bench import workloads_from_benchmark
+    from runtime.cli.plan.bench import workloads_from_benchmark
 
     path = Path("benchmarks/results/consolidation-15.json")
     config = json.loads(path.read_text())["config"]

@@ -14,13 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.admission import Capacity, admit
+from runtime.cli.plan import Catalog, Instance, Plan, Policy, Workload, load_catalog, make_plan
+from runtime.cli.plan.bench import workloads_from_benchmark
+from runtime.cli.plan.emit import EmitError, write
+from runtime.cli.plan.scrape import workloads_from_texts
+from runtime.cli.plan.sizing import hostnames, size_container
 from runtime.config import Deployment
-from runtime.config.parse import HOSTNAME, parse_deployment
-from runtime.plan import Catalog, Instance, Plan, Policy, Workload, load_catalog, make_plan
-from runtime.plan.bench import workloads_from_benchmark
-from runtime.plan.emit import EmitError, write
-from runtime.plan.scrape import workloads_from_texts
-from runtime.plan.sizing import hostnames, size_container
+from runtime.config.parse import parse_deployment
+from runtime.config.validate import NAME as HOSTNAME
 
 MIB, GIB = 2**20, 2**30
 SMALL = Instance("ml.s", 2, 4 * GIB, 0.10, "s", 0.08)

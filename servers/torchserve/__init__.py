@@ -1,0 +1,1 @@
+"""TorchServe's container entry point (`python -m servers.torchserve.launch`)."""
