@@ -82,7 +82,7 @@ class Handler(BaseHTTPRequestHandler):
             "model": model,
             "opt_ml_model": _read(Path("/opt/ml/model/model.txt")),
             "pid": os.getpid(),
-            "net_namespace": str(Path("/proc/self/ns/net").readlink()),  # which host answered (tests/scaleout)
+            "net_namespace": str(Path("/proc/self/ns/net").readlink()),  # which host answered (tests/images/scaleout)
         }
         status = int(attrs.get("status", 200))
         out = json.dumps(doc).encode()
