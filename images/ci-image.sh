@@ -175,7 +175,7 @@ build() {
 
 start() {
   rm -rf "$work/deploy"
-  "$python" "$root/tests/image/drive.py" prepare "$work/deploy" --extras "$extras"
+  "$python" "$root/tests/images/drive.py" prepare "$work/deploy" --extras "$extras"
   # --privileged --cgroupns=private: coserve makes a cgroup per container (without it: limits off, a warning).
   # The default command binds 0.0.0.0 and the deployment has Coserve.Auth, so nothing runs open.
   # podman's complaints that no systemd runs its health-check timers go to a file; `healthcheck run` still works.
@@ -188,7 +188,7 @@ start() {
 }
 
 check() {
-  "$python" "$root/tests/image/drive.py" check "http://127.0.0.1:$port" --deploy "$work/deploy" --container "$name"
+  "$python" "$root/tests/images/drive.py" check "http://127.0.0.1:$port" --deploy "$work/deploy" --container "$name"
   podman healthcheck run "$name" >/dev/null 2>"$work/podman.err" || { say "HEALTHCHECK failed" >&2; exit 1; }
   say "HEALTHCHECK: healthy"
   local logs

@@ -47,7 +47,7 @@ if [ "$os_packages" -eq 1 ] && command -v apt-get >/dev/null; then
     command -v java >/dev/null || wanted+=(openjdk-17-jre-headless)
   fi
   has_extra bench && wanted+=(wrk)
-  # The three-host test (tests/scaleout): Debian's HAProxy as the balancer, iproute2 for network namespaces.
+  # The three-host test (tests/images/scaleout): Debian's HAProxy as the balancer, iproute2 for network namespaces.
   has_extra dev && wanted+=(haproxy iproute2)
   # podman with its recommends (netavark, aardvark-dns, catatonit for --init, conmon), as images/ci-image.sh
   # installs and tested it; runc and crun explicitly: Debian's podman takes either, coserve picks by cgroup version.

@@ -4,7 +4,7 @@
     python images/cloudformation/userdata.py --write   # put images/user-data.sh's current text in the template
 
 CloudFormation cannot read a file beside the template, so the script is copied in; this keeps the copy
-honest (tests/scaleout/test_validators.py fails when it differs). Each setting's first assignment becomes a
+honest (tests/images/scaleout/test_validators.py fails when it differs). Each setting's first assignment becomes a
 stack parameter through Fn::Sub; the script has no other `${...}` for Fn::Sub to take.
 """
 

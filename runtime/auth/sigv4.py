@@ -1,7 +1,7 @@
 """AWS Signature Version 4, server side: parse what the client sent and recompute its signature.
 
 The canonical request is built the way botocore's `SigV4Auth` builds it for a non-S3 service,
-which tests/auth proves against botocore itself: the wire path has dot segments and empty
+which tests/runtime/auth proves against botocore itself: the wire path has dot segments and empty
 segments removed and is then percent-encoded a second time, the query pairs are sorted as
 sent, header values are whitespace-collapsed and repeated headers joined with ",".
 """

@@ -39,7 +39,7 @@ class _Histogram:
 
     prometheus_client's own observe() checks the child, then walks the buckets in Python. The cells are its
     values (in-process or, in workers, the multiprocess files), so what /metrics reads is the same; they are
-    prometheus_client 0.26's attributes (pinned in pyproject.toml; tests/metrics read the figures back)."""
+    prometheus_client 0.26's attributes (pinned in pyproject.toml; tests/runtime/metrics read the figures back)."""
 
     __slots__ = ("bounds", "buckets", "sum")
 

@@ -2,7 +2,7 @@
 
 Request bodies arrive in reads of up to a few hundred KiB; glibc serves those from its heap, and once a burst
 of concurrent 6 MiB uploads is over the heap is full of free holes that free() never returns: 24 uploads left
-the front door 45 MB above where it started, for good (tests/hostile/test_http_auth.py). malloc_trim(0)
+the front door 45 MB above where it started, for good (tests/runtime/router/hostile/test_auth.py). malloc_trim(0)
 releases those pages. It runs from the connection sweep, and only when a large body or answer passed since
 the last sweep: trimming after small requests too cost 15-25% more CPU per request (benchmarks/overhead.py),
 the pages it hands back being faulted in again by the next ones. Elsewhere than glibc it does nothing.
