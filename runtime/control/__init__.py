@@ -1,0 +1,8 @@
+"""SageMaker's control plane on a host of your own: models, endpoint configs and endpoints as desired state.
+
+`wire` speaks JSON 1.1 (validated against botocore's own service model), `store` keeps the state in SQLite,
+`ops` changes desired state only, `desired` turns an endpoint into the runtime's `Deployment`, and `api`
+is the ASGI entry for `POST /` with `X-Amz-Target`. A reconciler (elsewhere) moves endpoints between states
+through the store's small interface: `pending()`, `mark_in_service()`, `mark_failed()`,
+`mark_update_failed()`, `forget()`.
+"""
