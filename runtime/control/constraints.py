@@ -13,6 +13,10 @@ from typing import Any
 
 from botocore.model import Shape  # type: ignore[import-untyped]
 
+# Members whose pattern coserve widens on purpose: ModelDataUrl also takes file:// URLs and absolute paths
+# (model data on the host itself), as a deployment file does. Their other constraints still hold.
+WIDENED = frozenset({"ModelDataUrl"})
+
 
 def check(shape: Shape, value: Any, at: str = "") -> list[str]:
     """Every violation under `value`, one line each, naming the member's path."""
@@ -21,12 +25,12 @@ def check(shape: Shape, value: Any, at: str = "") -> list[str]:
     return found
 
 
-def _walk(shape: Shape, value: Any, at: str, found: list[str]) -> None:
+def _walk(shape: Shape, value: Any, at: str, found: list[str], widened: bool = False) -> None:
     kind = shape.type_name
     if kind == "structure" and isinstance(value, dict):
         for name, member in shape.members.items():
             if name in value:
-                _walk(member, value[name], f"{at}.{name}" if at else name, found)
+                _walk(member, value[name], f"{at}.{name}" if at else name, found, name in WIDENED)
     elif kind == "list" and isinstance(value, list):
         _bounded(shape, value, len(value), at, found, "have length")
         for i, item in enumerate(value):
@@ -37,7 +41,7 @@ def _walk(shape: Shape, value: Any, at: str, found: list[str]) -> None:
             _walk(shape.key, key, f"{at}.{key}", found)
             _walk(shape.value, item, f"{at}.{key}", found)
     elif kind == "string" and isinstance(value, str):
-        _string(shape, value, at, found)
+        _string(shape, value, at, found, widened)
     elif kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
         _numeric(shape, value, at, found)
 
@@ -48,13 +52,13 @@ def _bounded(shape: Shape, value: object, size: int, at: str, found: list[str], 
         found.append(_fail(value, at, f"Member must {what} less than or equal to {top}"))
 
 
-def _string(shape: Shape, value: str, at: str, found: list[str]) -> None:
+def _string(shape: Shape, value: str, at: str, found: list[str], widened: bool) -> None:
     enum = shape.metadata.get("enum")
     if enum and value not in enum:
         found.append(_fail(value, at, f"Member must satisfy enum value set: [{', '.join(enum)}]"))
         return
     _bounded(shape, value, len(value), at, found, "have length")
-    pattern = shape.metadata.get("pattern")
+    pattern = None if widened else shape.metadata.get("pattern")
     compiled = _compiled(pattern) if pattern else None
     if compiled is not None and compiled.fullmatch(value) is None:
         found.append(_fail(value, at, f"Member must satisfy regular expression pattern: {pattern}"))
