@@ -41,13 +41,13 @@ def _named(call: Any, field: str) -> None:
 
 def test_unsupported_fields_name_themselves(sm: Any) -> None:
     for extra, field in UNSUPPORTED_MODEL:
-        _named(lambda: sm.create_model(**{**model("m1"), **extra}), field)
+        _named(lambda extra=extra: sm.create_model(**{**model("m1"), **extra}), field)
     assert sm.list_models()["Models"] == []
     sm.create_model(**model("m1"))
     for variant, field in UNSUPPORTED_VARIANT:
-        _named(lambda: sm.create_endpoint_config(**config("c1", **variant)), field)
+        _named(lambda variant=variant: sm.create_endpoint_config(**config("c1", **variant)), field)
     for extra, field in UNSUPPORTED_CONFIG:
-        _named(lambda: sm.create_endpoint_config(**{**config("c1"), **extra}), field)
+        _named(lambda extra=extra: sm.create_endpoint_config(**{**config("c1"), **extra}), field)
     two = config("c1")
     two["ProductionVariants"].append({**two["ProductionVariants"][0], "VariantName": "B"})
     _named(lambda: sm.create_endpoint_config(**two), "ProductionVariants")
