@@ -50,7 +50,7 @@ def create(spec: Spec, ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe(spec: Spec, ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.transaction() as tx:
+    with ctx.store.transaction(write=False) as tx:
         r = tx.resource(spec.kind, p[spec.name])
     if r is None:
         raise not_found(ctx, spec.label, spec.kind, p[spec.name])
@@ -64,7 +64,7 @@ def delete(spec: Spec, ctx: Context, p: dict[str, Any]) -> None:
 
 
 def list_(spec: Spec, ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
-    with ctx.store.transaction() as tx:
+    with ctx.store.transaction(write=False) as tx:
         rows = [{spec.name: r.name, spec.arn: r.arn, "CreationTime": r.created} for r in tx.resources(spec.kind)]
     return page(rows, p, spec.listed, spec.name, {"Name": spec.name, "CreationTime": "CreationTime"})
 

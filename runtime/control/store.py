@@ -46,11 +46,12 @@ class Store:
                 self._db = None
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """All or nothing: commits when the block ends, rolls back if it raises."""
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
+        """All or nothing: commits when the block ends, rolls back if it raises. A write transaction takes
+        the file's write lock at once (so two writers never deadlock on upgrading); a read one reads a snapshot."""
         with self._lock:
             assert self._db is not None, "Store.open() first"
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             try:
                 yield Tx(self._db)
             except BaseException:
@@ -60,11 +61,11 @@ class Store:
 
     def endpoints(self) -> list[Endpoint]:
         """Every endpoint, whatever its status: at start, bring back each one's `running` snapshot."""
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             return tx.endpoints()
 
     def endpoint(self, name: str) -> Endpoint | None:
-        with self.transaction() as tx:
+        with self.transaction(write=False) as tx:
             return tx.endpoint(name)
 
     def pending(self) -> list[Work]:

@@ -105,3 +105,26 @@ def test_a_stale_reconciler_result_is_dropped(store: Store) -> None:
     assert not store.mark_in_service(creating)  # already applied: its generation moved on
     e: Any = store.endpoint("ep")
     assert (e.status, e.failure_reason, e.running) == ("Failed", "Container primary: exited with status 1", None)
+
+
+def test_two_processes_worth_of_stores_write_the_same_file(state_dir: Path) -> None:
+    """Gunicorn workers each open their own Store on one file: WAL and write locks keep every call whole."""
+    import threading
+
+    stores = [Store(state_dir).open(), Store(state_dir).open()]
+    try:
+
+        def create(i: int) -> None:
+            for j in range(15):
+                _ops(stores[i]).call("CreateModel", model(f"s{i}-m{j}"))
+
+        threads = [threading.Thread(target=create, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        with stores[0].transaction(write=False) as tx:
+            assert tx.count("model") == 30
+    finally:
+        for s in stores:
+            s.close()
