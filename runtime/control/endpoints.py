@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from runtime.control import desired, unsupported
+from runtime.control import desired, tags, unsupported
 from runtime.control.context import Context, over_limit
 from runtime.control.errors import ValidationException
 from runtime.control.records import Endpoint, Snapshot
@@ -19,7 +19,9 @@ from runtime.control.tx import Tx
 
 
 def create(ctx: Context, p: dict[str, Any], coserve: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`coserve`: a deployment file's Coserve section; `coserve:` tags (runtime.control.tags) add to it."""
     unsupported.check_endpoint(p)
+    coserve = tags.merged(coserve, tags.section(p.get("Tags", [])))
     name, arn, now = p["EndpointName"], ctx.arns.endpoint(p["EndpointName"]), ctx.store.clock()
     with ctx.store.transaction() as tx:
         if tx.endpoint(name) is not None:

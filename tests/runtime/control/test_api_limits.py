@@ -92,3 +92,25 @@ def test_host_limits_answer_resource_limit_exceeded(small: Any) -> None:
     small.create_endpoint(EndpointName="e1", EndpointConfigName="c1")
     code, message = error(client_error(lambda: small.create_endpoint(EndpointName="e2", EndpointConfigName="c1")))
     assert code == "ResourceLimitExceeded" and "'Number of Endpoints per host' is 1" in message
+
+
+def test_coserve_settings_ride_on_coserve_tags(sm: Any, served: Any) -> None:
+    from runtime.control.desired import to_deployment
+
+    sm.create_model(**model("m1"))
+    sm.create_endpoint_config(**config("c1"))
+    bad = [{"Key": "coserve:Defaults.Memory", "Value": "lots"}]
+    code, message = error(
+        client_error(lambda: sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1", Tags=bad))
+    )
+    assert code == "ValidationException" and "Memory: expected a size" in message and "lots" in message
+    good = [
+        {"Key": "team", "Value": "a"},
+        {"Key": "coserve:Containers.primary.Memory", "Value": "512MiB"},
+        {"Key": "coserve:Server.StartupTimeout", "Value": "2m"},
+    ]
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1", Tags=good)
+    e = served.store.endpoint("ep")
+    assert e.coserve == {"Containers": {"primary": {"Memory": "512MiB"}}, "Server": {"StartupTimeout": "2m"}}
+    d = to_deployment(e.name, e.target, e.coserve)
+    assert d.containers[0].limits.memory_bytes == 512 * 2**20 and d.server.startup_timeout_s == 120
