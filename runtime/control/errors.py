@@ -13,18 +13,10 @@ class ValidationException(SageMakerError):
 
 
 class ResourceLimitExceeded(SageMakerError):
+    """The one error botocore's model lists for these calls (Create*, UpdateEndpoint); a host limit here."""
+
     status = 400
     code = "ResourceLimitExceeded"
-
-
-class ResourceNotFound(SageMakerError):
-    status = 400
-    code = "ResourceNotFound"
-
-
-class ResourceInUse(SageMakerError):
-    status = 400
-    code = "ResourceInUse"
 
 
 class UnknownOperationException(SageMakerError):

@@ -128,3 +128,34 @@ def test_two_processes_worth_of_stores_write_the_same_file(state_dir: Path) -> N
     finally:
         for s in stores:
             s.close()
+
+
+CRASH = """
+import os, sys
+from pathlib import Path
+from runtime.control.context import Context
+from runtime.control.ops import Operations
+from runtime.control.store import Store
+store = Store(Path(sys.argv[1])).open()
+with store.transaction() as tx:
+    tx.delete_resource("model", "m1")
+    tx.db.execute("INSERT INTO resources VALUES ('model', 'half', 'arn', 0, '{}', '[]')")
+    os._exit(9)  # killed mid-call: no COMMIT, no ROLLBACK, no close
+"""
+
+
+def test_a_process_killed_mid_call_leaves_the_old_state(state_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    store = Store(state_dir).open()
+    _ops(store).call("CreateModel", model("m1"))
+    store.close()
+    done = subprocess.run([sys.executable, "-c", CRASH, str(state_dir)], timeout=60, cwd=Path(__file__).parents[3])
+    assert done.returncode == 9
+    again = Store(state_dir).open()
+    try:
+        with again.transaction(write=False) as tx:
+            assert [r.name for r in tx.resources("model")] == ["m1"]
+    finally:
+        again.close()
