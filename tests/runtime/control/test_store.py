@@ -133,8 +133,6 @@ def test_two_processes_worth_of_stores_write_the_same_file(state_dir: Path) -> N
 CRASH = """
 import os, sys
 from pathlib import Path
-from runtime.control.context import Context
-from runtime.control.ops import Operations
 from runtime.control.store import Store
 store = Store(Path(sys.argv[1])).open()
 with store.transaction() as tx:
