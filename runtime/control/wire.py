@@ -49,6 +49,10 @@ class Wire:
             raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
         if not isinstance(params, dict):
             raise SerializationException("The request body must be a JSON object.")
+        return self.validate(op, params)
+
+    def validate(self, op: OperationModel, params: dict[str, Any]) -> dict[str, Any]:
+        """Raise ValidationException unless `params` is a valid input of `op` (also for calls made in-process)."""
         if op.input_shape is None:
             return params
         report = ParamValidator().validate(params, op.input_shape)
