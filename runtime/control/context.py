@@ -1,0 +1,32 @@
+"""What every operation works with: the store, the ARN builder, the host's limits and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from runtime.control.arns import Arns
+from runtime.control.errors import ResourceLimitExceeded
+from runtime.control.store import Store
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many of each a host keeps. Memory and CPUs are admission's to judge; these bound the bookkeeping."""
+
+    max_models: int = 1000
+    max_endpoint_configs: int = 1000
+    max_endpoints: int = 100
+
+
+@dataclass(frozen=True)
+class Context:
+    store: Store
+    arns: Arns = field(default_factory=Arns)
+    limits: Limits = field(default_factory=Limits)
+
+
+def over_limit(what: str, limit: int, used: int) -> ResourceLimitExceeded:
+    return ResourceLimitExceeded(
+        f"The host-level limit '{what}' is {limit}, with current utilization of {used} and a request delta of 1. "
+        "Delete some, or raise the limit in coserve's configuration."
+    )

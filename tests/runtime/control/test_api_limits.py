@@ -1,0 +1,116 @@
+"""What coserve cannot honour is named, never ignored; placement fields are kept; host limits are enforced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from runtime.control.context import Limits
+from runtime.control.store import Store
+from tests.runtime.control.conftest import serve
+from tests.runtime.control.helpers import config, error, model
+from tests.support import client_error
+
+UNSUPPORTED_MODEL = [
+    ({"VpcConfig": {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}}, "VpcConfig"),
+    ({"EnableNetworkIsolation": True}, "EnableNetworkIsolation"),
+    ({"PrimaryContainer": {"Image": "process", "Mode": "MultiModel"}}, "PrimaryContainer.Mode"),
+    ({"PrimaryContainer": {"Image": "process", "ModelPackageName": "pkg"}}, "PrimaryContainer.ModelPackageName"),
+    ({"PrimaryContainer": {"Image": "process", "ImageConfig": {"RepositoryAccessMode": "Vpc"}}},
+     "PrimaryContainer.ImageConfig"),
+]  # fmt: skip
+UNSUPPORTED_VARIANT = [
+    ({"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}}, "ProductionVariants[0].ServerlessConfig"),
+    ({"AcceleratorType": "ml.eia1.medium"}, "ProductionVariants[0].AcceleratorType"),
+    ({"ManagedInstanceScaling": {"Status": "ENABLED"}}, "ProductionVariants[0].ManagedInstanceScaling"),
+]
+UNSUPPORTED_CONFIG = [
+    ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "s3://b/o"}}}, "AsyncInferenceConfig"),
+    ({"DataCaptureConfig": {"InitialSamplingPercentage": 10, "DestinationS3Uri": "s3://b/c",
+                            "CaptureOptions": [{"CaptureMode": "Input"}]}}, "DataCaptureConfig"),
+    ({"KmsKeyId": "key"}, "KmsKeyId"),
+]  # fmt: skip
+
+
+def _named(call: Any, field: str) -> None:
+    code, message = error(client_error(call))
+    assert code == "ValidationException" and message.startswith(f"{field} is not supported by coserve: "), message
+
+
+def test_unsupported_fields_name_themselves(sm: Any) -> None:
+    for extra, field in UNSUPPORTED_MODEL:
+        _named(lambda extra=extra: sm.create_model(**{**model("m1"), **extra}), field)
+    assert sm.list_models()["Models"] == []
+    sm.create_model(**model("m1"))
+    for variant, field in UNSUPPORTED_VARIANT:
+        _named(lambda variant=variant: sm.create_endpoint_config(**config("c1", **variant)), field)
+    for extra, field in UNSUPPORTED_CONFIG:
+        _named(lambda extra=extra: sm.create_endpoint_config(**{**config("c1"), **extra}), field)
+    two = config("c1")
+    two["ProductionVariants"].append({**two["ProductionVariants"][0], "VariantName": "B"})
+    _named(lambda: sm.create_endpoint_config(**two), "ProductionVariants")
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    sm.create_endpoint_config(**config("c1"))
+    policy = {
+        "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}
+    }
+    _named(
+        lambda: sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1", DeploymentConfig=policy),
+        "DeploymentConfig",
+    )
+    assert sm.list_endpoints()["Endpoints"] == []
+
+
+def test_placement_fields_are_accepted_and_shown_back(sm: Any) -> None:
+    sm.create_model(**model("m1"), ExecutionRoleArn="arn:aws:iam::000000000000:role/r",
+                    Tags=[{"Key": "team", "Value": "a"}])  # fmt: skip
+    assert sm.describe_model(ModelName="m1")["ExecutionRoleArn"] == "arn:aws:iam::000000000000:role/r"
+    sm.create_endpoint_config(**config("c1", InstanceType="ml.g5.xlarge", InitialInstanceCount=3, VolumeSizeInGB=50))
+    v = sm.describe_endpoint_config(EndpointConfigName="c1")["ProductionVariants"][0]
+    assert (v["InstanceType"], v["InitialInstanceCount"], v["VolumeSizeInGB"]) == ("ml.g5.xlarge", 3, 50)
+
+
+@pytest.fixture
+def small(store: Store) -> Iterator[Any]:
+    served = serve(store, Limits(max_models=2, max_endpoint_configs=1, max_endpoints=1))
+    client = served.client()
+    yield client
+    client.close()
+    served.stop()
+
+
+def test_host_limits_answer_resource_limit_exceeded(small: Any) -> None:
+    small.create_model(**model("m1"))
+    small.create_model(**model("m2"))
+    code, message = error(client_error(lambda: small.create_model(**model("m3"))))
+    assert code == "ResourceLimitExceeded"
+    assert message.startswith("The host-level limit 'Number of Models per host' is 2, with current utilization of 2")
+    small.create_endpoint_config(**config("c1"))
+    assert error(client_error(lambda: small.create_endpoint_config(**config("c2"))))[0] == "ResourceLimitExceeded"
+    small.create_endpoint(EndpointName="e1", EndpointConfigName="c1")
+    code, message = error(client_error(lambda: small.create_endpoint(EndpointName="e2", EndpointConfigName="c1")))
+    assert code == "ResourceLimitExceeded" and "'Number of Endpoints per host' is 1" in message
+
+
+def test_coserve_settings_ride_on_coserve_tags(sm: Any, served: Any) -> None:
+    from runtime.control.desired import to_deployment
+
+    sm.create_model(**model("m1"))
+    sm.create_endpoint_config(**config("c1"))
+    bad = [{"Key": "coserve:Defaults.Memory", "Value": "lots"}]
+    code, message = error(
+        client_error(lambda: sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1", Tags=bad))
+    )
+    assert code == "ValidationException" and "Memory: expected a size" in message and "lots" in message
+    good = [
+        {"Key": "team", "Value": "a"},
+        {"Key": "coserve:Containers.primary.Memory", "Value": "512MiB"},
+        {"Key": "coserve:Server.StartupTimeout", "Value": "2m"},
+    ]
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1", Tags=good)
+    e = served.store.endpoint("ep")
+    assert e.coserve == {"Containers": {"primary": {"Memory": "512MiB"}}, "Server": {"StartupTimeout": "2m"}}
+    d = to_deployment(e.name, e.target, e.coserve)
+    assert d.containers[0].limits.memory_bytes == 512 * 2**20 and d.server.startup_timeout_s == 120
