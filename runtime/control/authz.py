@@ -19,7 +19,7 @@ logger = logging.getLogger("runtime.control")
 
 
 class SigV4Guard:
-    """A ControlGuard over an Authenticator (runtime.auth.settings.build_authenticator)."""
+    """A ControlGuard over an Authenticator (runtime.auth.build.build_authenticator)."""
 
     def __init__(self, auth: Authenticator) -> None:
         self.auth = auth

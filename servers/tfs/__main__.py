@@ -11,7 +11,7 @@ from servers.tfs.discovery import DiscoveryError, default_model, find_models
 from servers.tfs.server import run_builtin, run_front
 from servers.tfs.settings import Settings
 
-log = logging.getLogger("adapters.tfserving")
+log = logging.getLogger("servers.tfs")
 
 
 def main(argv: list[str] | None = None) -> int:

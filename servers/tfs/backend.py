@@ -17,7 +17,7 @@ from servers.tfs.errors import error_body, status_of
 from servers.tfs.registry import Registry
 from servers.tfs.sagemaker import Target
 
-log = logging.getLogger("adapters.tfserving.backend")
+log = logging.getLogger("servers.tfs.backend")
 
 
 class Backend(Protocol):

@@ -28,7 +28,7 @@ from servers.tfs.methods import run_serialized
 from servers.tfs.registry import Registry
 from servers.tfs.servables import CLASSIFY, REGRESS
 
-log = logging.getLogger("adapters.tfserving.grpc")
+log = logging.getLogger("servers.tfs.grpc")
 T = TypeVar("T")
 _CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND}
 _STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50}  # ModelVersionStatus.State

@@ -14,7 +14,7 @@ from servers.tfs.errors import TfsError, error_body
 from servers.tfs.handlers import Context, UserHandlers
 from servers.tfs.sagemaker import Target, custom_attributes, reply_type, target_of, to_tfs_request
 
-log = logging.getLogger("adapters.tfserving.invocations")
+log = logging.getLogger("servers.tfs.invocations")
 CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from servers.tfs.discovery import ModelSource
 from servers.tfs.settings import Settings
 
-log = logging.getLogger("adapters.tfserving.launcher")
+log = logging.getLogger("servers.tfs.launcher")
 
 
 def model_config(models: list[ModelSource]) -> str:

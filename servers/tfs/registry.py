@@ -15,7 +15,7 @@ from typing import Any
 from servers.tfs.discovery import ModelSource
 from servers.tfs.errors import not_found
 
-log = logging.getLogger("adapters.tfserving.registry")
+log = logging.getLogger("servers.tfs.registry")
 Loader = Callable[[str, int, Path], Any]
 
 

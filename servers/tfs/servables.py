@@ -18,7 +18,7 @@ from tensorflow.core.protobuf import saved_model_pb2  # type: ignore[import-unty
 from servers.tfs.errors import bad_request
 from servers.tfs.tensors import Arrays, TensorInfo
 
-log = logging.getLogger("adapters.tfserving.servables")
+log = logging.getLogger("servers.tfs.servables")
 PREDICT = "tensorflow/serving/predict"
 CLASSIFY = "tensorflow/serving/classify"
 REGRESS = "tensorflow/serving/regress"

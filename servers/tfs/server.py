@@ -27,7 +27,7 @@ from servers.tfs.registry import Registry
 from servers.tfs.rest import TfsRestApi
 from servers.tfs.settings import Settings
 
-log = logging.getLogger("adapters.tfserving.server")
+log = logging.getLogger("servers.tfs.server")
 GRPC_WORKERS = 4
 
 

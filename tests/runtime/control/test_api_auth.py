@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runtime.auth.settings import build_authenticator
+from runtime.auth.build import build_authenticator
 from runtime.control.authz import SigV4Guard
 from runtime.control.store import Store
 from tests.runtime.control.conftest import Served, serve
