@@ -1,0 +1,197 @@
+"""The reconciler: moves each endpoint from what the store asks (Creating, Updating, Deleting) to what runs.
+
+It knows endpoints and generations, not processes: a generation is one start of an endpoint's containers
+(its first config, or the new config of an UpdateEndpoint), and the `Fleet` seam starts, routes and retires
+generations. Blue/green is this module's order of steps: the new generation starts beside the live one, the
+routing switches to it once every container in it is ready, and only then is the old one retired (drained,
+stopped). If the new one fails, the routing never moved: the endpoint stays on the old one (SageMaker's
+rollback) with the reason. Tick-driven with `now` passed in, like the supervisor, so a fake fleet and a fake
+clock test every path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from runtime.config import Deployment
+from runtime.control.desired import to_deployment
+from runtime.control.errors import ValidationException
+from runtime.control.records import Snapshot, Work
+from runtime.control.store import Store
+
+log = logging.getLogger("runtime.control")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One start of an endpoint's containers; `serial` is unique on this host for its lifetime."""
+
+    endpoint: str
+    serial: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: Literal["starting", "ready", "failed"]
+    reason: str = ""  # for failed: which container and why
+
+
+class Fleet(Protocol):
+    def launch(self, gen: Generation, deployment: Deployment, now: float) -> str | None:
+        """Start every container of `deployment` as generation `gen`; a reason when it cannot (admission,
+        ports), having started nothing."""
+        ...
+
+    def progress(self, gen: Generation) -> Progress: ...
+
+    def route(self, endpoint: str, gen: Generation | None) -> None:
+        """Point the endpoint's routing at `gen` in one step (None: the endpoint is no longer served)."""
+        ...
+
+    def retire(self, gen: Generation, now: float) -> None:
+        """Drain, then stop and forget `gen`'s containers."""
+        ...
+
+    def gone(self, gen: Generation) -> bool:
+        """Nothing of `gen` runs or is held any more (processes, cgroups, ports, reservations)."""
+        ...
+
+
+@dataclass
+class _Launch:
+    gen: Generation
+    work_generation: int  # the store's generation this launch answers; a newer API change supersedes it
+
+
+class Reconciler:
+    def __init__(self, store: Store, fleet: Fleet) -> None:
+        self.store = store
+        self.fleet = fleet
+        self.live: dict[str, Generation] = {}  # what each endpoint's routing points at
+        self.launching: dict[str, _Launch] = {}  # a generation starting for a create or an update
+        self.restoring: dict[str, Generation] = {}  # after a restart: the running config, starting again
+        self.retiring: list[Generation] = []
+        self._serial = 0
+        self._now = 0.0
+
+    def restore(self, now: float) -> list[str]:
+        """At start: bring back every endpoint that ran before (its `running` snapshot), in the background.
+        Returns the names of those that cannot come back, which are then left to the API."""
+        self._now = now
+        refused = []
+        for e in self.store.endpoints():
+            if e.running is None or e.status == "Deleting":
+                continue
+            gen, reason = self._launch(e.name, e.running, e.coserve, now)
+            if gen is None:
+                log.error("endpoint %s cannot be brought back: %s", e.name, reason)
+                refused.append(e.name)
+            else:
+                self.restoring[e.name] = gen
+        return refused
+
+    def serving(self, name: str) -> bool:
+        """Whether the endpoint's routing points at a ready generation (false while it is brought back)."""
+        return name in self.live
+
+    def tick(self, now: float) -> None:
+        self._now = now
+        self._restored()
+        for work in self.store.pending():
+            if work.status == "Deleting":
+                self._delete(work, now)
+            else:
+                self._converge(work, now)
+        self.retiring = [g for g in self.retiring if not self.fleet.gone(g)]
+
+    def busy(self) -> bool:
+        """Whether anything is still starting or stopping (a shutdown waits for none of it)."""
+        return bool(self.launching or self.restoring or self.retiring)
+
+    def generations(self) -> Iterable[Generation]:
+        yield from self.live.values()
+        yield from (launch.gen for launch in self.launching.values())
+        yield from self.restoring.values()
+        yield from self.retiring
+
+    def _restored(self) -> None:
+        for name, gen in list(self.restoring.items()):
+            progress = self.fleet.progress(gen)
+            if progress.phase == "ready":
+                del self.restoring[name]
+                self._switch(name, gen)
+            elif progress.phase == "failed":
+                del self.restoring[name]
+                log.error("endpoint %s could not be brought back: %s", name, progress.reason)
+                self._retire(gen)
+
+    def _converge(self, work: Work, now: float) -> None:
+        assert work.target is not None, "Creating and Updating carry a target"
+        launch = self.launching.get(work.name)
+        if launch is not None and launch.work_generation != work.generation:
+            self._retire(self.launching.pop(work.name).gen)  # superseded by a newer call: start over
+            launch = None
+        if launch is None:
+            gen, reason = self._launch(work.name, work.target, work.coserve, now)
+            if gen is None:
+                self._fail(work, reason)
+            else:
+                self.launching[work.name] = _Launch(gen, work.generation)
+            return
+        progress = self.fleet.progress(launch.gen)
+        if progress.phase == "failed":
+            del self.launching[work.name]
+            self._retire(launch.gen)
+            self._fail(work, progress.reason)
+        elif progress.phase == "ready":
+            del self.launching[work.name]
+            stale = self.restoring.pop(work.name, None)  # an update that overtook a restart's bring-back
+            if stale is not None:
+                self._retire(stale)
+            self._switch(work.name, launch.gen)
+            self.store.mark_in_service(work)
+            log.info("endpoint %s: InService on %s", work.name, work.target.config_name)
+
+    def _delete(self, work: Work, now: float) -> None:
+        held = self.launching.pop(work.name, None)
+        if held is not None:
+            self._retire(held.gen)
+        for gen in (self.restoring.pop(work.name, None), self.live.pop(work.name, None)):
+            if gen is not None:
+                self._retire(gen)
+        self.fleet.route(work.name, None)
+        if not any(g.endpoint == work.name for g in self.retiring):
+            self.store.forget(work)
+            log.info("endpoint %s: deleted", work.name)
+
+    def _launch(self, name: str, snapshot: Snapshot, coserve: object, now: float) -> tuple[Generation | None, str]:
+        try:
+            deployment = to_deployment(name, snapshot, coserve if isinstance(coserve, dict) else None)
+        except ValidationException as exc:
+            return None, exc.message
+        self._serial += 1
+        gen = Generation(name, self._serial)
+        reason = self.fleet.launch(gen, deployment, now)
+        return (None, reason) if reason is not None else (gen, "")
+
+    def _switch(self, name: str, gen: Generation) -> None:
+        old = self.live.get(name)
+        self.fleet.route(name, gen)
+        self.live[name] = gen
+        if old is not None and old != gen:
+            self._retire(old)
+
+    def _retire(self, gen: Generation) -> None:
+        if gen not in self.retiring:
+            self.retiring.append(gen)
+            self.fleet.retire(gen, self._now)
+
+    def _fail(self, work: Work, reason: str) -> None:
+        log.error("endpoint %s: %s failed: %s", work.name, work.status, reason)
+        if work.status == "Creating":
+            self.store.mark_failed(work, reason)
+        else:
+            self.store.mark_update_failed(work, reason)
