@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from runtime.config import Deployment
 from runtime.control.desired import to_deployment
@@ -35,8 +35,22 @@ class Generation:
 
 @dataclass(frozen=True)
 class Progress:
-    phase: Literal["starting", "ready", "failed"]
-    reason: str = ""  # for failed: which container and why
+    """Where a generation's containers are: `total` of them, `running` ready, `fatal` given up on (for good)."""
+
+    total: int
+    running: int
+    fatal: int
+    reason: str = ""  # the fatal ones: which container and why
+
+    def ready(self, tolerant: bool) -> bool:
+        """Strict (an API create or update): every container runs. Tolerant (a deployment file's endpoint at
+        start, or one brought back after a restart): every container has settled, running or given up."""
+        settled = self.running + self.fatal == self.total
+        return settled and (tolerant or self.fatal == 0)
+
+    def failed(self, tolerant: bool) -> bool:
+        """A tolerant generation never fails: it stays routed, showing what gave up, as a file's always did."""
+        return self.fatal > 0 and not tolerant
 
 
 class Fleet(Protocol):
@@ -64,6 +78,7 @@ class Fleet(Protocol):
 class _Launch:
     gen: Generation
     work_generation: int  # the store's generation this launch answers; a newer API change supersedes it
+    tolerant: bool = False  # routed at once, and settled when some of its containers gave up (see Progress)
 
 
 class Reconciler:
@@ -77,25 +92,33 @@ class Reconciler:
         self._serial = 0
         self._now = 0.0
 
-    def restore(self, now: float) -> list[str]:
-        """At start: bring back every endpoint that ran before (its `running` snapshot), in the background.
-        Returns the names of those that cannot come back, which are then left to the API."""
+    def restore(self, now: float, eager: Iterable[str] = ()) -> list[str]:
+        """At start: bring back every endpoint that ran before (its `running` snapshot), routed at once so its
+        containers' states show while they start, and start the endpoints named in `eager` that are still
+        Creating (a deployment file's, just applied) the same way. Returns the names that cannot start."""
         self._now = now
-        refused = []
+        refused, eager = [], set(eager)
         for e in self.store.endpoints():
-            if e.running is None or e.status == "Deleting":
+            if e.status == "Deleting":
                 continue
-            gen, reason = self._launch(e.name, e.running, e.coserve, now)
+            snapshot = e.running or (e.target if e.status == "Creating" and e.name in eager else None)
+            if snapshot is None:
+                continue
+            gen, reason = self._launch(e.name, snapshot, e.coserve, now)
             if gen is None:
-                log.error("endpoint %s cannot be brought back: %s", e.name, reason)
+                log.error("endpoint %s cannot start: %s", e.name, reason)
                 refused.append(e.name)
-            else:
+                continue
+            self._switch(e.name, gen)
+            if e.running is not None:
                 self.restoring[e.name] = gen
+            else:
+                self.launching[e.name] = _Launch(gen, e.generation, tolerant=True)
         return refused
 
     def serving(self, name: str) -> bool:
-        """Whether the endpoint's routing points at a ready generation (false while it is brought back)."""
-        return name in self.live
+        """Whether the endpoint's routing points at a settled generation (false while it is brought back)."""
+        return name in self.live and name not in self.restoring
 
     def tick(self, now: float) -> None:
         self._now = now
@@ -120,13 +143,10 @@ class Reconciler:
     def _restored(self) -> None:
         for name, gen in list(self.restoring.items()):
             progress = self.fleet.progress(gen)
-            if progress.phase == "ready":
+            if progress.ready(tolerant=True):
                 del self.restoring[name]
-                self._switch(name, gen)
-            elif progress.phase == "failed":
-                del self.restoring[name]
-                log.error("endpoint %s could not be brought back: %s", name, progress.reason)
-                self._retire(gen)
+                if progress.fatal:
+                    log.error("endpoint %s is back, but not whole: %s", name, progress.reason)
 
     def _converge(self, work: Work, now: float) -> None:
         assert work.target is not None, "Creating and Updating carry a target"
@@ -142,17 +162,18 @@ class Reconciler:
                 self.launching[work.name] = _Launch(gen, work.generation)
             return
         progress = self.fleet.progress(launch.gen)
-        if progress.phase == "failed":
+        if progress.failed(launch.tolerant):
             del self.launching[work.name]
+            if self.live.get(work.name) == launch.gen:
+                del self.live[work.name]
+                self.fleet.route(work.name, None)
             self._retire(launch.gen)
             self._fail(work, progress.reason)
-        elif progress.phase == "ready":
+        elif progress.ready(launch.tolerant):
             del self.launching[work.name]
-            stale = self.restoring.pop(work.name, None)  # an update that overtook a restart's bring-back
-            if stale is not None:
-                self._retire(stale)
+            self.restoring.pop(work.name, None)  # an update that overtook a restart's bring-back: it goes now
             self._switch(work.name, launch.gen)
-            self.store.mark_in_service(work)
+            self.store.mark_in_service(work, progress.reason or None)
             log.info("endpoint %s: InService on %s", work.name, work.target.config_name)
 
     def _delete(self, work: Work, now: float) -> None:

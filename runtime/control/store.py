@@ -76,11 +76,12 @@ class Store:
             for e in sorted(found, key=lambda e: (e.modified, e.name))
         ]
 
-    def mark_in_service(self, work: Work) -> bool:
-        """Creating or Updating succeeded: the target now serves."""
+    def mark_in_service(self, work: Work, reason: str | None = None) -> bool:
+        """Creating or Updating succeeded: the target now serves. `reason`: a deployment file's endpoint serves
+        on with some containers given up on (Coserve.Server.OnArtifactError: fatal), shown as FailureReason."""
         return self._finish(work, ("Creating", "Updating"), lambda e: replace(
             e, status="InService", running=e.target or e.running, target=None, target_since=None,
-            config_name=(e.target or e.running or _never()).config_name, failure_reason=None,
+            config_name=(e.target or e.running or _never()).config_name, failure_reason=reason,
         ))  # fmt: skip
 
     def mark_failed(self, work: Work, reason: str) -> bool:

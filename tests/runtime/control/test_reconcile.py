@@ -27,7 +27,7 @@ class FakeFleet:
     def launch(self, gen: Generation, deployment: Deployment, now: float) -> str | None:
         if self.refuse is not None:
             return self.refuse
-        self.phases[gen] = Progress("starting")
+        self.phases[gen] = Progress(1, 0, 0)
         self.deployments[gen] = deployment
         self.calls.append(f"launch {gen.endpoint}#{gen.serial}")
         return None
@@ -47,10 +47,10 @@ class FakeFleet:
         return gen in self.retired
 
     def ready(self, serial: int) -> None:
-        self._set(serial, Progress("ready"))
+        self._set(serial, Progress(1, 1, 0))
 
     def fail(self, serial: int, reason: str) -> None:
-        self._set(serial, Progress("failed", reason))
+        self._set(serial, Progress(1, 0, 1, reason))
 
     def _set(self, serial: int, progress: Progress) -> None:
         (gen,) = [g for g in self.phases if g.serial == serial]
@@ -177,8 +177,30 @@ def test_restart_brings_back_what_ran_and_serves_only_once_ready(store: Store) -
     fleet2 = FakeFleet()
     second = Reconciler(store, fleet2)
     assert second.restore(10.0) == []
-    assert fleet2.calls == ["launch ep#1"] and not second.serving("ep")
+    assert fleet2.calls == ["launch ep#1", "route ep -> 1"] and not second.serving("ep")
+    assert fleet2.routes["ep"] == Generation("ep", 1)  # routed at once: its containers' states show
     fleet2.ready(1)
     second.tick(11.0)
-    assert second.serving("ep") and fleet2.routes["ep"] == Generation("ep", 1)
-    assert status(store) == ("InService", None, "c1")
+    assert second.serving("ep") and status(store) == ("InService", None, "c1")
+
+
+def test_a_file_endpoint_at_start_is_routed_at_once_and_serves_on_without_a_given_up_container(store: Store) -> None:
+    ops, fleet = setup(store), FakeFleet()
+    ops.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+    r = Reconciler(store, fleet)
+    assert r.restore(1.0, eager=["ep"]) == []
+    assert fleet.routes["ep"] == Generation("ep", 1) and status(store)[0] == "Creating"
+    fleet.phases[Generation("ep", 1)] = Progress(2, 1, 1, "container b: gave up: 3 exits in a row")
+    r.tick(2.0)
+    assert status(store) == ("InService", "container b: gave up: 3 exits in a row", "c1")
+    assert fleet.retired == [] and fleet.routes["ep"] == Generation("ep", 1)
+
+
+def test_a_strict_generation_fails_at_its_first_given_up_container(store: Store) -> None:
+    ops, fleet = setup(store), FakeFleet()
+    r = Reconciler(store, fleet)
+    ops.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+    r.tick(1.0)
+    fleet.phases[Generation("ep", 1)] = Progress(2, 0, 1, "container a: gave up: model artifact not found")
+    r.tick(2.0)
+    assert status(store)[:2] == ("Failed", "container a: gave up: model artifact not found")
