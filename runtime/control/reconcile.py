@@ -27,7 +27,7 @@ log = logging.getLogger("runtime.control")
 
 @dataclass(frozen=True)
 class Generation:
-    """One start of an endpoint's containers; `serial` is unique on this host for its lifetime."""
+    """One start of an endpoint's containers; `serial` counts the endpoint's starts from 1 in this process."""
 
     endpoint: str
     serial: int
@@ -89,7 +89,7 @@ class Reconciler:
         self.launching: dict[str, _Launch] = {}  # a generation starting for a create or an update
         self.restoring: dict[str, Generation] = {}  # after a restart: the running config, starting again
         self.retiring: list[Generation] = []
-        self._serial = 0
+        self._serials: dict[str, int] = {}
         self._now = 0.0
 
     def restore(self, now: float, eager: Iterable[str] = ()) -> list[str]:
@@ -193,8 +193,8 @@ class Reconciler:
             deployment = to_deployment(name, snapshot, coserve if isinstance(coserve, dict) else None)
         except ValidationException as exc:
             return None, exc.message
-        self._serial += 1
-        gen = Generation(name, self._serial)
+        self._serials[name] = self._serials.get(name, 0) + 1
+        gen = Generation(name, self._serials[name])
         reason = self.fleet.launch(gen, deployment, now)
         return (None, reason) if reason is not None else (gen, "")
 
