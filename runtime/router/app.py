@@ -75,9 +75,10 @@ class RouterSettings:
     chunk_timeout_s: float = 60.0  # response streaming: the longest silence between two chunks
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Admitted:
-    """A request that passed every check before a container is called: where it goes and its body."""
+    """A request that passed every check before a container is called: where it goes and its body. (Not frozen:
+    a frozen dataclass's __init__ costs a setattr call per field, on every request.)"""
 
     endpoint: EndpointTable
     routes: tuple[ContainerRoute, ...]

@@ -28,7 +28,9 @@ EMPTY_NAME = ValidationError(
 )
 
 
-@dataclass(frozen=True)
+# Hop and Result are made on every request: plain slotted dataclasses, since a frozen one's __init__ costs an
+# object.__setattr__ call per field (about 0.6 µs for a Result). Treat them as values all the same.
+@dataclass(slots=True)
 class Hop:
     hostname: str
     status: int
@@ -37,7 +39,7 @@ class Hop:
     content_type: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Result:
     """What one invocation did, for the response and for metrics: every hop made, and how it ended."""
 
@@ -57,6 +59,8 @@ class InvokeBounds:
 
 def endpoint_name(table: HostTable, name: str | None) -> str | ValidationError:
     """The endpoint a request names (`None`: bare `/invocations`, which names none), before auth sees it."""
+    if name:
+        return name
     if name is None:
         bare = table.bare()
         if bare is None:
@@ -65,7 +69,7 @@ def endpoint_name(table: HostTable, name: str | None) -> str | ValidationError:
                 "call /endpoints/{EndpointName}/invocations."
             )
         return bare.name
-    return name if name else EMPTY_NAME
+    return EMPTY_NAME
 
 
 def find(table: HostTable, name: str) -> EndpointTable | ValidationError:
@@ -94,7 +98,10 @@ def targets(endpoint: EndpointTable, target: str | None) -> tuple[ContainerRoute
 
 
 def not_ready(routes: tuple[ContainerRoute, ...]) -> ServiceUnavailable | None:
-    if all(r.running for r in routes):
+    for r in routes:  # a loop, not all(<generator>): no object made per request
+        if r.state != "RUNNING":
+            break
+    else:
         return None
     states = ", ".join(f"{r.hostname} is {r.state}" for r in routes if not r.running)
     return ServiceUnavailable(f"The container is not ready to serve requests: {states}.")
