@@ -128,7 +128,9 @@ class Router:
             return Result(None, (), read)
         if check is not None and (refused := check.finish(read[1])) is not None:
             return Result(None, (), refused)
-        endpoint = find(table, named)
+        # The table as it is now, not as it was before a body that may have taken seconds: an endpoint switched
+        # to new containers meanwhile must not send this request to old ones that may be draining.
+        endpoint = find(self.source.get(), named)
         if isinstance(endpoint, SageMakerError):
             return Result(None, (), endpoint)
         if stream and COMPONENT in headers:  # no inference components yet: SageMaker's answer without any

@@ -109,3 +109,18 @@ def test_the_stream_path_answers_its_errors_before_the_first_byte_as_invoke_endp
     assert error(refused)[:2] == (400, "ValidationError")
     assert fake.calls == [] and [s[1].error.status for s in seen] == [400, 503, 400]
     assert json.loads(refused.content)["message"].startswith("Inference Component Name header is not allowed")
+
+
+def test_a_request_goes_to_the_table_published_while_its_body_arrived() -> None:
+    old = HostTable((endpoint("ep", "Serial", route("old", 30000)),), version=1)
+    new = HostTable((endpoint("ep", "Serial", route("new", 30010)),), version=2)
+    fake = FakeUpstream({"old": Reply(body=b"old"), "new": Reply(body=b"new")})
+    _, router, _ = front_door(old, fake)
+
+    async def receive() -> dict[str, object]:
+        router.source.set(new)  # the endpoint switched to new containers while the body was on its way
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/endpoints/ep/invocations", "headers": []}
+    status, _, body = asyncio.run(router.invocations(scope, receive))
+    assert (status, body, [c.hostname for c in fake.calls]) == (200, b"new", ["new"])
