@@ -45,7 +45,9 @@ class Running:
 
     def routes(self) -> dict[str, Any]:
         doc = json.loads((self.workdir / "run" / "routes.json").read_text())
-        return {r["hostname"]: r for r in doc["routes"]}
+        # A host table, or the one-endpoint table of an older checkout (--patched-root).
+        routes = doc["routes"] if "routes" in doc else [r for e in doc["endpoints"] for r in e["routes"]]
+        return {r["hostname"]: r for r in routes}
 
     def status(self) -> dict[str, Any]:
         """GET /coserve/status: each container's state, ready_seconds, memory and CPU."""

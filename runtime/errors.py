@@ -1,14 +1,20 @@
-"""One error root for everything the front door can answer with, in SageMaker's wire shape.
+"""One error root for everything the front door can answer with, in SageMaker's wire shape, and the one
+place that renders it.
 
 botocore finds the error code in the `x-amzn-ErrorType` header (then `__type` in the body) and the
 modeled members by name in the JSON body, so each error renders both (see
-`shared/reference/sagemaker-contract.md`, section 2.3).
+`shared/reference/sagemaker-contract.md`, section 2.3). On the invoke path an error is a value (returned in
+a result, never raised); `render` turns it into the reply for InvokeEndpoint, a stream before its first byte,
+`/ping` and unknown paths alike.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, ClassVar
+
+# An HTTP answer as the front door sends it: status, raw ASGI headers, body.
+Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
 class SageMakerError(Exception):
@@ -29,6 +35,14 @@ class SageMakerError(Exception):
 
     def headers(self) -> dict[str, str]:
         return {"x-amzn-ErrorType": f"{self.code}:http://internal.amazon.com/coral/com.amazon.sagemaker/"}
+
+
+def render(error: SageMakerError) -> Reply:
+    """The one rendering of every SageMaker error: status, `x-amzn-ErrorType`, a JSON body."""
+    body = error.body()
+    headers = [(k.lower().encode(), v.encode()) for k, v in error.headers().items()]
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return error.status, headers, body
 
 
 class ValidationError(SageMakerError):

@@ -1,7 +1,9 @@
 """The routing table: the one thing the supervisor and the router share, read-only.
 
-The supervisor publishes a new table on every state change. In one process the router holds the
-object; with several router workers it reads the JSON file the supervisor replaces atomically.
+One host serves one or more endpoints: a HostTable holds an EndpointTable per endpoint (its variant, its
+Direct or Serial mode and its containers' routes). The supervisor publishes a new table on every state
+change. In one process the router holds the object; with several router workers it reads the JSON file the
+supervisor replaces atomically.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
 @dataclass(frozen=True)
-class Route:
+class ContainerRoute:
+    """Where one container of an endpoint answers, and whether it takes requests."""
+
     hostname: str
     port: int  # SAGEMAKER_BIND_TO_PORT on 127.0.0.1
     state: str  # a supervisor State's value; only RUNNING takes requests
@@ -26,30 +30,64 @@ class Route:
 
 
 @dataclass(frozen=True)
-class RoutingTable:
-    endpoint_name: str
-    variant_name: str
-    mode: str  # Direct | Serial
-    routes: tuple[Route, ...]  # in Containers order, which is the Serial chain's order
-    version: int = 0
+class EndpointTable:
+    """One endpoint as the router sees it."""
 
-    def route(self, hostname: str) -> Route | None:
+    name: str  # EndpointName as created; requests match it case-insensitively
+    variant: str  # reported as x-Amzn-Invoked-Production-Variant
+    mode: str  # Direct | Serial
+    routes: tuple[ContainerRoute, ...]  # in Containers order, which is the Serial chain's order
+
+    def route(self, hostname: str) -> ContainerRoute | None:
         return next((r for r in self.routes if r.hostname == hostname), None)
 
-    def not_running(self) -> list[Route]:
+    def not_running(self) -> list[ContainerRoute]:
         return [r for r in self.routes if not r.running]
 
+
+@dataclass(frozen=True)
+class HostTable:
+    """Every endpoint this host serves. `default`: the endpoint bare `/invocations` (the container contract's
+    path, which names none) goes to when the host serves several; with one endpoint it goes to that one."""
+
+    endpoints: tuple[EndpointTable, ...]
+    version: int = 0
+    default: str | None = None
+    # Built once per table, not per request: lowercased name -> endpoint.
+    _by_name: dict[str, EndpointTable] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {e.name.lower(): e for e in self.endpoints})
+
+    def endpoint(self, name: str) -> EndpointTable | None:
+        """The endpoint named `name`, compared case-insensitively as SageMaker does."""
+        return self._by_name.get(name.lower())
+
+    def bare(self) -> EndpointTable | None:
+        """Where bare `/invocations` goes: the only endpoint, else `default`; None when neither says."""
+        if len(self.endpoints) == 1:
+            return self.endpoints[0]
+        return self._by_name.get(self.default.lower()) if self.default is not None else None
+
+    def not_running(self) -> dict[str, list[ContainerRoute]]:
+        """Per endpoint with any, its containers that are not RUNNING."""
+        return {e.name: down for e in self.endpoints if (down := e.not_running())}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        doc = {"endpoints": [asdict(e) for e in self.endpoints], "version": self.version, "default": self.default}
+        return json.dumps(doc)
 
     @classmethod
-    def from_json(cls, text: str) -> RoutingTable:
+    def from_json(cls, text: str) -> HostTable:
         doc = json.loads(text)
-        doc["routes"] = tuple(Route(**r) for r in doc["routes"])
-        return cls(**doc)
+        endpoints = tuple(
+            EndpointTable(e["name"], e["variant"], e["mode"], tuple(ContainerRoute(**r) for r in e["routes"]))
+            for e in doc["endpoints"]
+        )
+        return cls(endpoints, doc["version"], doc.get("default"))
 
 
-def write_table(table: RoutingTable, path: Path) -> None:
+def write_table(table: HostTable, path: Path) -> None:
     """Replace the file atomically, so a reader never sees half a table."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(table.to_json())
@@ -59,16 +97,16 @@ def write_table(table: RoutingTable, path: Path) -> None:
 class TableSource:
     """Where the router gets the current table: an in-process holder or a file it re-reads."""
 
-    def __init__(self, table: RoutingTable | None = None, path: Path | None = None) -> None:
+    def __init__(self, table: HostTable | None = None, path: Path | None = None) -> None:
         self._table = table
         self._path = path
         self._mtime_ns = -1
         self._checked = 0.0
 
-    def set(self, table: RoutingTable) -> None:
+    def set(self, table: HostTable) -> None:
         self._table = table
 
-    def get(self) -> RoutingTable:
+    def get(self) -> HostTable:
         if self._path is not None:
             self._refresh()
         assert self._table is not None, "no routing table published yet"
@@ -82,5 +120,5 @@ class TableSource:
         assert self._path is not None
         mtime = self._path.stat().st_mtime_ns
         if mtime != self._mtime_ns:
-            self._table = RoutingTable.from_json(self._path.read_text())
+            self._table = HostTable.from_json(self._path.read_text())
             self._mtime_ns = mtime

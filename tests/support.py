@@ -154,7 +154,9 @@ class Coserve:
 
     def routes(self) -> dict[str, Any]:
         path = self.workdir / "run" / "routes.json"
-        return {r["hostname"]: r for r in json.loads(path.read_text())["routes"]} if path.exists() else {}
+        if not path.exists():
+            return {}
+        return {r["hostname"]: r for e in json.loads(path.read_text())["endpoints"] for r in e["routes"]}
 
     def state(self, hostname: str) -> str | None:
         try:

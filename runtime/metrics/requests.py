@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from runtime.router.invoke import Result
+from runtime.routing import EndpointTable
 
 LABELS = ("endpoint", "variant", "container")
 # Microseconds, as SageMaker reports latency: 100 µs (a loopback hop) to a minute (InvocationTimeout).
@@ -56,8 +57,10 @@ class _Histogram:
 class _Children:
     """One label set's value cells, bound once: `labels()` costs more than the increment itself."""
 
-    def __init__(self, m: RequestMetrics, container: str) -> None:
-        values = (m.endpoint, m.variant, container)
+    def __init__(self, m: RequestMetrics, container: str, endpoint: EndpointTable | None = None) -> None:
+        values = (
+            (m.endpoint, m.variant, container) if endpoint is None else (endpoint.name, endpoint.variant, container)
+        )
         self.invocations: Any = m.invocations.labels(*values)._value
         self.errors_4xx: Any = m.errors_4xx.labels(*values)._value
         self.errors_5xx: Any = m.errors_5xx.labels(*values)._value
@@ -81,6 +84,8 @@ class RequestMetrics:
         self.container_latency, self.model_latency, self.overhead_latency = metrics[3:]
         self.stream_first_byte, self.stream_bytes, self.broken_streams = streams
         self._children: dict[str, _Children] = {}
+        # Other endpoints on the host (their labels from the routing table): name -> (variant, container -> cells).
+        self._others: dict[str, tuple[str, dict[str, _Children]]] = {}
 
     @classmethod
     def register(cls, registry: CollectorRegistry, endpoint: str, variant: str, mode: str) -> RequestMetrics:
@@ -104,38 +109,48 @@ class RequestMetrics:
                     registry=registry),
         ))  # fmt: skip
 
-    def of(self, container: str) -> _Children:
-        children = self._children.get(container)
+    def of(self, container: str, endpoint: EndpointTable | None = None) -> _Children:
+        """One container's cells; `endpoint`: the endpoint the request went to (None: the one registered)."""
+        cache = self._children
+        if endpoint is not None and (endpoint.name != self.endpoint or endpoint.variant != self.variant):
+            other = self._others.get(endpoint.name)
+            if other is None or other[0] != endpoint.variant:
+                other = self._others[endpoint.name] = (endpoint.variant, {})
+            cache = other[1]
+        children = cache.get(container)
         if children is None:
-            children = self._children[container] = _Children(self, container)
+            children = cache[container] = _Children(self, container, endpoint)
         return children
 
     def observe(self, routes: tuple[str, ...], result: Result, seconds: float) -> None:
         """The router's observer: a handful of increments, no I/O beyond prometheus_client's own."""
+        endpoint = result.endpoint
         if not result.hops:
-            frontdoor = self.of(VARIANT)
+            frontdoor = self.of(VARIANT, endpoint)
             frontdoor.invocations.inc(1)
             status = result.error.status if result.error is not None else 500
             (frontdoor.errors_4xx if 400 <= status < 500 else frontdoor.errors_5xx).inc(1)
             return
         model = 0.0
         for hop in result.hops:
-            children = self.of(hop.hostname)
+            children = self.of(hop.hostname, endpoint)
             children.invocations.inc(1)
             children.container_latency.observe(hop.seconds * 1e6)
             model += hop.seconds
             if hop.hostname == result.failed:  # only the last hop can fail; it ends the chain
                 (children.errors_4xx if 400 <= hop.status < 500 else children.errors_5xx).inc(1)
-        request = self.of(routes[0] if self.direct and routes else VARIANT)
+        direct = self.direct if endpoint is None else endpoint.mode == "Direct"
+        request = self.of(routes[0] if direct and routes else VARIANT, endpoint)
         request.model_latency.observe(model * 1e6)
         request.overhead_latency.observe(max(seconds - model, 0.0) * 1e6)
 
     # The streaming route's figures (runtime.router.stream.StreamObserver).
-    def first_byte(self, container: str, seconds: float) -> None:
-        self.of(container).stream_first_byte.observe(seconds * 1e6)
+    def first_byte(self, container: str, seconds: float, endpoint: EndpointTable | None = None) -> None:
+        self.of(container, endpoint).stream_first_byte.observe(seconds * 1e6)
 
-    def streamed(self, container: str, size: int) -> None:
-        self.of(container).stream_bytes.inc(size)
+    def streamed(self, container: str, size: int, endpoint: EndpointTable | None = None) -> None:
+        self.of(container, endpoint).stream_bytes.inc(size)
 
-    def broken(self, container: str, code: str) -> None:
-        self.broken_streams.labels(self.endpoint, self.variant, container, code).inc()
+    def broken(self, container: str, code: str, endpoint: EndpointTable | None = None) -> None:
+        name, variant = (self.endpoint, self.variant) if endpoint is None else (endpoint.name, endpoint.variant)
+        self.broken_streams.labels(name, variant, container, code).inc()

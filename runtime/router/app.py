@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -24,39 +24,42 @@ from starlette.types import Receive, Scope, Send
 
 from runtime.errors import (
     InternalFailure,
+    Reply,
     SageMakerError,
     ServiceUnavailable,
     UnknownOperationException,
     UnsupportedMethod,
     ValidationError,
+    render,
 )
 from runtime.router.body import read_body
-from runtime.router.invoke import TARGET, Limits, Result, invoke, targets
+from runtime.router.invoke import TARGET, InFlight, InvokeBounds, Result, endpoint_name, find, invoke, targets
 from runtime.router.stream import StreamObserver, Streams, is_stream
 from runtime.router.upstream import Upstream
-from runtime.routing import Route as RouteEntry
-from runtime.routing import TableSource
+from runtime.routing import ContainerRoute, EndpointTable, TableSource
 
 log = logging.getLogger("runtime.router")
 TRACE = "x-coserve-trace"
-Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+COMPONENT = "x-amzn-sagemaker-inference-component"
 
 
 @dataclass(frozen=True)
 class BodyCheck:
-    """What auth still has to check once the body is in: `finish` takes its SHA-256 (hex) and raises a
-    SageMakerError to refuse. `keep_body` False: the request is refused whatever the body holds (a policy denial,
-    told only once the signature proves the caller), so the body is hashed as it streams and not kept."""
+    """What auth still has to check once the body is in: `finish` takes its SHA-256 (hex) and returns the
+    SageMakerError that refuses the request, or None. `keep_body` False: the request is refused whatever the body
+    holds (a policy denial, told only once the signature proves the caller), so the body is hashed as it streams
+    and not kept."""
 
-    finish: Callable[[str], None]
+    finish: Callable[[str], SageMakerError | None]
     keep_body: bool = True
 
 
 # Auth plugs in here, in two steps. (ASGI scope, headers, endpoint name, target hostname) -> what is left to check
-# of the body, or raises a SageMakerError: every check the head allows comes before the body is read.
-Guard = Callable[[Scope, Headers, str, str | None], BodyCheck]
+# of the body, or the SageMakerError that refuses the request: every check the head allows comes before the body.
+Guard = Callable[[Scope, Headers, str, str | None], BodyCheck | SageMakerError]
 # Called once per invocation: (routes targeted, result, seconds in coserve). A request the front door answered
-# itself (ValidationError, access denied, container not RUNNING) has a result with no hops.
+# itself (ValidationError, access denied, container not RUNNING) has a result with no hops; `result.endpoint` is
+# the endpoint it went to (None when refused before one was found).
 Observer = Callable[[tuple[str, ...], Result, float], None]
 PASSED_BACK = (b"x-amzn-sagemaker-custom-attributes", b"x-amzn-sagemaker-new-session-id",
                b"x-amzn-sagemaker-closed-session-id", b"content-type")  # fmt: skip
@@ -72,6 +75,16 @@ class RouterSettings:
     chunk_timeout_s: float = 60.0  # response streaming: the longest silence between two chunks
 
 
+@dataclass(slots=True)
+class Admitted:
+    """A request that passed every check before a container is called: where it goes and its body. (Not frozen:
+    a frozen dataclass's __init__ costs a setattr call per field, on every request.)"""
+
+    endpoint: EndpointTable
+    routes: tuple[ContainerRoute, ...]
+    body: bytes
+
+
 class Router:
     def __init__(self, source: TableSource, settings: RouterSettings,
                  guard: Guard | None = None, observer: Observer | None = None) -> None:  # fmt: skip
@@ -80,65 +93,68 @@ class Router:
         self.guard = guard
         self.observer = observer
         self.upstream = Upstream(settings.max_response)
-        self.limits = Limits(settings.timeout_s, settings.max_payload)
-        self.in_flight: dict[str, int] = {}  # requests under way per container hostname, in this process
+        self.bounds = InvokeBounds(settings.timeout_s, settings.max_payload)
+        self.in_flight = InFlight(settings.max_in_flight)
 
     async def invocations(self, scope: Scope, receive: Receive) -> Reply:
         """One InvokeEndpoint: the reply to send; every failure in SageMaker's error shape."""
         started = time.perf_counter()
-        table = self.source.get()
         # A dict, first value of each name (as starlette's Headers.get): a lookup is a hash, not a scan of the
         # list with a lowercase per call; starlette's Headers only for auth, which needs every value.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
-        routes: tuple[RouteEntry, ...] = ()
-        try:
-            name = endpoint_of(scope["path"])
-            if name is None:
-                name = table.endpoint_name
-            elif not name:
-                raise ValidationError(
-                    "1 validation error detected: Value '' at 'endpointName' failed to satisfy constraint: "
-                    "Member must have length greater than or equal to 1"
-                )
-            target = headers.get(TARGET)
-            # Before any answer that says what exists, and before the body is read.
-            check = self.guard(scope, Headers(scope=scope), name, target) if self.guard is not None else None
-            keep = check is None or check.keep_body
-            body, digest = await read_body(receive, headers, self.settings.max_payload, check is not None, keep)
-            if check is not None:
-                check.finish(digest)
-            if name.lower() != table.endpoint_name.lower():
-                raise ValidationError(f"Endpoint {name} not found.")
-            routes = targets(table, target)
-            result = await self._bounded(routes, body, headers)
-        except SageMakerError as exc:
-            result = Result(None, (), exc)  # the front door answered without a container: metrics count it too
+        admitted = await self.admit(scope, receive, headers, endpoint_of(scope["path"]))
+        result = admitted if isinstance(admitted, Result) else await self._bounded(admitted, headers)
         if self.observer is not None:
-            self.observer(tuple(r.hostname for r in routes), result, time.perf_counter() - started)
+            self.observer(tuple(r.hostname for r in result.routes), result, time.perf_counter() - started)
         if result.error is not None:
-            return _error(result.error)
-        return self._answer(table.variant_name, result, TRACE in headers)
+            return render(result.error)
+        return self._answer(result, TRACE in headers)
 
-    async def _bounded(self, routes: tuple[RouteEntry, ...], body: bytes, headers: dict[str, str]) -> Result:
-        """invoke(), unless a container already has MaxInFlight requests: a bounded wait, never a growing queue."""
-        busy = [r.hostname for r in routes if self.in_flight.get(r.hostname, 0) >= self.settings.max_in_flight]
-        if busy:
-            raise ServiceUnavailable(
-                f"Container {busy[0]} already has {self.settings.max_in_flight} requests in flight "
-                "(Coserve.Server.MaxInFlight). Reduce the request rate and try again."
-            )
-        for r in routes:
-            self.in_flight[r.hostname] = self.in_flight.get(r.hostname, 0) + 1
+    async def admit(self, scope: Scope, receive: Receive, headers: Mapping[str, str], name: str | None,
+                    stream: bool = False) -> Admitted | Result:  # fmt: skip
+        """Every check before a container is called, in this order: the name, auth (before any answer that says
+        what exists, and before the body is read), the body, the endpoint, the target. A refusal is a Result."""
+        table = self.source.get()
+        named = endpoint_name(table, name)
+        if isinstance(named, SageMakerError):
+            return Result(None, (), named)
+        target = headers.get(TARGET)
+        check = self.guard(scope, Headers(scope=scope), named, target) if self.guard is not None else None
+        if isinstance(check, SageMakerError):
+            return Result(None, (), check)
+        keep = check is None or check.keep_body
+        read = await read_body(receive, headers, self.settings.max_payload, check is not None, keep)
+        if isinstance(read, SageMakerError):
+            return Result(None, (), read)
+        if check is not None and (refused := check.finish(read[1])) is not None:
+            return Result(None, (), refused)
+        # The table as it is now, not as it was before a body that may have taken seconds: an endpoint switched
+        # to new containers meanwhile must not send this request to old ones that may be draining.
+        endpoint = find(self.source.get(), named)
+        if isinstance(endpoint, SageMakerError):
+            return Result(None, (), endpoint)
+        if stream and COMPONENT in headers:  # no inference components yet: SageMaker's answer without any
+            return Result(None, (), _NO_COMPONENTS, None, endpoint)
+        routes = targets(endpoint, target)
+        if isinstance(routes, SageMakerError):
+            return Result(None, (), routes, None, endpoint)
+        return Admitted(endpoint, routes, read[0])
+
+    async def _bounded(self, admitted: Admitted, headers: dict[str, str]) -> Result:
+        """invoke(), unless a container already has MaxInFlight requests."""
+        routes = admitted.routes
+        busy = self.in_flight.enter(routes)
+        if busy is not None:
+            return Result(None, (), busy, None, admitted.endpoint, routes)
         try:
-            return await invoke(self.upstream, routes, body, headers, self.limits)
+            return await invoke(self.upstream, admitted.endpoint, routes, admitted.body, headers, self.bounds)
         finally:
-            for r in routes:
-                self.in_flight[r.hostname] -= 1
+            self.in_flight.leave(routes)
 
-    def _answer(self, variant: str, result: Result, trace: bool) -> Reply:
+    def _answer(self, result: Result, trace: bool) -> Reply:
         answer = result.answer
-        assert answer is not None
-        out = [(b"x-amzn-invoked-production-variant", variant.encode())]
+        assert answer is not None and result.endpoint is not None
+        out = [(b"x-amzn-invoked-production-variant", result.endpoint.variant.encode())]
         for key, value in answer.headers.items():
             raw = key.lower().encode("latin-1")
             if raw in PASSED_BACK:  # verbatim, Content-Type included (no charset added)
@@ -149,16 +165,27 @@ class Router:
         return 200, out, answer.body
 
     async def ping(self, request: Request) -> Response:
-        table = self.source.get()
-        down = {r.hostname: r.state for r in table.not_running()}
-        if down:
-            doc = {"status": "Unhealthy", "message": f"containers not running: {', '.join(down)}", "containers": down}
-            return Response(json.dumps(doc), 503, media_type="application/json")
-        return Response(json.dumps({"status": "Healthy"}), 200, media_type="application/json")
+        """Healthy when every container of every endpoint served here is RUNNING; else 503 naming, per endpoint,
+        the containers that are not (`containers` merges them: hostname -> state)."""
+        down = self.source.get().not_running()
+        if not down:
+            return Response(json.dumps({"status": "Healthy"}), 200, media_type="application/json")
+        names = ", ".join(r.hostname for routes in down.values() for r in routes)
+        return _response(ServiceUnavailable(
+            f"containers not running: {names}", status="Unhealthy",
+            containers={r.hostname: r.state for routes in down.values() for r in routes},
+            endpoints={name: {r.hostname: r.state for r in routes} for name, routes in down.items()},
+        ))  # fmt: skip
+
+
+_NO_COMPONENTS = ValidationError(
+    "Inference Component Name header is not allowed for endpoints to which you dont plan to deploy "
+    "inference components. Please remove the Inference Component Name header and try again."
+)
 
 
 def endpoint_of(path: str) -> str | None:
-    """`/endpoints/<name>/invocations` -> name; `/invocations` -> None (the one endpoint served)."""
+    """`/endpoints/<name>/invocations` -> name; `/invocations` -> None (the container contract's path)."""
     if path == "/invocations":
         return None
     return path[len("/endpoints/") : -len("/invocations")]
@@ -178,11 +205,10 @@ def _trace(result: Result) -> str:
     )
 
 
-def _error(exc: SageMakerError) -> Reply:
-    body = exc.body()
-    headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers().items()]
-    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return exc.status, headers, body
+def _response(error: SageMakerError) -> Response:
+    """A rendered error as a starlette Response, for the routes starlette serves."""
+    status, headers, body = render(error)
+    return Response(body, status, headers={k.decode(): v.decode() for k, v in headers if k != b"content-length"})
 
 
 class FrontDoorApp:
@@ -206,12 +232,12 @@ class FrontDoorApp:
 
     async def _invocations(self, scope: Scope, receive: Receive) -> Reply:
         if scope["method"] != "POST":  # starlette would say 404: the path exists, for POST only
-            return _error(UnsupportedMethod(f"{scope['method']} is not supported on {scope['path']}."))
+            return render(UnsupportedMethod(f"{scope['method']} is not supported on {scope['path']}."))
         try:
             return await self.router.invocations(scope, receive)
-        except Exception:  # never a traceback to the client
+        except Exception:  # a bug, not an outcome: logged once, never a traceback to the client
             log.exception("unexpected failure handling POST %s", scope["path"])
-            return _error(InternalFailure("An internal error occurred in coserve."))
+            return render(InternalFailure("An internal error occurred in coserve."))
 
 
 def build_app(router: Router, extra: Sequence[BaseRoute] = (), streams: StreamObserver | None = None) -> FrontDoorApp:
@@ -226,13 +252,9 @@ def build_app(router: Router, extra: Sequence[BaseRoute] = (), streams: StreamOb
 
 async def _unknown(request: Request, exc: Exception) -> Response:
     """A path or method the API does not have, in SageMaker's error shape (starlette's own is plain text)."""
-    error: SageMakerError
     if isinstance(exc, HTTPException) and exc.status_code == 405:
-        error = UnsupportedMethod(f"{request.method} is not supported on {request.url.path}.")
-    else:
-        error = UnknownOperationException(f"No operation at {request.method} {request.url.path}.")
-    status, headers, body = _error(error)
-    return Response(body, status, headers={k.decode(): v.decode() for k, v in headers if k != b"content-length"})
+        return _response(UnsupportedMethod(f"{request.method} is not supported on {request.url.path}."))
+    return _response(UnknownOperationException(f"No operation at {request.method} {request.url.path}."))
 
 
 @contextlib.asynccontextmanager

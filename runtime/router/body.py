@@ -13,22 +13,23 @@ from runtime.router import memory
 
 async def read_body(
     receive: Receive, headers: Mapping[str, str], limit: int, hashed: bool, keep: bool = True
-) -> tuple[bytes, str]:
+) -> tuple[bytes, str] | ValidationError:
     """The whole body (b"" unless `keep`) and, when `hashed`, its SHA-256 in hex (else ""): SigV4 signs the hash,
-    so it is computed chunk by chunk as the body arrives instead of over the joined body afterwards."""
+    so it is computed chunk by chunk as the body arrives instead of over the joined body afterwards. A body past
+    `limit`, or a client that left before its end, is the ValidationError returned."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+        return _too_large(int(declared), limit)
     digest = hashlib.sha256() if hashed else None
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ValidationError("The client closed the connection before sending the whole request.")
+            return ValidationError("The client closed the connection before sending the whole request.")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(size, limit)
+            return _too_large(size, limit)
         if keep:
             chunks.append(chunk)
         if digest is not None:

@@ -20,27 +20,46 @@ def make_guard(d: Deployment) -> Guard | None:
         return None
     auth = build_authenticator(d.auth, d.source.parent if d.source else None)
 
-    def guard(scope: Scope, headers: Headers, endpoint: str, target: str | None) -> BodyCheck:
+    def guard(scope: Scope, headers: Headers, endpoint: str, target: str | None) -> BodyCheck | SageMakerError:
         # The path and query as they came over the wire: SigV4 signed those bytes, not a decoded form.
-        pending = auth.begin(
-            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
-        )
+        # The authenticator raises its refusals; here, at the router's edge, they become values.
+        try:
+            pending = auth.begin(
+                scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
+            )
+        except SageMakerError as exc:
+            return exc
+        finish = _returning(pending.finish)
         try:
             auth.authorize(pending.principal, endpoint, target)
         except SageMakerError as exc:
-            return BodyCheck(_refuse_once_proven(pending.finish, exc), keep_body=False)
-        return BodyCheck(pending.finish)
+            return BodyCheck(_refuse_once_proven(finish, exc), keep_body=False)
+        return BodyCheck(finish)
 
     return guard
 
 
-def _refuse_once_proven(finish: Callable[[str], None], denied: SageMakerError) -> Callable[[str], None]:
+def _returning(finish: Callable[[str], None]) -> Callable[[str], SageMakerError | None]:
+    """The signature check on the body's hash, its refusal returned instead of raised."""
+
+    def check(digest: str) -> SageMakerError | None:
+        try:
+            finish(digest)
+        except SageMakerError as exc:
+            return exc
+        return None
+
+    return check
+
+
+def _refuse_once_proven(
+    finish: Callable[[str], SageMakerError | None], denied: SageMakerError
+) -> Callable[[str], SageMakerError | None]:
     """A policy denial is known before the body and told only after the signature: a caller who has a key id but
     not its secret must not learn what the policy allows. The body is hashed as it streams, never kept."""
 
-    def refuse(digest: str) -> None:
-        finish(digest)  # raises InvalidSignatureException for a forged request
-        raise denied
+    def refuse(digest: str) -> SageMakerError:
+        return finish(digest) or denied  # InvalidSignatureException first, for a forged request
 
     return refuse
 

@@ -18,7 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from runtime.errors import ModelError
 from runtime.router import memory
-from runtime.routing import Route
+from runtime.routing import ContainerRoute
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,10 @@ class Upstream:
             )
         return conn
 
-    async def call(self, route: Route, body: bytes, headers: Mapping[str, str], seconds: float) -> Answer:
-        """POST /invocations to one container; a reset or a timeout becomes a ModelError naming it."""
+    async def call(self, route: ContainerRoute, body: bytes, headers: Mapping[str, str],
+                   seconds: float) -> Answer | ModelError:  # fmt: skip
+        """POST /invocations to one container: its answer, or a reset, a timeout or an oversize answer as the
+        ModelError naming it (returned, not raised: it is an outcome of the request, not a fault of coserve's)."""
         started = time.perf_counter()
         # Containers see the client's headers and no defaults of ours beyond Host and Content-Length.
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -185,39 +187,10 @@ class Upstream:
             # One timer handle per request: asyncio.timeout() adds an object, a task lookup and a reschedule.
             timer = conn.loop.call_at(conn.loop.time() + seconds - (time.perf_counter() - started), conn.expire)
             status, data, answer_headers = await waiter
-        except TimeoutError as exc:
+        except (OSError, TooLarge) as exc:  # TimeoutError and Truncated are OSErrors
             if conn is not None:
-                conn.abort()  # a late answer must not be read as the next request's
-            raise ModelError(
-                f"Your invocation timed out while waiting for a response from container {route.hostname}. "
-                f"Review the latency of the container, resolve the issue, and try again. See {route.log_path}.",
-                OriginalStatusCode=504, OriginalMessage=f"no response within {seconds:g}s",
-                LogStreamArn=route.log_path,
-            ) from exc  # fmt: skip
-        except Truncated as exc:
-            assert conn is not None  # only an open connection can cut an answer short
-            conn.abort()
-            raise ModelError(
-                f"Received server error ({exc.status}) from {route.hostname} and could not load the entire "
-                f"response body: {exc}. See {route.log_path} for more information.",
-                OriginalStatusCode=502, OriginalMessage=str(exc), LogStreamArn=route.log_path,
-            ) from exc  # fmt: skip
-        except TooLarge as exc:
-            raise ModelError(
-                f"Received response from {route.hostname} with status code {exc.status}. However, the response "
-                f"body is {exc.size} bytes or more, which has exceeded the maximum limit of {exc.limit} bytes "
-                f"(Coserve.Server.MaxResponse). See {route.log_path} for more information.",
-                OriginalStatusCode=exc.status, OriginalMessage=str(exc), LogStreamArn=route.log_path,
-            ) from exc  # fmt: skip
-        except OSError as exc:
-            if conn is not None:
-                conn.abort()
-            raise ModelError(
-                f"Received server error (0) from {route.hostname} with message \"connection failed: {exc}\". "
-                f"See {route.log_path} for more information.",
-                OriginalStatusCode=502, OriginalMessage=f"connection failed: {exc}"[:2048],
-                LogStreamArn=route.log_path,
-            ) from exc  # fmt: skip
+                conn.abort()  # a late or cut answer must not be read as the next request's
+            return failure(route, exc, seconds)
         except BaseException:  # cancelled (the client went away): the answer would land on the next request
             if conn is not None:
                 conn.abort()
@@ -238,7 +211,7 @@ class Upstream:
         await asyncio.gather(*(c.lost for c in conns if c.lost is not None))
 
 
-def model_error(route: Route, answer: Answer) -> ModelError:
+def model_error(route: ContainerRoute, answer: Answer) -> ModelError:
     """A container's non-2xx answer in SageMaker's words, with its body as OriginalMessage."""
     kind = "client" if 400 <= answer.status < 500 else "server"
     text = answer.body.decode("utf-8", errors="replace")[:2048]
@@ -247,4 +220,35 @@ def model_error(route: Route, answer: Answer) -> ModelError:
         f"See {route.log_path} for more information.",
         ErrorCode=f"{kind.upper()}_ERROR_FROM_MODEL", OriginalStatusCode=answer.status,
         OriginalMessage=text, LogStreamArn=route.log_path,
+    )  # fmt: skip
+
+
+def failure(route: ContainerRoute, exc: BaseException, seconds: float, setting: str = "") -> ModelError:
+    """A container that did not answer in full (a timeout, a cut-off or oversize answer, a failed connection),
+    in SageMaker's words: one wording for InvokeEndpoint and for a stream before its first byte. `setting`
+    names the Coserve.Server setting that timed out, where it is not InvocationTimeout."""
+    log = route.log_path
+    if isinstance(exc, TimeoutError):
+        return ModelError(
+            f"Your invocation timed out while waiting for a response from container {route.hostname}. "
+            f"Review the latency of the container, resolve the issue, and try again. See {log}.",
+            OriginalStatusCode=504, OriginalMessage=f"no response within {seconds:g}s{setting}", LogStreamArn=log,
+        )  # fmt: skip
+    if isinstance(exc, Truncated):
+        return ModelError(
+            f"Received server error ({exc.status}) from {route.hostname} and could not load the entire "
+            f"response body: {exc}. See {log} for more information.",
+            OriginalStatusCode=502, OriginalMessage=str(exc), LogStreamArn=log,
+        )  # fmt: skip
+    if isinstance(exc, TooLarge):
+        return ModelError(
+            f"Received response from {route.hostname} with status code {exc.status}. However, the response "
+            f"body is {exc.size} bytes or more, which has exceeded the maximum limit of {exc.limit} bytes "
+            f"(Coserve.Server.MaxResponse). See {log} for more information.",
+            OriginalStatusCode=exc.status, OriginalMessage=str(exc), LogStreamArn=log,
+        )  # fmt: skip
+    return ModelError(
+        f'Received server error (0) from {route.hostname} with message "connection failed: {exc}". '
+        f"See {log} for more information.",
+        OriginalStatusCode=502, OriginalMessage=f"connection failed: {exc}"[:2048], LogStreamArn=log,
     )  # fmt: skip

@@ -17,8 +17,8 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from runtime.errors import ModelError
-from runtime.router.upstream import Answer, Truncated, declared_length, model_error
-from runtime.routing import Route
+from runtime.router.upstream import Answer, Truncated, declared_length, failure, model_error
+from runtime.routing import ContainerRoute
 
 HIGH_WATER = 1 * 2**20  # bytes read from the container and not yet sent on
 
@@ -113,13 +113,13 @@ class StreamConnection(asyncio.Protocol):
 
 
 async def open_stream(
-    route: Route, body: bytes, headers: Mapping[str, str], seconds: float, max_error: int
-) -> tuple[StreamConnection, Answer, bytes | None]:
+    route: ContainerRoute, body: bytes, headers: Mapping[str, str], seconds: float, max_error: int
+) -> tuple[StreamConnection, Answer, bytes | None] | ModelError:
     """POST /invocations and wait for the answer's head and first bytes (or its end) within `seconds`.
 
     Returns the connection, the answer's head (its body empty) and the first chunk. Anything that goes wrong
-    before then is a ModelError in InvokeEndpoint's words, a non-2xx answer included (its body, up to
-    `max_error` bytes, as OriginalMessage)."""
+    before then is returned as a ModelError in InvokeEndpoint's words, a non-2xx answer included (its body, up
+    to `max_error` bytes, as OriginalMessage)."""
     started = time.perf_counter()
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     request = (
@@ -137,13 +137,13 @@ async def open_stream(
     except BaseException as exc:
         if conn is not None:
             conn.abort()
-        if isinstance(exc, (TimeoutError, OSError)):
-            raise before_first_byte(route, exc, seconds) from exc
+        if isinstance(exc, OSError):  # TimeoutError and Truncated are OSErrors
+            return failure(route, exc, seconds, " (Coserve.Server.StreamFirstByteTimeout)")
         raise
     answer = Answer(status, b"", CIMultiDictProxy(answer_headers), time.perf_counter() - started)
     if not 200 <= status < 300:
         conn.abort()
-        raise model_error(route, Answer(status, first or b"", answer.headers, answer.seconds))
+        return model_error(route, Answer(status, first or b"", answer.headers, answer.seconds))
     return conn, answer, first
 
 
@@ -156,25 +156,3 @@ async def _rest(conn: StreamConnection, first: bytes | None, limit: int, seconds
         parts.append(first or b"")
         size += len(parts[-1])
     return b"".join(parts)[:limit]
-
-
-def before_first_byte(route: Route, exc: BaseException, seconds: float) -> ModelError:
-    """A container that failed before its first byte, as InvokeEndpoint reports it (upstream.Upstream.call)."""
-    if isinstance(exc, TimeoutError):
-        return ModelError(
-            f"Your invocation timed out while waiting for a response from container {route.hostname}. "
-            f"Review the latency of the container, resolve the issue, and try again. See {route.log_path}.",
-            OriginalStatusCode=504, OriginalMessage=f"no response within {seconds:g}s (Coserve.Server."
-            "StreamFirstByteTimeout)", LogStreamArn=route.log_path,
-        )  # fmt: skip
-    if isinstance(exc, Truncated):
-        return ModelError(
-            f"Received server error ({exc.status}) from {route.hostname} and could not load the entire "
-            f"response body: {exc}. See {route.log_path} for more information.",
-            OriginalStatusCode=502, OriginalMessage=str(exc), LogStreamArn=route.log_path,
-        )  # fmt: skip
-    return ModelError(
-        f'Received server error (0) from {route.hostname} with message "connection failed: {exc}". '
-        f"See {route.log_path} for more information.",
-        OriginalStatusCode=502, OriginalMessage=f"connection failed: {exc}"[:2048], LogStreamArn=route.log_path,
-    )  # fmt: skip

@@ -17,7 +17,7 @@ from adapters import get_adapter
 from adapters.base import ContainerEngine, Launch
 from adapters.threads import host_cores
 from runtime.config import ContainerSpec, Deployment
-from runtime.routing import Route, RoutingTable
+from runtime.routing import ContainerRoute, EndpointTable, HostTable
 from runtime.supervisor.allotment import allotments
 from runtime.supervisor.exits import describe_returncode
 from runtime.supervisor.isolation import Isolation
@@ -91,10 +91,12 @@ class Supervisor:
     def log_path(self, c: Container) -> Path:
         return self.server.container_log(c.spec.hostname)
 
-    def table(self) -> RoutingTable:
+    def table(self) -> HostTable:
         d = self.deployment
-        routes = tuple(Route(c.spec.hostname, c.port, c.state.value, str(self.log_path(c))) for c in self.containers)
-        return RoutingTable(d.endpoint_name, d.variant_name, d.mode, routes, self.version)
+        routes = tuple(
+            ContainerRoute(c.spec.hostname, c.port, c.state.value, str(self.log_path(c))) for c in self.containers
+        )
+        return HostTable((EndpointTable(d.endpoint_name, d.variant_name, d.mode, routes),), self.version)
 
     def start(self, now: float) -> None:
         for c in self.containers:

@@ -10,7 +10,7 @@ import pytest
 from runtime.errors import ModelError
 from runtime.router import upstream_stream
 from runtime.router.upstream_stream import open_stream
-from runtime.routing import Route
+from runtime.routing import ContainerRoute
 
 pytestmark = pytest.mark.integration  # real servers on 127.0.0.1 (SeaweedFS, HTTP) or external tools
 
@@ -18,7 +18,7 @@ Writer = Callable[[asyncio.StreamWriter], Awaitable[None]]
 MiB = 2**20
 
 
-async def serve(write: Writer) -> tuple[asyncio.Server, Route]:
+async def serve(write: Writer) -> tuple[asyncio.Server, ContainerRoute]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n{}")  # the request: head, and the 2-byte body the tests send
         try:
@@ -30,7 +30,7 @@ async def serve(write: Writer) -> tuple[asyncio.Server, Route]:
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    return server, Route("box", port, "RUNNING", "/logs/box.log")
+    return server, ContainerRoute("box", port, "RUNNING", "/logs/box.log")
 
 
 def chunked(data: bytes) -> bytes:
@@ -95,25 +95,25 @@ def test_a_cut_off_answer_raises_mid_stream_and_a_silent_one_times_out() -> None
     asyncio.run(main())
 
 
-def test_failures_before_the_first_byte_are_model_errors() -> None:
+def test_failures_before_the_first_byte_are_model_errors_returned() -> None:
     async def main() -> None:
         async def refuse(w: asyncio.StreamWriter) -> None:
             w.write(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy")
             await w.drain()
 
         server, route = await serve(refuse)
-        with pytest.raises(ModelError) as err:
-            await open_stream(route, b"{}", {}, 5, 1024)
-        assert err.value.fields["OriginalStatusCode"] == 503 and err.value.fields["OriginalMessage"] == "busy"
+        err = await open_stream(route, b"{}", {}, 5, 1024)  # returned, not raised: an outcome, not a fault
+        assert isinstance(err, ModelError)
+        assert err.fields["OriginalStatusCode"] == 503 and err.fields["OriginalMessage"] == "busy"
         server.close()
 
         async def mute(w: asyncio.StreamWriter) -> None:
             await asyncio.sleep(30)  # never answers
 
         server, route = await serve(mute)
-        with pytest.raises(ModelError) as err:
-            await open_stream(route, b"{}", {}, 0.2, 1024)
-        assert err.value.fields["OriginalStatusCode"] == 504
+        err = await open_stream(route, b"{}", {}, 0.2, 1024)
+        assert isinstance(err, ModelError)
+        assert err.fields["OriginalStatusCode"] == 504
         server.close()
 
     asyncio.run(main())

@@ -128,7 +128,10 @@ def test_start_fetches_spawns_probes_and_runs(setup: Any, tmp_path: Path) -> Non
     assert states(sup)["a"] is State.RUNNING
     assert [e.new for e in events if e.hostname == "a"] == [State.FETCHING, State.STARTING, State.RUNNING]
     table = sup.table()
-    assert [(r.hostname, r.port, r.state) for r in table.routes] == [("a", 30000, "RUNNING"), ("b", 30010, "FETCHING")]
+    assert [(r.hostname, r.port, r.state) for r in table.endpoints[0].routes] == [
+        ("a", 30000, "RUNNING"),
+        ("b", 30010, "FETCHING"),
+    ]
 
 
 def test_ports_and_safe_ranges_are_disjoint(setup: Any, tmp_path: Path) -> None:
