@@ -19,11 +19,10 @@ What counts where (SageMaker's per-container semantics, documented in runtime/me
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-
-from runtime.router.invoke import Result
 
 LABELS = ("endpoint", "variant", "container")
 # Microseconds, as SageMaker reports latency: 100 µs (a loopback hop) to a minute (InvocationTimeout).
@@ -32,6 +31,31 @@ BUCKETS_US = (
     250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
 )  # fmt: skip
 VARIANT = ""  # the container label of figures that belong to the variant, not one container
+
+
+# What observe() reads of the router's result (runtime.router.invoke.Result): described here, since metrics sit
+# beside the router, not above it.
+class Hop(Protocol):
+    @property
+    def hostname(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def seconds(self) -> float: ...
+
+
+class Failure(Protocol):
+    @property
+    def status(self) -> int: ...
+
+
+class Outcome(Protocol):
+    @property
+    def hops(self) -> Sequence[Hop]: ...
+    @property
+    def error(self) -> Failure | None: ...
+    @property
+    def failed(self) -> str | None: ...
 
 
 class _Histogram:
@@ -110,7 +134,7 @@ class RequestMetrics:
             children = self._children[container] = _Children(self, container)
         return children
 
-    def observe(self, routes: tuple[str, ...], result: Result, seconds: float) -> None:
+    def observe(self, routes: tuple[str, ...], result: Outcome, seconds: float) -> None:
         """The router's observer: a handful of increments, no I/O beyond prometheus_client's own."""
         if not result.hops:
             frontdoor = self.of(VARIANT)
