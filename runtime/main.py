@@ -87,7 +87,7 @@ class Runtime:
         for folder in (d.server.log_dir, d.storage.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
         run = RunDir(d.server.run_dir)
-        run.create()
+        run.create(d.server.workers > 1)
         preparer = ModelPreparer(d)
         preparer.store.start()  # sweep a crash's temp files, prune to the budget
         work = AsyncWork(preparer.prepare, preparer.ready)

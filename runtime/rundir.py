@@ -4,7 +4,7 @@ workers, named here and nowhere else, created before the workers start and remov
 - routes.json: the routing table (runtime.routing), rewritten on every change;
 - stats.json: the metrics snapshot (runtime.metrics.snapshot), once a second with workers;
 - frontdoor.json: the front door's resolved settings (runtime.frontdoor.settings), auth secrets included, 0600;
-- prometheus/: PROMETHEUS_MULTIPROC_DIR, the workers' request counts (prometheus_client's files).
+- prometheus/: PROMETHEUS_MULTIPROC_DIR, the workers' request counts (prometheus_client's files); only with workers.
 A worker learns the directory from one environment variable, ENV, and reads only these.
 """
 
@@ -38,12 +38,13 @@ class RunDir:
     def prometheus(self) -> Path:
         return self.root / "prometheus"
 
-    def create(self) -> None:
-        """The folder, and an empty multiprocess folder: prometheus_client sums every file in it, and a crashed
-        earlier run's files would count again."""
+    def create(self, workers: bool) -> None:
+        """The folder; and, for gunicorn workers only, an empty multiprocess folder: prometheus_client sums every
+        file in it, and a crashed earlier run's files would count again."""
         self.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.prometheus, ignore_errors=True)
-        self.prometheus.mkdir()
+        if workers:
+            self.prometheus.mkdir()
 
     def clean(self) -> None:
         for path in (self.routes, self.stats, self.settings):

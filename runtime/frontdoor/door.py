@@ -82,8 +82,11 @@ class FrontDoor:
             log.info("status listener: unsigned /metrics and /coserve/status on http://%s", s.status_listen)
         if s.workers > 1:
             write_atomic(self.run.settings, s.to_json(), rundir.SECRET_MODE)
-            # Popen returns once forked; there is nothing to wait on here.
-            self._gunicorn = subprocess.Popen(self._gunicorn_argv(), env=self._worker_env())  # noqa: ASYNC220
+            # Popen returns once forked; there is nothing to wait on here. Its own process group: a terminal's
+            # Ctrl-C reaches coserve alone, which drains in order (gunicorn takes SIGINT for a quick shutdown).
+            self._gunicorn = subprocess.Popen(  # noqa: ASYNC220
+                self._gunicorn_argv(), env=self._worker_env(), process_group=0
+            )
             log.info("front door: gunicorn pid=%d with %d workers on %s:%d",
                      self._gunicorn.pid, s.workers, self.host, self.port)  # fmt: skip
             return

@@ -38,7 +38,7 @@ def test_a_follower_sees_every_publication_even_within_one_clock_tick(tmp_path: 
     path = tmp_path / "doc.json"
     writer: Published[Doc] = Published.writing(path)
     follower = Published.following(path, Doc.from_json, max_stale_s=0)
-    with pytest.raises(NothingPublished, match="doc.json"):
+    with pytest.raises(NothingPublished, match=r"doc\.json"):
         follower.get()  # no file yet: nothing published
     for n in range(50):  # faster than the file system's mtime granularity: the inode tells them apart
         writer.set(Doc(n))
