@@ -45,7 +45,10 @@ class RouterMetrics:
         self.requests: RequestMetrics | None = None
 
     def start(self) -> RequestMetrics:
-        """Register the request metrics; the returned object's `observe` is the router's observer."""
+        """Register the request metrics; the returned object's `observe` is the router's observer. Once per process:
+        a second call (the status listener beside the front door) returns the same object."""
+        if self.requests is not None:
+            return self.requests
         e = self.labels
         self.requests = RequestMetrics.register(self.registry, e.endpoint, e.variant, e.mode)
         for hostname in (VARIANT, *e.hostnames):
