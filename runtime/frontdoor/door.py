@@ -32,6 +32,7 @@ from runtime.router.protocol import protocol_class
 from runtime.routing import TableSource
 
 log = logging.getLogger("runtime.main")
+GUNICORN_QUIT_EVERY_S = 0.5
 
 
 def check_ports(d: Deployment, host: str, port: int) -> None:
@@ -129,18 +130,30 @@ class FrontDoor:
         """Stop accepting, let in-flight requests finish (bounded by DrainTimeout, cut short by force()), return."""
         for server, _ in self._servers:
             server.should_exit = True
-        for _, task in self._servers:
+        for server, task in self._servers:
             await task
+            if server.force_exit:  # uvicorn skips the app's lifespan shutdown then: run it, so nothing is left waiting
+                await server.lifespan.shutdown()
         self._servers = []
         if self._gunicorn is not None:
-            self._gunicorn.send_signal(signal.SIGQUIT if self._forced else signal.SIGTERM)
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(None, self._gunicorn.wait, self.settings.drain_timeout_s + 5)
-            except subprocess.TimeoutExpired:
-                self._gunicorn.kill()
-                self._gunicorn.wait()
+            await self._stop_gunicorn(self._gunicorn)
             self._gunicorn = None
+
+    async def _stop_gunicorn(self, gunicorn: subprocess.Popen[bytes]) -> None:
+        """SIGTERM: gunicorn drains its workers for --graceful-timeout; SIGQUIT once forced. gunicorn drops a QUIT
+        that arrives together with the TERM (it acts on the first signal of a batch), so a forced stop repeats it."""
+        gunicorn.send_signal(signal.SIGQUIT if self._forced else signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline, quit_at = loop.time() + self.settings.drain_timeout_s + 5, loop.time() + GUNICORN_QUIT_EVERY_S
+        while gunicorn.poll() is None:
+            if loop.time() >= deadline:
+                gunicorn.kill()
+                break
+            if self._forced and loop.time() >= quit_at:
+                gunicorn.send_signal(signal.SIGQUIT)
+                quit_at = loop.time() + GUNICORN_QUIT_EVERY_S
+            await asyncio.sleep(0.05)  # polling a child's exit status: no blocking wait on the event loop
+        gunicorn.wait()
 
     def force(self) -> None:
         """A second signal: drop the requests still in flight now (uvicorn's force exit, gunicorn's quick shutdown);
@@ -149,4 +162,4 @@ class FrontDoor:
         for server, _ in self._servers:
             server.force_exit = True
         if self._gunicorn is not None and self._gunicorn.poll() is None:
-            self._gunicorn.send_signal(signal.SIGQUIT)
+            self._gunicorn.send_signal(signal.SIGQUIT)  # and again from _stop_gunicorn until it is gone
