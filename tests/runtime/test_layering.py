@@ -76,3 +76,15 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     sample.write_text("def f():\n    from runtime.frontdoor import FrontDoor\n    from runtime import main\n")
     assert imports(sample) == [(2, "runtime.frontdoor"), (3, "runtime.main")]
     assert LEVEL[part("runtime.frontdoor")] > LEVEL[part("runtime.metrics.hub")]
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    private = []
+    for folder in ("runtime", "adapters", "servers"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                    if names and node.module.split(".")[0] in ("runtime", "adapters", "servers"):
+                        private.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.module} {names}")
+    assert private == [], "private names imported from another module:\n" + "\n".join(private)
