@@ -5,7 +5,13 @@ Shutdown, in this order and bounded at each step:
 2. drain: in-flight requests get up to Server.DrainTimeout to finish;
 3. SIGTERM every container's process group (nothing restarts from here on);
 4. wait up to Server.StopGrace, then SIGKILL the group and everything left in its cgroup;
-5. reap, remove the cgroups and the routing table, exit.
+5. reap, remove the cgroups and the run directory's files, exit.
+A second SIGINT or SIGTERM during these steps forces a fast exit, as uvicorn and gunicorn do: no more drain and no
+grace period, every container's group is SIGKILLed at once, the cgroups and files are still removed, and the exit
+code is 128 + the signal's number (130 for Ctrl-C).
+
+With gunicorn workers, what they need is published in the run directory (runtime.rundir): the resolved front-door
+settings once, the routing table on every change; they never read the deployment file.
 """
 
 from __future__ import annotations
@@ -16,22 +22,24 @@ import logging
 import signal
 import sys
 import time
-from pathlib import Path
 
 import uvloop
 
+from runtime.auth import PolicyError
 from runtime.config import Deployment
 from runtime.confinement import CgroupIsolation, choose_isolation
-from runtime.frontdoor import FrontDoor, check_ports
+from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
-from runtime.routing import TableSource, write_table
+from runtime.routing import TableSource
+from runtime.rundir import RunDir
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.osproc import RealOs
 from runtime.supervisor.work import AsyncWork
 
 log = logging.getLogger("runtime.main")
 TICK_S = 0.1
+FORCED_WAIT_S = 5.0  # after a second signal, how long the SIGKILLed groups get to be reaped and cleaned up
 
 
 class Runtime:
@@ -41,16 +49,34 @@ class Runtime:
         self.port = port
         self.exit_code = 0
         self._stop = asyncio.Event()
+        self._forced = asyncio.Event()
         self._metrics: MetricsHub | None = None
         self._os: RealOs | None = None
+        self._door: FrontDoor | None = None
 
     def request_stop(self, code: int = 0) -> None:
         """Safe from a signal handler: it only records and wakes the main loop."""
         self.exit_code = self.exit_code or code
         self._stop.set()
 
+    def on_signal(self, sig: int) -> None:
+        """The first signal starts the ordered shutdown; a second one during it forces a fast exit."""
+        if not self._stop.is_set():
+            self.request_stop()
+        elif not self._forced.is_set():
+            log.warning("second %s during shutdown: exiting now, without draining; killing every container",
+                        signal.Signals(sig).name)  # fmt: skip
+            self.exit_code = 128 + sig
+            self._forced.set()
+            if self._door is not None:
+                self._door.force()
+
     async def run(self) -> int:
         d = self.deployment
+        try:
+            settings = FrontSettings.of(d)  # reads auth secrets: fail here, before anything starts
+        except PolicyError as exc:
+            raise SystemExit(f"coserve: Coserve.Auth: {exc}") from exc
         # Isolation first: its sweep kills the containers of an earlier run killed with -9, which hold ports.
         isolation = choose_isolation(d)
         try:
@@ -58,31 +84,32 @@ class Runtime:
         except SystemExit:
             isolation.close()
             raise
-        for folder in (d.server.log_dir, d.server.run_dir, d.storage.cache_dir):
+        for folder in (d.server.log_dir, d.storage.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        run = RunDir(d.server.run_dir)
+        run.create(d.server.workers > 1)
         preparer = ModelPreparer(d)
         preparer.store.start()  # sweep a crash's temp files, prune to the budget
         work = AsyncWork(preparer.prepare, preparer.ready)
         stats = isolation.stats if isinstance(isolation, CgroupIsolation) else lambda hostname: None
         ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
-        metrics = self._metrics = MetricsHub(d, stats, preparer.store.stats, ledger)
+        metrics = self._metrics = MetricsHub(d, run, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         supervisor = Supervisor(d, self._os, work, isolation, self._on_event)
-        table_path = d.server.run_dir / "routes.json"
-        source = TableSource(supervisor.table())
-        write_table(supervisor.table(), table_path)
-        door = FrontDoor(d, source, table_path, self.host, self.port, metrics.router)
+        table = TableSource.writing(run.routes)  # gunicorn workers follow the file
+        table.set(supervisor.table())
+        door = self._door = FrontDoor(settings, run, table, self.host, self.port, metrics.router)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
+            loop.add_signal_handler(sig, self.on_signal, sig)
         try:
             await door.start()
             supervisor.start(time.monotonic())
-            await self._supervise(supervisor, source, table_path)
+            await self._supervise(supervisor, table)
             log.info("shutting down: draining requests for up to %gs", d.server.drain_timeout_s)
             await door.stop()
-            await self._stop_containers(supervisor, source, table_path)
+            await self._stop_containers(supervisor, table)
         finally:
             await door.stop()
             await work.close()
@@ -90,7 +117,7 @@ class Runtime:
             metrics.close(time.monotonic())  # while the cgroups still exist: the last EMF lines read them
             supervisor.close()
             self._os.close()
-            table_path.unlink(missing_ok=True)
+            run.clean()
         log.info("stopped; exit code %d", self.exit_code)
         return self.exit_code
 
@@ -105,7 +132,7 @@ class Runtime:
             log.error("container '%s' cannot start: %s", event.hostname, event.message)
             self.request_stop(1)
 
-    async def _supervise(self, supervisor: Supervisor, source: TableSource, path: Path) -> None:
+    async def _supervise(self, supervisor: Supervisor, table: TableSource) -> None:
         published = -1
         while not self._stop.is_set():
             supervisor.tick(time.monotonic())
@@ -113,18 +140,25 @@ class Runtime:
                 self._metrics.tick(time.monotonic())
             if supervisor.version != published:
                 published = supervisor.version
-                table = supervisor.table()
-                source.set(table)
-                write_table(table, path)
+                table.set(supervisor.table())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), TICK_S)
 
-    async def _stop_containers(self, supervisor: Supervisor, source: TableSource, path: Path) -> None:
+    async def _stop_containers(self, supervisor: Supervisor, table: TableSource) -> None:
         supervisor.begin_stop(time.monotonic())
-        while not supervisor.all_stopped():
-            supervisor.tick(time.monotonic())
-            await asyncio.sleep(TICK_S)
-        source.set(supervisor.table())
+        give_up = float("inf")
+        while not supervisor.all_stopped() and time.monotonic() < give_up:
+            now = time.monotonic()
+            if self._forced.is_set():
+                # Forced: the supervisor is told the grace period is over, so it SIGKILLs every STOPPING group now.
+                give_up = min(give_up, now + FORCED_WAIT_S)
+                now += self.deployment.server.stop_grace_s
+            supervisor.tick(now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._forced.wait(), TICK_S)
+            if self._forced.is_set():
+                await asyncio.sleep(0.01)  # wait_for returns at once once forced: let the exits arrive
+        table.set(supervisor.table())
 
 
 def serve(deployment: Deployment, host: str, port: int) -> int:

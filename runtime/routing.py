@@ -1,18 +1,17 @@
 """The routing table: the one thing the supervisor and the router share, read-only.
 
 One host serves one or more endpoints: a HostTable holds an EndpointTable per endpoint (its variant, its
-Direct or Serial mode and its containers' routes). The supervisor publishes a new table on every state
-change. In one process the router holds the object; with several router workers it reads the JSON file the
-supervisor replaces atomically.
+Direct or Serial mode and its containers' routes). A new table is published on every change through
+runtime.published: in one process the router holds the object; each gunicorn worker follows the file that is
+replaced atomically.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+
+from runtime.published import Published
 
 
 @dataclass(frozen=True)
@@ -87,38 +86,6 @@ class HostTable:
         return cls(endpoints, doc["version"], doc.get("default"))
 
 
-def write_table(table: HostTable, path: Path) -> None:
-    """Replace the file atomically, so a reader never sees half a table."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(table.to_json())
-    tmp.replace(path)
-
-
-class TableSource:
-    """Where the router gets the current table: an in-process holder or a file it re-reads."""
-
-    def __init__(self, table: HostTable | None = None, path: Path | None = None) -> None:
-        self._table = table
-        self._path = path
-        self._mtime_ns = -1
-        self._checked = 0.0
-
-    def set(self, table: HostTable) -> None:
-        self._table = table
-
-    def get(self) -> HostTable:
-        if self._path is not None:
-            self._refresh()
-        assert self._table is not None, "no routing table published yet"
-        return self._table
-
-    def _refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked < 0.05 and self._table is not None:
-            return  # a stat per request is cheap, but not free; 50 ms staleness is harmless
-        self._checked = now
-        assert self._path is not None
-        mtime = self._path.stat().st_mtime_ns
-        if mtime != self._mtime_ns:
-            self._table = HostTable.from_json(self._path.read_text())
-            self._mtime_ns = mtime
+# Where the router gets the current table: the supervisor's own object in one process, else routes.json in the
+# run directory (runtime.rundir), which is replaced atomically (runtime.published).
+TableSource = Published[HostTable]

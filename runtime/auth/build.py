@@ -39,3 +39,16 @@ def build_authenticator(auth: dict[str, Any], base_dir: Path | None) -> Authenti
         account=str(auth.get("AccountId", "000000000000")),
         max_skew_s=skew,
     )
+
+
+def resolve_auth(auth: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """The same section with every secret read (from its file or environment variable) and written inline, so a
+    process that cannot see the deployment file's folder or coserve's environment builds the same Authenticator
+    with `build_authenticator(resolved, None)`. The result holds secrets: keep it in a 0600 file at most."""
+    built = build_authenticator(auth, base_dir)  # validates, and reads each secret once
+    principals = []
+    for entry in auth["Principals"]:
+        inline = {k: v for k, v in entry.items() if k not in ("SecretAccessKeyFile", "SecretAccessKeyEnv")}
+        inline["SecretAccessKey"] = built.principals[str(entry["AccessKeyId"])].secret_access_key
+        principals.append(inline)
+    return {**auth, "Principals": principals}

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.main import configure_logging
 
     configure_logging(args.log_level)
-    # A fetched deployment file must outlive serving: gunicorn workers read it again.
+    # A fetched deployment file lives until coserve stops (gunicorn workers no longer read it: runtime.rundir).
     with tempfile.TemporaryDirectory(prefix="coserve-deployment-") as tmp:
         try:
             deployment = load_deployment(localize(args.deployment, Path(tmp)))

@@ -3,7 +3,7 @@
 Who counts what:
 - Router processes count invocations (`requests.RequestMetrics`, the router's observer). With
   `Server.Workers > 1` each gunicorn worker gets PROMETHEUS_MULTIPROC_DIR=<RunDir>/prometheus (emptied by
-  the composition root before gunicorn starts), so prometheus_client keeps the values in per-process files
+  runtime.rundir before gunicorn starts), so prometheus_client keeps the values in per-process files
   and any worker's /metrics sums them all, dead workers' counts included.
 - The supervisor process samples lifecycle (from its events), CPU and memory (from each cgroup), disk and
   the artifact cache once a second (`sampler.Sampler`) into a `Snapshot`: held in memory with one router
@@ -32,7 +32,8 @@ Exposed names (labels endpoint, variant, container; container "" is the variant 
 """
 
 from runtime.metrics.http import RouterMetrics
-from runtime.metrics.hub import MetricsHub, multiproc_dir, snapshot_path
-from runtime.metrics.snapshot import SnapshotSource
+from runtime.metrics.hub import MetricsHub
+from runtime.metrics.labels import EndpointLabels
+from runtime.metrics.snapshot import Snapshot, SnapshotSource
 
-__all__ = ["MetricsHub", "RouterMetrics", "SnapshotSource", "multiproc_dir", "snapshot_path"]
+__all__ = ["EndpointLabels", "MetricsHub", "RouterMetrics", "Snapshot", "SnapshotSource"]

@@ -72,7 +72,7 @@ class SnapshotCollector(Collector):
         self.source = source
 
     def collect(self) -> Iterator[Metric]:
-        snap = self.source.get()
+        snap = self.source.latest()
         if snap is None:
             return
         yield self._states(snap)

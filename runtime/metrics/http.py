@@ -21,9 +21,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from runtime.config import Deployment
 from runtime.errors import SageMakerError
 from runtime.metrics.collector import SnapshotCollector
+from runtime.metrics.labels import EndpointLabels
 from runtime.metrics.requests import VARIANT, RequestMetrics
 from runtime.metrics.snapshot import SnapshotSource
 from runtime.metrics.summary import Figures, summarize
@@ -36,8 +36,8 @@ class RouterMetrics:
     """One router process's metrics. `multiproc_dir` set: request figures are every worker's, from the files
     prometheus_client writes there; unset: this process's own registry holds them."""
 
-    def __init__(self, d: Deployment, snapshots: SnapshotSource, multiproc_dir: Path | None = None) -> None:
-        self.d = d
+    def __init__(self, labels: EndpointLabels, snapshots: SnapshotSource, multiproc_dir: Path | None = None) -> None:
+        self.labels = labels
         self.snapshots = snapshots
         self.multiproc_dir = multiproc_dir
         self.registry = CollectorRegistry()
@@ -45,10 +45,13 @@ class RouterMetrics:
         self.requests: RequestMetrics | None = None
 
     def start(self) -> RequestMetrics:
-        """Register the request metrics; the returned object's `observe` is the router's observer."""
-        d = self.d
-        self.requests = RequestMetrics.register(self.registry, d.endpoint_name, d.variant_name, d.mode)
-        for hostname in (VARIANT, *(c.hostname for c in d.containers)):
+        """Register the request metrics; the returned object's `observe` is the router's observer. Once per process:
+        a second call (the status listener beside the front door) returns the same object."""
+        if self.requests is not None:
+            return self.requests
+        e = self.labels
+        self.requests = RequestMetrics.register(self.registry, e.endpoint, e.variant, e.mode)
+        for hostname in (VARIANT, *e.hostnames):
             self.requests.of(hostname)  # every series exists from the start, at 0: absent is not zero
         if self.multiproc_dir is not None:
             self.exposed = CollectorRegistry()
@@ -65,15 +68,15 @@ class RouterMetrics:
     def status(self) -> dict[str, Any]:
         """Each container's state, resources and request figures, in one document."""
         figures = summarize(self.request_families())
-        snap = self.snapshots.get()
+        snap = self.snapshots.latest()
         samples = {c.hostname: asdict(c) for c in snap.containers} if snap else {}
         containers = [
-            {"hostname": c.hostname, "state": "UNKNOWN", **samples.get(c.hostname, {}),
-             **figures.get(c.hostname, Figures()).to_json()}
-            for c in self.d.containers
+            {"hostname": hostname, "state": "UNKNOWN", **samples.get(hostname, {}),
+             **figures.get(hostname, Figures()).to_json()}
+            for hostname in self.labels.hostnames
         ]  # fmt: skip
         return {
-            "endpoint": self.d.endpoint_name, "variant": self.d.variant_name, "mode": self.d.mode,
+            "endpoint": self.labels.endpoint, "variant": self.labels.variant, "mode": self.labels.mode,
             "at": snap.at if snap else None, "disk_percent": snap.disk_percent if snap else None,
             "host": asdict(snap.host) if snap and snap.host else None,
             "containers": containers, "variant_figures": figures.get(VARIANT, Figures()).to_json(),

@@ -19,11 +19,11 @@ What counts where (SageMaker's per-container semantics, documented in runtime/me
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from runtime.router.invoke import Result
 from runtime.routing import EndpointTable
 
 LABELS = ("endpoint", "variant", "container")
@@ -33,6 +33,33 @@ BUCKETS_US = (
     250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
 )  # fmt: skip
 VARIANT = ""  # the container label of figures that belong to the variant, not one container
+
+
+# What observe() reads of the router's result (runtime.router.invoke.Result): described here, since metrics sit
+# beside the router, not above it.
+class Hop(Protocol):
+    @property
+    def hostname(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def seconds(self) -> float: ...
+
+
+class Failure(Protocol):
+    @property
+    def status(self) -> int: ...
+
+
+class Outcome(Protocol):
+    @property
+    def hops(self) -> Sequence[Hop]: ...
+    @property
+    def error(self) -> Failure | None: ...
+    @property
+    def failed(self) -> str | None: ...
+    @property
+    def endpoint(self) -> EndpointTable | None: ...
 
 
 class _Histogram:
@@ -122,7 +149,7 @@ class RequestMetrics:
             children = cache[container] = _Children(self, container, endpoint)
         return children
 
-    def observe(self, routes: tuple[str, ...], result: Result, seconds: float) -> None:
+    def observe(self, routes: tuple[str, ...], result: Outcome, seconds: float) -> None:
         """The router's observer: a handful of increments, no I/O beyond prometheus_client's own."""
         endpoint = result.endpoint
         if not result.hops:

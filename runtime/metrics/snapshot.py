@@ -1,15 +1,15 @@
 """What the supervisor process knows and the router processes show: one snapshot, published each second.
 
-Like the routing table: in one process the router holds the object; with gunicorn workers each worker
-re-reads the JSON file the supervisor replaces atomically, at most once per scrape.
+Like the routing table, through runtime.published: in one process the router holds the object; with gunicorn
+workers each worker follows the JSON file the supervisor replaces atomically.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
+
+from runtime.published import Published
 
 
 @dataclass(frozen=True)
@@ -72,34 +72,7 @@ class Snapshot:
         return cls(**doc)
 
 
-def write_snapshot(snapshot: Snapshot, path: Path) -> None:
-    """Replace the file atomically, so a worker never reads half a snapshot."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(snapshot.to_json())
-    tmp.replace(path)
-
-
-class SnapshotSource:
-    """Where /metrics gets the supervisor's figures: an in-process holder, or the file it re-reads."""
-
-    def __init__(self, snapshot: Snapshot | None = None, path: Path | None = None) -> None:
-        self._snapshot = snapshot
-        self._path = path
-        self._mtime_ns = -1
-
-    def set(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
-
-    def get(self) -> Snapshot | None:
-        """None until the supervisor published its first sample."""
-        if self._path is not None:
-            self._refresh(self._path)
-        return self._snapshot
-
-    def _refresh(self, path: Path) -> None:
-        try:
-            mtime = path.stat().st_mtime_ns
-            if mtime != self._mtime_ns:
-                self._snapshot, self._mtime_ns = Snapshot.from_json(path.read_text()), mtime
-        except (OSError, ValueError):
-            pass  # not written yet, or gone at shutdown: keep what we had
+# Where /metrics gets the supervisor's figures: its own object in one process, else stats.json in the run
+# directory (runtime.rundir), re-read by each worker when it changed (runtime.published). `latest()` is None
+# until the supervisor's first sample.
+SnapshotSource = Published[Snapshot]

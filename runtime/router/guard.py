@@ -8,17 +8,15 @@ from collections.abc import Callable
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from runtime.auth.build import build_authenticator
-from runtime.config import Deployment
+from runtime.auth import Authenticator
 from runtime.errors import SageMakerError
 from runtime.router.app import BodyCheck, Guard
 
 
-def make_guard(d: Deployment) -> Guard | None:
+def make_guard(auth: Authenticator | None) -> Guard | None:
     """No Coserve.Auth section: no guard (the CLI then keeps the front door on loopback)."""
-    if d.auth is None:
+    if auth is None:
         return None
-    auth = build_authenticator(d.auth, d.source.parent if d.source else None)
 
     def guard(scope: Scope, headers: Headers, endpoint: str, target: str | None) -> BodyCheck | SageMakerError:
         # The path and query as they came over the wire: SigV4 signed those bytes, not a decoded form.
@@ -68,19 +66,18 @@ PageGuard = Callable[[Scope, Headers], None]
 PAGE_ACTION = "sagemaker:DescribeEndpoint"  # reading an endpoint's state and figures, as IAM names it
 
 
-def make_page_guard(d: Deployment) -> PageGuard | None:
+def make_page_guard(auth: Authenticator | None, endpoint_name: str) -> PageGuard | None:
     """GET /metrics and /coserve/status under Coserve.Auth: signed, by a principal whose policies allow
     sagemaker:DescribeEndpoint on the endpoint. Coserve.Server.StatusListen serves them unsigned on loopback."""
-    if d.auth is None:
+    if auth is None:
         return None
-    auth = build_authenticator(d.auth, d.source.parent if d.source else None)
 
     def guard(scope: Scope, headers: Headers) -> None:
         pending = auth.begin(
             scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"), headers
         )
         pending.finish(_EMPTY_SHA256)  # a GET has no body
-        auth.authorize(pending.principal, d.endpoint_name, None, PAGE_ACTION)
+        auth.authorize(pending.principal, endpoint_name, None, PAGE_ACTION)
 
     return guard
 

@@ -1,4 +1,4 @@
-"""The same front-door limits and signed pages with `Workers: 2` (gunicorn, runtime/router/gworker.py)."""
+"""The same front-door limits and signed pages with `Workers: 2` (gunicorn, runtime/frontdoor/gworker.py)."""
 
 from __future__ import annotations
 
