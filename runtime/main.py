@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvloop
@@ -25,9 +26,10 @@ from runtime.confinement import CgroupIsolation, choose_isolation
 from runtime.frontdoor import FrontDoor, check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
-from runtime.routing import TableSource, write_table
+from runtime.routing import RoutingTable, TableSource, write_table
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.osproc import RealOs
+from runtime.supervisor.units import deployment_table, deployment_units
 from runtime.supervisor.work import AsyncWork
 
 log = logging.getLogger("runtime.main")
@@ -43,6 +45,7 @@ class Runtime:
         self._stop = asyncio.Event()
         self._metrics: MetricsHub | None = None
         self._os: RealOs | None = None
+        self.table: Callable[[], RoutingTable] = lambda: RoutingTable("", "", "", ())
 
     def request_stop(self, code: int = 0) -> None:
         """Safe from a signal handler: it only records and wakes the main loop."""
@@ -52,7 +55,8 @@ class Runtime:
     async def run(self) -> int:
         d = self.deployment
         # Isolation first: its sweep kills the containers of an earlier run killed with -9, which hold ports.
-        isolation = choose_isolation(d)
+        units = deployment_units(d)  # the file's endpoint, first generation: today's ports, admitted at start
+        isolation = choose_isolation(d, units)
         try:
             check_ports(d, self.host, self.port)
         except SystemExit:
@@ -62,23 +66,25 @@ class Runtime:
             folder.mkdir(parents=True, exist_ok=True)
         preparer = ModelPreparer(d)
         preparer.store.start()  # sweep a crash's temp files, prune to the budget
-        work = AsyncWork(preparer.prepare, preparer.ready)
-        stats = isolation.stats if isinstance(isolation, CgroupIsolation) else lambda hostname: None
+        work = AsyncWork(preparer.prepare_unit)
+        names = {u.spec.hostname: u.key.name for u in units}
+        stats = (lambda h: isolation.stats(names[h])) if isinstance(isolation, CgroupIsolation) else lambda h: None
         ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
         metrics = self._metrics = MetricsHub(d, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
-        supervisor = Supervisor(d, self._os, work, isolation, self._on_event)
+        supervisor = Supervisor(d.server, self._os, work, isolation, self._on_event, avoid_ports=(self.port,))
+        self.table = lambda: deployment_table(d, supervisor.routes(), supervisor.version)
         table_path = d.server.run_dir / "routes.json"
-        source = TableSource(supervisor.table())
-        write_table(supervisor.table(), table_path)
+        source = TableSource(self.table())
+        write_table(self.table(), table_path)
         door = FrontDoor(d, source, table_path, self.host, self.port, metrics.router)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         try:
             await door.start()
-            supervisor.start(time.monotonic())
+            supervisor.add(units, time.monotonic())
             await self._supervise(supervisor, source, table_path)
             log.info("shutting down: draining requests for up to %gs", d.server.drain_timeout_s)
             await door.stop()
@@ -97,9 +103,6 @@ class Runtime:
     def _on_event(self, event: Event) -> None:
         if self._metrics is not None:
             self._metrics.on_event(event)
-        if self._os is not None:  # the lifecycle lands in the container's own log, between its output lines
-            line = f"coserve: {event.old.value} -> {event.new.value}: {event.message}"
-            self._os.container_log(self.deployment.server.container_log(event.hostname)).write(line.encode())
         failed_fetch = event.old is State.FETCHING and event.new is State.FATAL
         if failed_fetch and self.deployment.server.on_artifact_error == "exit":
             log.error("container '%s' cannot start: %s", event.hostname, event.message)
@@ -113,7 +116,7 @@ class Runtime:
                 self._metrics.tick(time.monotonic())
             if supervisor.version != published:
                 published = supervisor.version
-                table = supervisor.table()
+                table = self.table()
                 source.set(table)
                 write_table(table, path)
             with contextlib.suppress(TimeoutError):
@@ -124,7 +127,7 @@ class Runtime:
         while not supervisor.all_stopped():
             supervisor.tick(time.monotonic())
             await asyncio.sleep(TICK_S)
-        source.set(supervisor.table())
+        source.set(self.table())
 
 
 def serve(deployment: Deployment, host: str, port: int) -> int:
