@@ -92,7 +92,7 @@ class Ledger:
         """Why the requests do not fit, naming needed, capacity, reserve and free; None when they do."""
         problems = []
         if self.free_bytes < 0:
-            each = ", ".join(f"{n.hostname} {format_size(n.memory_request_bytes or 0)}" for n in self._requesting())
+            each = ", ".join(f"{self._label(n)} {format_size(n.memory_request_bytes or 0)}" for n in self._requesting())
             problems.append(
                 f"memory requests need {format_size(self.requested_bytes)} ({each}), but capacity is "
                 f"{format_size(self.capacity.memory_bytes)} ({self.capacity.memory_source}), reserve "
@@ -100,7 +100,7 @@ class Ledger:
                 f"{format_size(max(0, self.capacity.memory_bytes - self.reserve_bytes))}"
             )
         if self.cpu_requested > self.capacity.cpus + 1e-9:
-            each = ", ".join(f"{n.hostname} {n.cpu_request:g}" for n in self.needs if n.cpu_request)
+            each = ", ".join(f"{self._label(n)} {n.cpu_request:g}" for n in self.needs if n.cpu_request)
             problems.append(
                 f"CPU requests need {self.cpu_requested:g} cores ({each}), but capacity is "
                 f"{self.capacity.cpus:g} cores ({self.capacity.cpu_source})"
@@ -136,6 +136,11 @@ class Ledger:
 
     def oom_score_adj(self, need: Need) -> int:
         return oom_score_adj(need.memory_request_bytes, self.capacity.memory_bytes)
+
+    def _label(self, need: Need) -> str:
+        """Its hostname; its key where two containers share the hostname (generations side by side)."""
+        same = sum(n.hostname == need.hostname for n in self.needs)
+        return need.key if same > 1 and need.key else need.hostname
 
     def _requesting(self) -> Iterable[Need]:
         return (n for n in self.needs if n.memory_request_bytes)
