@@ -72,5 +72,7 @@ class Lifecycle:
         if new not in ALLOWED[old]:
             raise InvalidTransition(f"{self.key or self.hostname}: {old.value} -> {new.value} is not allowed")
         self.state, self.since = new, now
-        log.info("'%s' %s -> %s: %s", self.key or self.hostname, old.value, new.value, message)
+        # "<endpoint>/<generation>: 'hostname' OLD -> NEW: why": the hostname as it always was, its set before it.
+        where = f"{self.key.endpoint}/{self.key.generation}: " if self.key is not None else ""
+        log.info("%s'%s' %s -> %s: %s", where, self.hostname, old.value, new.value, message)
         self._emit(Event(self.hostname, old, new, message, now, self.key))

@@ -21,7 +21,10 @@ def test_a_set_that_does_not_fit_is_refused_by_name_and_a_released_one_makes_roo
     more = book.admitted([Need.of(spec, "ep.2.a")])
     assert more.free_bytes == 0 and book.free_bytes == 2 * GIB, "the ledger is a value: the old one is unchanged"
     assert more.admitted([Need.of(spec, "ep.2.a")]) == more, "admitted once, whatever the retries"
-    with pytest.raises(AdmissionError, match=r"ep\.3\.a do not fit: memory requests need 6\.0GiB \(ep\.1\.a 2\.0GiB, ep\.2\.a 2\.0GiB, ep\.3\.a 2"):
+    with pytest.raises(
+        AdmissionError,
+        match=r"ep\.3\.a do not fit: memory requests need 6\.0GiB \(ep\.1\.a 2\.0GiB, ep\.2\.a 2\.0GiB, ep\.3\.a 2",
+    ):
         more.admitted([Need.of(spec, "ep.3.a")])
     room = more.released({"ep.1.a"})
     assert [n.key for n in room.admitted([Need.of(spec, "ep.3.a")]).needs] == ["ep.2.a", "ep.3.a"]

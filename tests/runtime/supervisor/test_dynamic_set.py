@@ -29,7 +29,7 @@ def deployment(tmp_path: Path) -> Deployment:
 
 @pytest.fixture
 def host(tmp_path: Path) -> tuple[Deployment, Supervisor, FakeOs, FakeWork, list[Event]]:
-    d, os_, work, events = deployment(tmp_path), FakeOs(), FakeWork(), []
+    d, os_, work, events = deployment(tmp_path), FakeOs(), FakeWork(), list[Event]()
     return d, Supervisor(d.server, os_, work, ProcessGroupOnly(), events.append), os_, work, events
 
 

@@ -18,7 +18,7 @@ def test_blocks_are_handed_out_lowest_first_never_twice_and_come_back() -> None:
         blocks.take(1)
     blocks.free(1)
     assert blocks.take(1) == 1 and blocks.take() == 3 and blocks.take() == 4
-    with pytest.raises(NoPortBlock, match="all 5 port blocks of Coserve.Server.PortBase 60000 and PortBlock 1000"):
+    with pytest.raises(NoPortBlock, match=r"all 5 port blocks of Coserve\.Server\.PortBase 60000 and PortBlock 1000"):
         blocks.take()
 
 
