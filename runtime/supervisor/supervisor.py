@@ -193,7 +193,7 @@ class Supervisor:
             model_dir=c.model_dir if engine else self._isolation.model_path(c.model_dir), work_dir=work_dir,
             environment=c.spec.environment, command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
             python=c.prepared.python or sys.executable, mounts=mounts,
-            image=c.spec.image, endpoint=c.key.endpoint, cgroups=self._isolation.kind,
+            image=c.spec.image, endpoint=c.key.endpoint, generation=c.key.generation, cgroups=self._isolation.kind,
             cpu_allotment=self.cpu_allotment(c),
         )  # fmt: skip
         argv = self._isolation.wrap(c.unit, adapter.command(launch), *((None,) if engine else (c.model_dir, mounts)))
