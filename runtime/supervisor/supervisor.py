@@ -1,7 +1,9 @@
 """The supervisor: reconciles every container towards RUNNING on a tick, with `now` passed in.
 
-It knows processes, not HTTP: readiness probes and artifact fetches are work it asks for and
-collects on a later tick (the `Work` seam), so unit tests drive it with fakes and a fake clock.
+It knows processes, not HTTP and not endpoints: readiness probes and artifact fetches are work it asks for
+and collects on a later tick (the `Work` seam), so unit tests drive it with fakes and a fake clock. Sets of
+containers (units) are added, stopped and forgotten at run time; each is keyed by its ContainerKey, which
+names its cgroup, its work directory and its port block, so two generations may share hostnames.
 """
 
 from __future__ import annotations
