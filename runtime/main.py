@@ -16,7 +16,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import uvloop
@@ -45,7 +44,6 @@ class Runtime:
         self._stop = asyncio.Event()
         self._metrics: MetricsHub | None = None
         self._os: RealOs | None = None
-        self.table: Callable[[], RoutingTable] = lambda: RoutingTable("", "", "", ())
 
     def request_stop(self, code: int = 0) -> None:
         """Safe from a signal handler: it only records and wakes the main loop."""
@@ -74,10 +72,9 @@ class Runtime:
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         supervisor = Supervisor(d.server, self._os, work, isolation, self._on_event, avoid_ports=(self.port,))
-        self.table = lambda: deployment_table(d, supervisor.routes(), supervisor.version)
         table_path = d.server.run_dir / "routes.json"
-        source = TableSource(self.table())
-        write_table(self.table(), table_path)
+        source = TableSource(self._table(supervisor))
+        write_table(self._table(supervisor), table_path)
         door = FrontDoor(d, source, table_path, self.host, self.port, metrics.router)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -100,6 +97,9 @@ class Runtime:
         log.info("stopped; exit code %d", self.exit_code)
         return self.exit_code
 
+    def _table(self, supervisor: Supervisor) -> RoutingTable:
+        return deployment_table(self.deployment, supervisor.routes(), supervisor.version)
+
     def _on_event(self, event: Event) -> None:
         if self._metrics is not None:
             self._metrics.on_event(event)
@@ -116,7 +116,7 @@ class Runtime:
                 self._metrics.tick(time.monotonic())
             if supervisor.version != published:
                 published = supervisor.version
-                table = self.table()
+                table = self._table(supervisor)
                 source.set(table)
                 write_table(table, path)
             with contextlib.suppress(TimeoutError):
@@ -127,7 +127,7 @@ class Runtime:
         while not supervisor.all_stopped():
             supervisor.tick(time.monotonic())
             await asyncio.sleep(TICK_S)
-        source.set(self.table())
+        source.set(self._table(supervisor))
 
 
 def serve(deployment: Deployment, host: str, port: int) -> int:
