@@ -71,7 +71,8 @@ class Runtime:
         metrics = self._metrics = MetricsHub(d, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
-        supervisor = Supervisor(d.server, self._os, work, isolation, self._on_event, avoid_ports=(self.port,))
+        status = [int(d.server.status_listen.rpartition(":")[2])] if d.server.status_listen else []
+        supervisor = Supervisor(d.server, self._os, work, isolation, self._on_event, avoid_ports=[self.port, *status])
         table_path = d.server.run_dir / "routes.json"
         source = TableSource(self._table(supervisor))
         write_table(self._table(supervisor), table_path)
