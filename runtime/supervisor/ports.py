@@ -20,7 +20,7 @@ class PortBlocks:
         self.base = base
         self.block = block
         self.count = (PORT_MAX + 1 - base) // block
-        # A block holding a port someone else needs (the front door's) is never handed out.
+        # A block holding a port someone else needs (the front door's) is never picked for a newcomer.
         self._avoid = {(p - base) // block for p in avoid if base <= p < base + self.count * block}
         self._held: set[int] = set()
 
@@ -30,7 +30,9 @@ class PortBlocks:
     def take(self, wanted: int | None = None) -> int:
         """A free block's index: `wanted` where given (a deployment file's index), else the lowest free."""
         if wanted is not None:
-            if wanted in self._held or wanted in self._avoid or not 0 <= wanted < self.count:
+            # Only the holder decides: a block asked for by index (the deployment file's, its ports checked
+            # against the front door's by runtime.config) is never refused for a port to avoid.
+            if wanted in self._held or not 0 <= wanted < self.count:
                 raise NoPortBlock(f"port block {wanted} (port {self.port(wanted)}) is not free")
             self._held.add(wanted)
             return wanted
