@@ -25,6 +25,7 @@ class Launch:
     python: str = sys.executable  # the interpreter for Python servers: coserve's, or one with requirements.txt
     image: str = ""  # the Image field as written (an OCI reference for images run through podman)
     endpoint: str = ""  # EndpointName, for names that must be unique on the host (podman containers)
+    generation: int = 1  # the endpoint's set of containers it belongs to: an update runs a new one beside the old
     cgroups: str = "none"  # the cgroup backend the supervisor runs it under: v2 | v1 | none
     mounts: tuple[tuple[Path, Path], ...] = ()  # more read-only host directories, each at its target
 

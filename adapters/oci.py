@@ -54,10 +54,11 @@ def podman_path() -> str | None:
     return shutil.which(PODMAN)
 
 
-def container_name(endpoint: str, hostname: str) -> str:
-    """One podman container per endpoint and container hostname on this host (names are lowercased:
-    endpoint names compare case-insensitively)."""
-    return _NAME_BAD.sub("-", f"coserve-{endpoint}-{hostname}".lower())
+def container_name(endpoint: str, hostname: str, generation: int = 1) -> str:
+    """One podman container per endpoint, generation and container hostname on this host (names are lowercased:
+    endpoint names compare case-insensitively). The first generation's name has no generation in it."""
+    suffix = f"-g{generation}" if generation != 1 else ""
+    return _NAME_BAD.sub("-", f"coserve-{endpoint}-{hostname}{suffix}".lower())
 
 
 def _cgroup_flags(cgroups: str) -> list[str]:
@@ -133,7 +134,7 @@ class OciAdapter:
         process container's."""
         forwarded = sorted({*self.environment(launch), *launch.environment})
         podman = podman_path() or PODMAN
-        name = container_name(launch.endpoint, launch.hostname)
+        name = container_name(launch.endpoint, launch.hostname, launch.generation)
         runtime = _cgroup_flags(launch.cgroups)[1]
         return [
             "/bin/sh", "-c", _REMOVE + _EXEC_RUN, "coserve-oci", podman, name, runtime,
@@ -155,7 +156,7 @@ class OciAdapter:
 
     def cleanup_command(self, launch: Launch) -> list[str]:
         """Removes what a container killed outright leaves (see `_REMOVE`); the supervisor runs it after exits."""
-        name = container_name(launch.endpoint, launch.hostname)
+        name = container_name(launch.endpoint, launch.hostname, launch.generation)
         runtime = _cgroup_flags(launch.cgroups)[1]
         return ["/bin/sh", "-c", _REMOVE + "exit 0", "coserve-oci-cleanup", podman_path() or PODMAN, name, runtime]
 

@@ -11,8 +11,8 @@ container before coserve itself. Pure: capacities come in as numbers, so each ru
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 
 from runtime.config import ContainerSpec, Deployment
 from runtime.units import format_size
@@ -40,11 +40,12 @@ class Need:
     memory_request_bytes: int | None
     memory_limit_bytes: int | None
     cpu_request: float | None
+    key: str = ""  # the container's unique name (ContainerKey.name) where containers come and go at run time
 
     @classmethod
-    def of(cls, spec: ContainerSpec) -> Need:
+    def of(cls, spec: ContainerSpec, key: str = "") -> Need:
         lim = spec.limits
-        return cls(spec.hostname, lim.memory_request_bytes, lim.memory_bytes, lim.cpu_request)
+        return cls(spec.hostname, lim.memory_request_bytes, lim.memory_bytes, lim.cpu_request, key)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Ledger:
         """Why the requests do not fit, naming needed, capacity, reserve and free; None when they do."""
         problems = []
         if self.free_bytes < 0:
-            each = ", ".join(f"{n.hostname} {format_size(n.memory_request_bytes or 0)}" for n in self._requesting())
+            each = ", ".join(f"{self._label(n)} {format_size(n.memory_request_bytes or 0)}" for n in self._requesting())
             problems.append(
                 f"memory requests need {format_size(self.requested_bytes)} ({each}), but capacity is "
                 f"{format_size(self.capacity.memory_bytes)} ({self.capacity.memory_source}), reserve "
@@ -99,7 +100,7 @@ class Ledger:
                 f"{format_size(max(0, self.capacity.memory_bytes - self.reserve_bytes))}"
             )
         if self.cpu_requested > self.capacity.cpus + 1e-9:
-            each = ", ".join(f"{n.hostname} {n.cpu_request:g}" for n in self.needs if n.cpu_request)
+            each = ", ".join(f"{self._label(n)} {n.cpu_request:g}" for n in self.needs if n.cpu_request)
             problems.append(
                 f"CPU requests need {self.cpu_requested:g} cores ({each}), but capacity is "
                 f"{self.capacity.cpus:g} cores ({self.capacity.cpu_source})"
@@ -119,8 +120,27 @@ class Ledger:
             text += f"; no limit: {', '.join(self.unlimited)}"
         return text + f"; CPU: requests {self.cpu_requested:g} of {self.capacity.cpus:g} cores"
 
+    def admitted(self, needs: Iterable[Need]) -> Ledger:
+        """This ledger with `needs` set aside as well; AdmissionError, naming them, when they do not fit."""
+        have = {n.key for n in self.needs}
+        more = tuple(n for n in needs if not n.key or n.key not in have)
+        book = replace(self, needs=self.needs + more)
+        problem = book.refusal() if more else None
+        if problem is not None:
+            raise AdmissionError(f"{', '.join(n.key or n.hostname for n in more)} do not fit: {problem}")
+        return book
+
+    def released(self, keys: Collection[str]) -> Ledger:
+        """This ledger without the needs of the containers named `keys`: they are gone."""
+        return replace(self, needs=tuple(n for n in self.needs if n.key not in keys))
+
     def oom_score_adj(self, need: Need) -> int:
         return oom_score_adj(need.memory_request_bytes, self.capacity.memory_bytes)
+
+    def _label(self, need: Need) -> str:
+        """Its hostname; its key where two containers share the hostname (generations side by side)."""
+        same = sum(n.hostname == need.hostname for n in self.needs)
+        return need.key if same > 1 and need.key else need.hostname
 
     def _requesting(self) -> Iterable[Need]:
         return (n for n in self.needs if n.memory_request_bytes)
@@ -138,13 +158,16 @@ def oom_score_adj(request_bytes: int | None, capacity_bytes: int) -> int:
     return max(1, min(1000, 1000 - (1000 * request_bytes) // capacity_bytes))
 
 
-def ledger(d: Deployment, capacity: Capacity) -> Ledger:
-    return Ledger(capacity, d.server.memory_reserve_bytes, tuple(Need.of(c) for c in d.containers))
+def ledger(d: Deployment, capacity: Capacity, keys: Iterable[str] | None = None) -> Ledger:
+    """`keys`: each container's unique name, in Containers order, where they are admitted one set at a time."""
+    names = list(keys) if keys is not None else [""] * len(d.containers)
+    needs = tuple(Need.of(c, k) for c, k in zip(d.containers, names, strict=True))
+    return Ledger(capacity, d.server.memory_reserve_bytes, needs)
 
 
-def admit(d: Deployment, capacity: Capacity) -> Ledger:
+def admit(d: Deployment, capacity: Capacity, keys: Iterable[str] | None = None) -> Ledger:
     """The ledger of `d` on `capacity`; AdmissionError when the requests do not fit."""
-    book = ledger(d, capacity)
+    book = ledger(d, capacity, keys)
     problem = book.refusal()
     if problem is not None:
         raise AdmissionError(problem)

@@ -31,10 +31,11 @@ from runtime.confinement import CgroupIsolation, choose_isolation
 from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
-from runtime.routing import TableSource
+from runtime.routing import HostTable, TableSource
 from runtime.rundir import RunDir
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.osproc import RealOs
+from runtime.supervisor.units import deployment_table, deployment_units
 from runtime.supervisor.work import AsyncWork
 
 log = logging.getLogger("runtime.main")
@@ -78,7 +79,8 @@ class Runtime:
         except PolicyError as exc:
             raise SystemExit(f"coserve: Coserve.Auth: {exc}") from exc
         # Isolation first: its sweep kills the containers of an earlier run killed with -9, which hold ports.
-        isolation = choose_isolation(d)
+        units = deployment_units(d)  # the file's endpoint, first generation: today's ports, admitted at start
+        isolation = choose_isolation(d, units)
         try:
             check_ports(d, self.host, self.port)
         except SystemExit:
@@ -90,22 +92,24 @@ class Runtime:
         run.create(d.server.workers > 1)
         preparer = ModelPreparer(d)
         preparer.store.start()  # sweep a crash's temp files, prune to the budget
-        work = AsyncWork(preparer.prepare, preparer.ready)
-        stats = isolation.stats if isinstance(isolation, CgroupIsolation) else lambda hostname: None
+        work = AsyncWork(preparer.prepare_unit)
+        names = {u.spec.hostname: u.key.name for u in units}
+        stats = (lambda h: isolation.stats(names[h])) if isinstance(isolation, CgroupIsolation) else lambda h: None
         ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
         metrics = self._metrics = MetricsHub(d, run, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
-        supervisor = Supervisor(d, self._os, work, isolation, self._on_event)
+        status = [int(d.server.status_listen.rpartition(":")[2])] if d.server.status_listen else []
+        supervisor = Supervisor(d.server, self._os, work, isolation, self._on_event, avoid_ports=[self.port, *status])
         table = TableSource.writing(run.routes)  # gunicorn workers follow the file
-        table.set(supervisor.table())
+        table.set(self._table(supervisor))
         door = self._door = FrontDoor(settings, run, table, self.host, self.port, metrics.router)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal, sig)
         try:
             await door.start()
-            supervisor.start(time.monotonic())
+            supervisor.add(units, time.monotonic())
             await self._supervise(supervisor, table)
             log.info("shutting down: draining requests for up to %gs", d.server.drain_timeout_s)
             await door.stop()
@@ -121,12 +125,12 @@ class Runtime:
         log.info("stopped; exit code %d", self.exit_code)
         return self.exit_code
 
+    def _table(self, supervisor: Supervisor) -> HostTable:
+        return deployment_table(self.deployment, supervisor.routes(), supervisor.version)
+
     def _on_event(self, event: Event) -> None:
         if self._metrics is not None:
             self._metrics.on_event(event)
-        if self._os is not None:  # the lifecycle lands in the container's own log, between its output lines
-            line = f"coserve: {event.old.value} -> {event.new.value}: {event.message}"
-            self._os.container_log(self.deployment.server.container_log(event.hostname)).write(line.encode())
         failed_fetch = event.old is State.FETCHING and event.new is State.FATAL
         if failed_fetch and self.deployment.server.on_artifact_error == "exit":
             log.error("container '%s' cannot start: %s", event.hostname, event.message)
@@ -140,7 +144,7 @@ class Runtime:
                 self._metrics.tick(time.monotonic())
             if supervisor.version != published:
                 published = supervisor.version
-                table.set(supervisor.table())
+                table.set(self._table(supervisor))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), TICK_S)
 
@@ -158,7 +162,7 @@ class Runtime:
                 await asyncio.wait_for(self._forced.wait(), TICK_S)
             if self._forced.is_set():
                 await asyncio.sleep(0.01)  # wait_for returns at once once forced: let the exits arrive
-        table.set(supervisor.table())
+        table.set(self._table(supervisor))
 
 
 def serve(deployment: Deployment, host: str, port: int) -> int:

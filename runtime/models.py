@@ -7,15 +7,15 @@ import logging
 import os
 from pathlib import Path
 
-from adapters import get_adapter
 from adapters.preflight import describe, missing
 from runtime.config import ContainerSpec, Deployment
 from runtime.images import ImageError, ensure_image
 from runtime.pyenv import PythonEnvs, RequirementsError
-from runtime.storage import ArtifactError, ArtifactStore, StorageSettings
+from runtime.storage import ArtifactError, ArtifactStore
 from runtime.storage.budget import PYENV_LEASE
 from runtime.storage.trees import build_tree, link_copy
 from runtime.supervisor.prepared import Prepared, View
+from runtime.supervisor.units import Unit
 
 log = logging.getLogger("runtime.models")
 SOURCES_TARGET = Path("/opt/ml/additional-model-data-sources")
@@ -25,34 +25,33 @@ SOURCES_VARIABLE = "COSERVE_ADDITIONAL_MODEL_DATA_SOURCES"  # SageMaker document
 class ModelPreparer:
     def __init__(self, d: Deployment) -> None:
         self.d = d
-        s = d.storage
-        self.store = ArtifactStore(
-            StorageSettings(
-                cache_dir=s.cache_dir, s3_endpoint_url=s.s3_endpoint_url, s3_addressing_style=s.s3_addressing_style,
-                max_unpacked_bytes=s.max_unpacked_bytes, max_files=s.max_files, cache_max=s.cache_max,
-            )
-        )  # fmt: skip
-        self.envs = PythonEnvs(s.cache_dir / "pyenvs", s.wheelhouse)
+        self.store = ArtifactStore(d.storage)
+        self.envs = PythonEnvs(d.storage.cache_dir / "pyenvs", d.storage.wheelhouse)
 
-    def prepare(self, hostname: str, url: str | None = None) -> Prepared:
-        """Runs in a worker thread. Raises an error whose text names the container, the URL and the cause.
+    def prepare_unit(self, unit: Unit) -> Prepared:
+        """The supervisor's fetch step: runs in a worker thread (runtime.supervisor.work)."""
+        return self.prepare(unit.spec, unit.key.storage_name, unit.log_path)
 
-        `url` is the container's ModelDataUrl as the supervisor knows it; the spec says the rest."""
-        spec = self.d.container(hostname)
-        assert spec is not None
+    def prepare(self, spec: ContainerSpec, name: str | None = None, log_to: Path | None = None) -> Prepared:
+        """Raises an error whose text names the container, the URL and the cause.
+
+        `name`: the model directory's name in the cache (default: the file's endpoint and the hostname);
+        `log_to`: where pip's output for code/requirements.txt goes (default: the container's log)."""
+        hostname = spec.hostname
+        name = name or f"{self.d.endpoint_name}--{hostname}"
+        log_to = log_to or self.d.server.container_log(hostname)
         absent = [need for need in missing(spec.adapter, spec.environment) if need.required]
         if absent:  # the server could only fail on import, on every restart: fail once, with the remedy
             raise RuntimeError(f"container {hostname}: {spec.adapter} {describe(absent[0])}")
         if spec.adapter == "oci":
             self._image(hostname, spec.image, spec.image_pull)
-        name = f"{self.d.endpoint_name}--{hostname}"
         try:
             model_dir = self._model_dir(spec, name)
             views = self._sources(spec, name)
         except ArtifactError as exc:
             raise RuntimeError(f"container {hostname}: model artifact {exc}") from exc
         # An image brings its own Python: what its `serve` does with code/requirements.txt is its business.
-        python = None if spec.adapter == "oci" else self._requirements(spec, model_dir)
+        python = None if spec.adapter == "oci" else self._requirements(spec, model_dir, log_to)
         return Prepared(model_dir, python, _venv_environment(python) if python else {}, views)
 
     def _model_dir(self, spec: ContainerSpec, name: str) -> Path:
@@ -83,11 +82,10 @@ class ModelPreparer:
         build_tree(root, fill)
         return (View(root, SOURCES_TARGET, SOURCES_VARIABLE),)
 
-    def _requirements(self, spec: ContainerSpec, model_dir: Path) -> str | None:
+    def _requirements(self, spec: ContainerSpec, model_dir: Path, log_to: Path) -> str | None:
         requirements = model_dir / "code" / "requirements.txt"
         if not requirements.is_file():
             return None
-        log_to = self.d.server.container_log(spec.hostname)
         log_to.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.store.lease(f"{PYENV_LEASE}{self.envs.key(requirements)}")
@@ -101,11 +99,6 @@ class ModelPreparer:
             log.info("container %s: image %s %s", hostname, image, ensure_image(image, policy))
         except ImageError as exc:
             raise RuntimeError(f"container {hostname}: image {exc}") from exc
-
-    def ready(self, hostname: str, status: int, body: bytes) -> bool:
-        spec = self.d.container(hostname)
-        assert spec is not None
-        return get_adapter(spec.adapter).ready(status, body)
 
 
 def _venv_environment(python: str) -> dict[str, str]:

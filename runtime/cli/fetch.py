@@ -26,7 +26,7 @@ def fetch_all(d: Deployment, console: Console | None = None) -> int:
     for c in d.containers:
         started = time.monotonic()
         try:
-            where = preparer.prepare(c.hostname, c.model_data_url)
+            where = preparer.prepare(c)
             result = f"[green]ok[/green] {where.model_dir}"
         except RuntimeError as exc:
             failed += 1

@@ -13,7 +13,6 @@ from runtime.config.model import (
     MetricsConfig,
     Mode,
     ServerSettings,
-    StorageConfig,
 )
 from runtime.config.parse import ConfigError, parse_deployment
 
@@ -25,7 +24,6 @@ __all__ = [
     "MetricsConfig",
     "Mode",
     "ServerSettings",
-    "StorageConfig",
     "load_deployment",
     "parse_deployment",
 ]

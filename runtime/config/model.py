@@ -6,20 +6,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.cgroups.api import CgroupLimits
 from runtime.config.sources import Channel, S3Data
+from runtime.storage.settings import StorageSettings
 
 Mode = Literal["Direct", "Serial"]
 
 
 @dataclass(frozen=True)
-class ContainerLimits:
-    memory_bytes: int | None = None  # Memory: hard memory limit of the container's cgroup
-    cpus: float | None = None  # Cpus: CPU quota in cores, fractional allowed
-    memory_request_bytes: int | None = None  # MemoryRequest: what admission reserves; defaults to Memory
+class ContainerLimits(CgroupLimits):
+    """The cgroup's own limits type, as written (Memory, Cpus, MemoryRequest, CpuWeight, Pids, CpuMode), plus
+    what only admission reads. `cpuset` and `oom_score_adj` stay None here: confinement decides them."""
+
     cpu_request: float | None = None  # CpuRequest: cores admission reserves; defaults to Cpus
-    cpu_weight: int | None = None  # relative CPU share, 1..10000 (cgroup v2 semantics, default 100)
-    pids: int | None = None  # most processes and threads the container may hold
-    cpu_mode: Literal["weight", "quota", "pinned"] | None = None  # CpuMode; None: quota with Cpus, else weight
 
 
 @dataclass(frozen=True)
@@ -82,15 +81,8 @@ class ServerSettings:
         return self.log_dir / f"{hostname}.log"
 
 
-@dataclass(frozen=True)
-class StorageConfig:
-    cache_dir: Path = Path("/var/lib/coserve")  # the shared volume: artifact cache and model dirs
-    s3_endpoint_url: str | None = None  # else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS's own
-    s3_addressing_style: str | None = None  # path | virtual | auto
-    max_unpacked_bytes: int = 20 * 2**30
-    max_files: int = 100_000
-    cache_max: int | float = 0.5  # CacheMaxSize: the cache's budget, bytes or a share of its volume ("50%")
-    wheelhouse: Path | None = None  # Wheelhouse: pip installs requirements.txt from here only (--no-index)
+# Coserve.Storage is the storage part's own settings type (runtime.storage.StorageSettings): no copy.
+DEFAULT_STORAGE = StorageSettings(cache_dir=Path("/var/lib/coserve"))
 
 
 @dataclass(frozen=True)
@@ -108,7 +100,7 @@ class Deployment:
     mode: Mode
     containers: tuple[ContainerSpec, ...]
     server: ServerSettings
-    storage: StorageConfig
+    storage: StorageSettings
     auth: dict[str, Any] | None  # Coserve.Auth, validated by runtime.auth when it is loaded
     source: Path | None = None  # the file it came from
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # Coserve.Metrics

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import Any
 
-from runtime.config.model import MetricsConfig, ServerSettings, StorageConfig
+from runtime.config.model import DEFAULT_STORAGE, MetricsConfig, ServerSettings
 from runtime.config.validate import Problems
+from runtime.storage.settings import StorageSettings
 
 # file key -> (field, converter, check, rule)
 Rule = tuple[str, Callable[[Any], Any], Callable[[Any], bool], str]
@@ -126,8 +127,8 @@ def parse_server(p: Problems, raw: dict[str, Any]) -> ServerSettings:
     return server
 
 
-def parse_storage(p: Problems, raw: dict[str, Any]) -> StorageConfig:
-    storage: StorageConfig = _apply(p, "Coserve.Storage", raw, STORAGE_KEYS, StorageConfig())
+def parse_storage(p: Problems, raw: dict[str, Any]) -> StorageSettings:
+    storage: StorageSettings = _apply(p, "Coserve.Storage", raw, STORAGE_KEYS, DEFAULT_STORAGE)
     return storage
 
 

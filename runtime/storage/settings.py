@@ -30,6 +30,8 @@ class StorageSettings:
     """The cache's size budget: bytes (int), or a share of its volume's size (float, 0 < share <= 1)."""
     fetch_threads: int = 8
     """Objects of an S3 prefix fetched at once (each large one in parallel ranges besides)."""
+    wheelhouse: Path | None = None
+    """Where pip installs a container's code/requirements.txt from, and only there (--no-index)."""
 
 
 class ArtifactError(Exception):

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from runtime.supervisor.keys import ContainerKey
+
 log = logging.getLogger("runtime.supervisor")
 
 
@@ -48,6 +50,7 @@ class Event:
     new: State
     message: str  # the one log line, e.g. "exited: (exit status 1; not expected)"
     at: float
+    key: ContainerKey | None = None  # which container of which endpoint and generation (hostnames may repeat)
 
 
 class InvalidTransition(RuntimeError):
@@ -57,8 +60,9 @@ class InvalidTransition(RuntimeError):
 class Lifecycle:
     """The state of one container; `to()` is the only way it changes."""
 
-    def __init__(self, hostname: str, emit: Callable[[Event], None]) -> None:
+    def __init__(self, hostname: str, emit: Callable[[Event], None], key: ContainerKey | None = None) -> None:
         self.hostname = hostname
+        self.key = key
         self.state = State.STOPPED
         self.since = 0.0
         self._emit = emit
@@ -66,7 +70,9 @@ class Lifecycle:
     def to(self, new: State, message: str, now: float) -> None:
         old = self.state
         if new not in ALLOWED[old]:
-            raise InvalidTransition(f"{self.hostname}: {old.value} -> {new.value} is not allowed")
+            raise InvalidTransition(f"{self.key or self.hostname}: {old.value} -> {new.value} is not allowed")
         self.state, self.since = new, now
-        log.info("'%s' %s -> %s: %s", self.hostname, old.value, new.value, message)
-        self._emit(Event(self.hostname, old, new, message, now))
+        # "<endpoint>/<generation>: 'hostname' OLD -> NEW: why": the hostname as it always was, its set before it.
+        where = f"{self.key.endpoint}/{self.key.generation}: " if self.key is not None else ""
+        log.info("%s'%s' %s -> %s: %s", where, self.hostname, old.value, new.value, message)
+        self._emit(Event(self.hostname, old, new, message, now, self.key))

@@ -1,30 +1,36 @@
 """The supervisor: reconciles every container towards RUNNING on a tick, with `now` passed in.
 
-It knows processes, not HTTP: readiness probes and artifact fetches are work it asks for and
-collects on a later tick (the `Work` seam), so unit tests drive it with fakes and a fake clock.
+It knows processes, not HTTP and not endpoints: readiness probes and artifact fetches are work it asks for
+and collects on a later tick (the `Work` seam), so unit tests drive it with fakes and a fake clock. Sets of
+containers (units) are added, stopped and forgotten at run time; each is keyed by its ContainerKey, which
+names its cgroup, its work directory and its port block, so two generations may share hostnames.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
-from pathlib import Path
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from adapters import get_adapter
 from adapters.base import ContainerEngine, Launch
 from adapters.threads import host_cores
-from runtime.config import ContainerSpec, Deployment
-from runtime.routing import ContainerRoute, EndpointTable, HostTable
-from runtime.supervisor.allotment import allotments
+from runtime.config import ServerSettings
+from runtime.supervisor.allotment import allotment_list
+from runtime.supervisor.container import Container
 from runtime.supervisor.exits import describe_returncode
 from runtime.supervisor.isolation import Isolation
-from runtime.supervisor.osproc import Handle, ProcessOs
+from runtime.supervisor.keys import ContainerKey
+from runtime.supervisor.osproc import ProcessOs
+from runtime.supervisor.ports import PortBlocks
 from runtime.supervisor.prepared import Prepared
-from runtime.supervisor.states import LIVE, Event, Lifecycle, State
-from runtime.supervisor.work import Work
+from runtime.supervisor.states import LIVE, Event, State
+from runtime.supervisor.units import ContainerRoute, Unit
+from runtime.supervisor.work import Probe, Work
 
 log = logging.getLogger("runtime.supervisor")
 UNHEALTHY_PINGS = 3  # failed health probes in a row before a RUNNING container is restarted
@@ -32,78 +38,111 @@ FAIL_FAST_LINES = 5  # lines of its output quoted when a container fails the sam
 CLEANUP_TIMEOUT_S = 60.0  # an engine's cleanup still running after this is killed (a stuck `podman rm`)
 
 
-class Container:
-    """One container's record: its lifecycle, the handle we spawned, and its restart bookkeeping."""
-
-    def __init__(self, spec: ContainerSpec, port: int, block: int, emit: Callable[[Event], None]) -> None:
-        self.spec = spec
-        self.port = port
-        self.safe_ports = (port + 1, port + block - 1)
-        self.life = Lifecycle(spec.hostname, emit)
-        self.handle: Handle | None = None
-        self.model_dir: Path | None = None
-        self.prepared: Prepared | None = None  # what the fetch step made: model dir, interpreter, more data
-        self.failures = 0  # failed starts in a row
-        self.retry_at = 0.0
-        self.kill_at = 0.0  # when STOPPING turns into SIGKILL
-        self.kill_reason: str | None = None  # why we killed it ourselves, for the exit line
-        self.bad_pings = 0
-        self.next_ping = 0.0
-        self.probe_url = f"http://127.0.0.1:{port}/ping"  # the adapter's readiness URL, set at each spawn
-        self.early_exit: tuple[str, int] | None = None  # (last output line, exit code) of a start that never ran
-        self.repeated: str | None = None  # set when two starts in a row failed that same way: its last lines
-        self.cleanup: list[str] | None = None  # an engine's argv that removes its leftovers after an exit
-        self.cleaner: Handle | None = None  # that cleanup, while it runs
-        self.cleaner_since = 0.0
-
-    @property
-    def state(self) -> State:
-        return self.life.state
-
-
 class Supervisor:
+    """Containers come and go as units: add() starts a set, stop() ends one, forget() lets it go once
+    stopped. Each is keyed by its ContainerKey; the others are never touched."""
+
     def __init__(
         self,
-        deployment: Deployment,
+        server: ServerSettings,
         os_: ProcessOs,
         work: Work,
         isolation: Isolation,
         on_event: Callable[[Event], None] = lambda e: None,
+        avoid_ports: Collection[int] = (),
     ) -> None:
-        self.deployment = deployment
-        self.server = deployment.server
+        self.server = server
         self._os = os_
         self._work = work
         self._isolation = isolation
         self._on_event = on_event
+        self._ports = PortBlocks(server.port_base, server.port_block, avoid_ports)
+        self._containers: dict[ContainerKey, Container] = {}  # in the order added: a Serial chain's order
         self.version = 0
-        self.stopping = False
-        self.containers = [
-            Container(spec, self.server.container_port(spec.index),
-                      self.server.port_block, self._emit)
-            for spec in deployment.containers
-        ]  # fmt: skip
+        self.stopping = False  # shutdown: nothing starts or restarts any more
+
+    @property
+    def containers(self) -> list[Container]:
+        return list(self._containers.values())
 
     def _emit(self, event: Event) -> None:
         self.version += 1
+        # The lifecycle lands in the container's own log, between its output lines.
+        c = self._containers.get(event.key) if event.key is not None else None
+        if c is not None:
+            line = f"coserve: {event.old.value} -> {event.new.value}: {event.message}"
+            with contextlib.suppress(OSError):
+                self._os.container_log(c.log_path).write(line.encode())
         self._on_event(event)
 
-    def log_path(self, c: Container) -> Path:
-        return self.server.container_log(c.spec.hostname)
-
-    def table(self) -> HostTable:
-        d = self.deployment
-        routes = tuple(
-            ContainerRoute(c.spec.hostname, c.port, c.state.value, str(self.log_path(c))) for c in self.containers
-        )
-        return HostTable((EndpointTable(d.endpoint_name, d.variant_name, d.mode, routes),), self.version)
-
-    def start(self, now: float) -> None:
-        for c in self.containers:
-            self._isolation.prepare(c.spec)
-            data = c.spec.model_data.uri if c.spec.model_data else c.spec.model_data_url
+    def add(self, units: Sequence[Unit], now: float) -> None:
+        """Admit, place and start fetching a set of containers, all or none: a ValueError (admission's, or
+        the ports') names what does not fit, and nothing of the set is left behind."""
+        keys = [u.key for u in units]
+        taken = [k for k in keys if k in self._containers] + [k for k, n in Counter(keys).items() if n > 1]
+        if taken:
+            raise ValueError(f"containers {', '.join(map(str, taken))} are already supervised")
+        if self.stopping:
+            raise ValueError("coserve is shutting down: no containers are added")
+        self._isolation.admit(units)
+        blocks: list[int] = []
+        try:
+            for u in units:
+                blocks.append(self._ports.take(u.block))
+            for u in units:
+                self._isolation.prepare(u)
+                u.log_path.parent.mkdir(parents=True, exist_ok=True)
+        except (ValueError, OSError) as exc:
+            for block in blocks:
+                self._ports.free(block)
+            for u in units:
+                self._isolation.release(u)
+            raise ValueError(f"containers {', '.join(map(str, keys))}: {exc}") from exc
+        for u, block in zip(units, blocks, strict=True):
+            c = Container(u, block, self._ports.port(block), self.server.port_block, self._emit)
+            self._containers[u.key] = c
+            data = u.spec.model_data.uri if u.spec.model_data else u.spec.model_data_url
             c.life.to(State.FETCHING, f"fetching {data or 'no artifact'}", now)
-            self._work.start_fetch(c.spec.hostname, c.spec.model_data_url)
+            self._work.start_fetch(c.fetch_key, u)
+
+    def stop(self, keys: Iterable[ContainerKey], now: float) -> None:
+        """SIGTERM each one's process group; tick() SIGKILLs what outlives StopGrace. Never restarted again."""
+        for key in keys:
+            c = self._containers[key]
+            c.stop_asked = True
+            if c.state in (State.STARTING, State.RUNNING) and c.handle is not None:
+                c.life.to(State.STOPPING, "stopping: sent SIGTERM", now)
+                c.kill_at = now + self.server.stop_grace_s
+                self._os.signal_group(c.handle.pid, signal.SIGTERM)
+            elif c.state in (State.FETCHING, State.BACKOFF, State.EXITED, State.FATAL):
+                self._work.forget(c.fetch_key)
+                c.life.to(State.STOPPED, "stopped", now)
+
+    def stopped(self, keys: Iterable[ContainerKey]) -> bool:
+        return all(self._containers[k].state is State.STOPPED and self._containers[k].cleaner is None for k in keys)
+
+    def forget(self, keys: Iterable[ContainerKey]) -> None:
+        """Let stopped containers go: their ports, cgroups and admission are free for others."""
+        chosen = [self._containers[k] for k in keys]
+        live = [str(c.key) for c in chosen if c.state is not State.STOPPED or c.cleaner is not None]
+        if live:
+            raise ValueError(f"containers {', '.join(live)} are not stopped yet")
+        for c in chosen:
+            self._work.forget(c.fetch_key)
+            self._work.forget(c.probe_key)
+            self._isolation.release(c.unit)
+            self._ports.free(c.block)
+            del self._containers[c.key]
+        self.version += 1
+
+    def states(self, keys: Iterable[ContainerKey] | None = None) -> dict[ContainerKey, State]:
+        chosen = self._containers if keys is None else keys
+        return {k: self._containers[k].state for k in chosen}
+
+    def routes(self, keys: Iterable[ContainerKey] | None = None) -> tuple[ContainerRoute, ...]:
+        """Each container's key, hostname, port and state, in the order added, for a routing table above."""
+        chosen = self._containers.values() if keys is None else (self._containers[k] for k in keys)
+        return tuple(ContainerRoute(c.key, c.spec.hostname, c.port, c.state, c.log_path) for c in chosen)
 
     def tick(self, now: float) -> None:
         for c in self.containers:
@@ -122,18 +161,19 @@ class Supervisor:
             self._starting(c, now)
         elif c.state is State.RUNNING:
             self._health(c, now)
-        elif c.state is State.BACKOFF and now >= c.retry_at and not self.stopping and c.cleaner is None:
+        elif c.state is State.BACKOFF and now >= c.retry_at and not c.stop_asked and c.cleaner is None:
             self._spawn(c, now)
         elif c.state is State.STOPPING and now >= c.kill_at:
             self._kill(c, "did not stop within the grace period")
             c.kill_at = now + self.server.stop_grace_s
 
-    def cpu_allotment(self, spec: ContainerSpec) -> float:
-        """The cores this container may count on, for its thread pools (see adapters.threads)."""
-        return allotments(self.deployment.containers, host_cores())[spec.hostname]
+    def cpu_allotment(self, c: Container) -> float:
+        """The cores this container may count on, for its thread pools (see adapters.threads), among all."""
+        everyone = self.containers
+        return allotment_list([o.spec for o in everyone], host_cores())[everyone.index(c)]
 
     def _fetched(self, c: Container, now: float) -> None:
-        outcome = self._work.take(f"fetch:{c.spec.hostname}")
+        outcome = self._work.take(c.fetch_key)
         if outcome is None:
             return
         if outcome.error is not None:
@@ -146,7 +186,7 @@ class Supervisor:
     def _spawn(self, c: Container, now: float) -> None:
         assert c.model_dir is not None and c.prepared is not None
         adapter = get_adapter(c.spec.adapter)
-        work_dir = self.server.run_dir / c.spec.hostname
+        work_dir = self.server.run_dir / c.key.name
         (work_dir / "tmp").mkdir(parents=True, exist_ok=True)
         engine = isinstance(adapter, ContainerEngine)  # it mounts the model and more data itself: no mounts of ours
         mounts = tuple((v.host, v.target) for v in c.prepared.views)
@@ -155,29 +195,29 @@ class Supervisor:
             model_dir=c.model_dir if engine else self._isolation.model_path(c.model_dir), work_dir=work_dir,
             environment=c.spec.environment, command=c.spec.command, memory_limit=c.spec.limits.memory_bytes,
             python=c.prepared.python or sys.executable, mounts=mounts,
-            image=c.spec.image, endpoint=self.deployment.endpoint_name, cgroups=self._isolation.kind,
-            cpu_allotment=self.cpu_allotment(c.spec),
+            image=c.spec.image, endpoint=c.key.endpoint, generation=c.key.generation, cgroups=self._isolation.kind,
+            cpu_allotment=self.cpu_allotment(c),
         )  # fmt: skip
-        argv = self._isolation.wrap(c.spec, adapter.command(launch), *((None,) if engine else (c.model_dir, mounts)))
+        argv = self._isolation.wrap(c.unit, adapter.command(launch), *((None,) if engine else (c.model_dir, mounts)))
         c.cleanup = adapter.cleanup_command(launch) if isinstance(adapter, ContainerEngine) else None
-        c.probe_url = adapter.readiness_url(launch)
+        c.probe_url, c.ready = adapter.readiness_url(launch), adapter.ready
         views = () if engine else c.prepared.views
         seen = {v.variable: str(self._isolation.view(v.host, v.target)) for v in views}
         env = {**_base_environment(), **c.prepared.environment, **seen, **adapter.environment(launch),
                **c.spec.environment}  # fmt: skip
         c.kill_reason, c.bad_pings = None, 0
         try:
-            c.handle = self._os.spawn(c.spec.hostname, argv, env, work_dir, self.log_path(c))
+            c.handle = self._os.spawn(c.spec.hostname, argv, env, work_dir, c.log_path)
         except OSError as exc:
             c.handle = None
             c.life.to(State.STARTING, f"spawn failed: {exc}", now)
             self._exited(c, 127, now)
             return
-        self._isolation.attach(c.spec, c.handle.pid)
+        self._isolation.attach(c.unit, c.handle.pid)
         c.life.to(State.STARTING, f"spawned: '{c.spec.hostname}' pid={c.handle.pid}", now)
 
     def _starting(self, c: Container, now: float) -> None:
-        outcome = self._work.take(f"probe:{c.spec.hostname}")
+        outcome = self._work.take(c.probe_key)
         if outcome is not None and outcome.value is True:
             c.next_ping = now + self.server.ping_interval_s
             c.life.to(State.RUNNING, f"success: /ping answered 200 after {now - c.life.since:.1f}s", now)
@@ -185,37 +225,40 @@ class Supervisor:
         if now - c.life.since > self.server.startup_timeout_s:
             c.kill_reason = f"did not pass the ping health check within {self.server.startup_timeout_s:g}s"
             self._kill(c, c.kill_reason)
-        elif not self._work.busy(f"probe:{c.spec.hostname}"):
-            self._work.start_probe(c.spec.hostname, c.probe_url, self.server.ping_timeout_s)
+        elif not self._work.busy(c.probe_key):
+            self._work.start_probe(c.probe_key, self._probe(c))
 
     def _health(self, c: Container, now: float) -> None:
-        outcome = self._work.take(f"probe:{c.spec.hostname}")
+        outcome = self._work.take(c.probe_key)
         if outcome is not None:
             c.bad_pings = 0 if outcome.value is True else c.bad_pings + 1
             if c.bad_pings >= UNHEALTHY_PINGS:
                 c.kill_reason = f"failed {UNHEALTHY_PINGS} health checks in a row"
                 self._kill(c, c.kill_reason)
                 return
-        if now >= c.next_ping and not self._work.busy(f"probe:{c.spec.hostname}"):
+        if now >= c.next_ping and not self._work.busy(c.probe_key):
             c.next_ping = now + self.server.ping_interval_s
-            self._work.start_probe(c.spec.hostname, c.probe_url, self.server.ping_timeout_s)
+            self._work.start_probe(c.probe_key, self._probe(c))
+
+    def _probe(self, c: Container) -> Probe:
+        return Probe(c.probe_url, self.server.ping_timeout_s, c.ready)
 
     def _kill(self, c: Container, why: str) -> None:
         if c.handle is not None:
-            log.warning("killing '%s' pid=%s: %s", c.spec.hostname, c.handle.pid, why)
+            log.warning("killing '%s' pid=%s: %s", c.key, c.handle.pid, why)
             self._os.signal_group(c.handle.pid, signal.SIGKILL)
-        self._isolation.kill(c.spec)
+        self._isolation.kill(c.unit)
 
     def _exited(self, c: Container, code: int, now: float) -> None:
         was, pid = c.state, c.handle.pid if c.handle else None
         # The leader is gone; anything it left in its group or cgroup goes with it.
         if pid is not None:
             self._os.signal_group(pid, signal.SIGKILL)
-        self._isolation.kill(c.spec)
+        self._isolation.kill(c.unit)
         self._clean_up(c, now)
         self._note_early_exit(c, was, code)
         c.handle = None
-        cause = c.kill_reason or self._isolation.exit_note(c.spec) or describe_returncode(code)
+        cause = c.kill_reason or self._isolation.exit_note(c.unit) or describe_returncode(code)
         if was is State.STOPPING:
             c.life.to(State.STOPPED, f"stopped: ({cause})", now)
             return
@@ -228,8 +271,8 @@ class Supervisor:
 
     def _after_exit(self, c: Container, now: float) -> None:
         c.failures += 1
-        if self.stopping:
-            c.life.to(State.STOPPED, "stopped: not restarted during shutdown", now)
+        if c.stop_asked:
+            c.life.to(State.STOPPED, "stopped: not restarted during shutdown" if self.stopping else "stopped", now)
         elif c.failures > self.server.start_retries:
             c.life.to(State.FATAL, f"gave up: {c.failures} exits in a row", now)
         elif c.repeated is not None:
@@ -260,33 +303,27 @@ class Supervisor:
             return
         try:
             c.cleaner = self._os.spawn(c.spec.hostname, c.cleanup, _base_environment(),
-                                       self.server.run_dir / c.spec.hostname, self.log_path(c))  # fmt: skip
+                                       self.server.run_dir / c.key.name, c.log_path)  # fmt: skip
             c.cleaner_since = now
         except OSError as exc:
-            log.error("'%s': cleanup %s failed to start: %s", c.spec.hostname, c.cleanup[0], exc)
+            log.error("'%s': cleanup %s failed to start: %s", c.key, c.cleanup[0], exc)
 
     def _reap_cleaner(self, c: Container, now: float) -> None:
         if c.cleaner is None:
             return
         if c.cleaner.poll() is None and now - c.cleaner_since > CLEANUP_TIMEOUT_S:
-            log.error("'%s': cleanup %s still running after %gs; killed", c.spec.hostname, c.cleanup, CLEANUP_TIMEOUT_S)
+            log.error("'%s': cleanup %s still running after %gs; killed", c.key, c.cleanup, CLEANUP_TIMEOUT_S)
             self._os.signal_group(c.cleaner.pid, signal.SIGKILL)
         elif c.cleaner.poll() is not None:
             c.cleaner = None
 
     def begin_stop(self, now: float) -> None:
-        """SIGTERM every process group; tick() then SIGKILLs what outlives the grace period."""
+        """Shutdown: stop every container; nothing starts or restarts from here on."""
         self.stopping = True
-        for c in self.containers:
-            if c.state in (State.STARTING, State.RUNNING) and c.handle is not None:
-                c.life.to(State.STOPPING, "stopping: sent SIGTERM", now)
-                c.kill_at = now + self.server.stop_grace_s
-                self._os.signal_group(c.handle.pid, signal.SIGTERM)
-            elif c.state in (State.FETCHING, State.BACKOFF, State.EXITED, State.FATAL):
-                c.life.to(State.STOPPED, "stopped", now)
+        self.stop(list(self._containers), now)
 
     def all_stopped(self) -> bool:
-        return all(c.state is State.STOPPED and c.cleaner is None for c in self.containers)
+        return self.stopped(self._containers)
 
     def close(self) -> None:
         self._isolation.close()

@@ -1,4 +1,8 @@
-"""Work the supervisor asks for and collects on a later tick: artifact fetches and /ping probes."""
+"""Work the supervisor asks for and collects on a later tick: artifact fetches and readiness probes.
+
+A probe carries its container's readiness check (the adapter's), so its outcome is the answer: nothing
+calls back to find the adapter again.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from runtime.supervisor.keys import WorkKey
+from runtime.supervisor.units import Unit
+
 log = logging.getLogger("runtime.supervisor")
 
 
@@ -20,57 +27,62 @@ class Outcome:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class Probe:
+    url: str  # the adapter's readiness URL
+    timeout: float
+    ready: Callable[[int, bytes], bool]  # the adapter's check of the answer's status and body
+
+
 class Work(Protocol):
-    def start_fetch(self, hostname: str, url: str | None) -> None: ...
+    def start_fetch(self, key: WorkKey, unit: Unit) -> None: ...
 
-    def start_probe(self, hostname: str, url: str, timeout: float) -> None: ...
+    def start_probe(self, key: WorkKey, probe: Probe) -> None: ...
 
-    def busy(self, key: str) -> bool: ...
+    def busy(self, key: WorkKey) -> bool: ...
 
-    def take(self, key: str) -> Outcome | None:
-        """The finished outcome for `fetch:<host>` or `probe:<host>`, once; None while pending."""
+    def take(self, key: WorkKey) -> Outcome | None:
+        """The finished outcome, once; None while pending. A probe's value is True when ready."""
+        ...
+
+    def forget(self, key: WorkKey) -> None:
+        """Drop the work, pending or finished: its container is gone."""
         ...
 
 
 class AsyncWork:
     """Runs on the event loop: fetches in a thread pool, probes with one pooled HTTP session."""
 
-    def __init__(
-        self,
-        fetch: Callable[[str, str | None], object],  # a model dir, or a Prepared (prepared.py)
-        ready: Callable[[str, int, bytes], bool],
-        fetch_threads: int = 4,
-    ) -> None:
+    def __init__(self, fetch: Callable[[Unit], object], fetch_threads: int = 4) -> None:  # a model dir or Prepared
         self._fetch = fetch
-        self._ready = ready
         self._pool = ThreadPoolExecutor(fetch_threads, thread_name_prefix="fetch")
-        self._tasks: dict[str, asyncio.Future[Any]] = {}
+        self._tasks: dict[WorkKey, asyncio.Future[Any]] = {}
         self._session: aiohttp.ClientSession | None = None
 
-    def start_fetch(self, hostname: str, url: str | None) -> None:
+    def start_fetch(self, key: WorkKey, unit: Unit) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks[f"fetch:{hostname}"] = loop.run_in_executor(self._pool, self._fetch, hostname, url)
+        self._tasks[key] = loop.run_in_executor(self._pool, self._fetch, unit)
 
-    def start_probe(self, hostname: str, url: str, timeout: float) -> None:
-        self._run(f"probe:{hostname}", self._probe(hostname, url, timeout))
+    def start_probe(self, key: WorkKey, probe: Probe) -> None:
+        self._run(key, self._probe(probe))
 
-    def _run(self, key: str, coro: Awaitable[Any]) -> None:
+    def _run(self, key: WorkKey, coro: Awaitable[Any]) -> None:
         self._tasks[key] = asyncio.ensure_future(coro)
 
-    async def _probe(self, hostname: str, url: str, seconds: float) -> bool:
+    async def _probe(self, probe: Probe) -> bool:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds))
+            self._session = aiohttp.ClientSession()
         try:
-            async with self._session.get(url) as resp:
-                return self._ready(hostname, resp.status, await resp.read())
+            async with self._session.get(probe.url, timeout=aiohttp.ClientTimeout(total=probe.timeout)) as resp:
+                return probe.ready(resp.status, await resp.read())
         except (aiohttp.ClientError, TimeoutError, OSError):
             return False
 
-    def busy(self, key: str) -> bool:
+    def busy(self, key: WorkKey) -> bool:
         task = self._tasks.get(key)
         return task is not None and not task.done()
 
-    def take(self, key: str) -> Outcome | None:
+    def take(self, key: WorkKey) -> Outcome | None:
         task = self._tasks.get(key)
         if task is None or not task.done():
             return None
@@ -79,6 +91,11 @@ class AsyncWork:
             return Outcome(error=RuntimeError("cancelled"))
         exc = task.exception()
         return Outcome(error=exc) if exc is not None else Outcome(value=task.result())
+
+    def forget(self, key: WorkKey) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None and not task.done():
+            task.cancel()  # a fetch already in its thread runs to its end; its result is dropped
 
     async def close(self) -> None:
         for task in self._tasks.values():

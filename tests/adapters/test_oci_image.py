@@ -91,10 +91,11 @@ def test_its_processes_are_in_the_containers_cgroup_under_its_memory_limit(byo: 
     pids = server_pids()
     assert len(pids) == 1
     group = memory_cgroup(pids[0])
-    assert f"/{ENDPOINT}" not in str(group) and "/byo/" in f"{group}/", f"under coserve's cgroup for byo: {group}"
+    key = f"{ENDPOINT}.1.byo"  # the cgroup of its key: <endpoint>.<generation>.<hostname>
+    assert f"/{key}/" in f"{group}/", f"under coserve's cgroup for byo: {group}"
     stat = dict(line.split() for line in (group / "memory.stat").read_text().splitlines())
     assert int(stat["hierarchical_memory_limit"]) == MEMORY
-    byo_dir = next(p for p in group.parents if p.name == "byo")
+    byo_dir = next(p for p in group.parents if p.name == key)
     assert int((byo_dir / "memory.limit_in_bytes").read_text()) == MEMORY
     assert pids[0] in {int(x) for x in (group / "cgroup.procs").read_text().split()}
     podman_pid = int((byo_dir / "cgroup.procs").read_text().split()[0])

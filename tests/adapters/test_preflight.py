@@ -48,7 +48,8 @@ def test_a_container_without_its_framework_fails_before_any_start(
 ) -> None:
     monkeypatch.setitem(preflight.NEEDS, "tensorflow-serving", (ABSENT,))
     with pytest.raises(RuntimeError, match="container tf: tensorflow-serving needs the Python module"):
-        ModelPreparer(load_deployment(deploy)).prepare("tf")
+        d = load_deployment(deploy)
+        ModelPreparer(d).prepare(d.containers[0])
 
 
 def test_a_tensorflow_model_server_binary_needs_no_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:

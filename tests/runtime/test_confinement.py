@@ -118,7 +118,7 @@ def test_every_child_a_container_forks_is_in_its_cgroup(isolated: Coserve) -> No
     assert len(tree) == 3, "the server and its two spinning children"
     for controller in ("memory", "cpu", "cpuacct", "pids"):
         group = cgroup_of(pid, controller)
-        assert group.name == "spinner"
+        assert group.name == "iso-ep.1.spinner", "the cgroup of its key: <endpoint>.<generation>.<hostname>"
         assert {cgroup_of(p, controller) for p in tree} == {group}
         members = {int(x) for x in (group / "cgroup.procs").read_text().split()}
         assert set(tree) <= members

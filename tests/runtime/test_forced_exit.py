@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runtime.rundir import RunDir
-from tests.hostile.leftovers import snapshot
+from tests.leftovers import snapshot
 from tests.support import echo_container, start_coserve, wait_for
 
 pytestmark = pytest.mark.integration

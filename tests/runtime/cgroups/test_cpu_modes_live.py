@@ -38,7 +38,7 @@ def test_a_pinned_container_has_its_own_core_and_the_others_keep_off_it(tmp_path
     }  # fmt: skip
     c = start_coserve(doc, tmp_path)
     cpuset_root = under(cgroup_mounts().v1["cpuset"], own_cgroups()["cpuset"])  # coserve's own cpuset cgroup
-    assert list(cpuset_root.glob(f"coserve.{c.proc.pid}.*/pinned")), "the pinned container's cpuset cgroup"
+    assert list(cpuset_root.glob(f"coserve.{c.proc.pid}.*/pin-ep.1.pinned")), "the pinned container's cpuset cgroup"
     try:
         children = psutil.Process(c.proc.pid).children()
         mine, theirs = allowed(server_of(children, "pinned").pid), allowed(server_of(children, "other").pid)

@@ -12,11 +12,11 @@ from runtime.config import parse_deployment
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.isolation import ProcessGroupOnly
 from runtime.supervisor.osproc import TAIL_LINES, RealOs
-from tests.runtime.supervisor.test_supervisor import FakeOs, FakeWork
+from tests.runtime.supervisor.test_supervisor import FakeOs, FakeWork, FileSupervisor
 from tests.support import wait_for
 
 
-def make(tmp_path: Path, image: str = "process") -> tuple[Supervisor, FakeOs, FakeWork, list[Event]]:
+def make(tmp_path: Path, image: str = "process") -> tuple[FileSupervisor, FakeOs, FakeWork, list[Event]]:
     d = parse_deployment({
         "EndpointName": "ep",
         "Containers": [{"ContainerHostname": "a", "Image": image}],
@@ -26,7 +26,7 @@ def make(tmp_path: Path, image: str = "process") -> tuple[Supervisor, FakeOs, Fa
     })  # fmt: skip
     events: list[Event] = []
     os_, work = FakeOs(), FakeWork()
-    sup = Supervisor(d, os_, work, ProcessGroupOnly(), events.append)
+    sup = FileSupervisor(d, os_, work, ProcessGroupOnly(), events.append)
     sup.start(0.0)
     work.finish("fetch:a", tmp_path)
     sup.tick(0.0)

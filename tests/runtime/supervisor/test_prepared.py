@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.config import ContainerSpec, parse_deployment
-from runtime.supervisor import Supervisor
+from runtime.config import parse_deployment
 from runtime.supervisor.isolation import Mounts, ProcessGroupOnly
 from runtime.supervisor.prepared import Prepared, View
-from tests.runtime.supervisor.test_supervisor import FakeOs, FakeWork
+from runtime.supervisor.units import Unit
+from tests.runtime.supervisor.test_supervisor import FakeOs, FakeWork, FileSupervisor
 
 TARGET = Path("/opt/ml/additional-model-data-sources")
 
@@ -24,7 +24,7 @@ class PrivateMounts(ProcessGroupOnly):
     def view(self, host: Path, target: Path) -> Path:
         return target
 
-    def wrap(self, spec: ContainerSpec, argv: list[str], model_dir: Path, more: Mounts = ()) -> list[str]:
+    def wrap(self, unit: Unit, argv: list[str], model_dir: Path | None, more: Mounts = ()) -> list[str]:
         self.mounts.append(more)
         return argv
 
@@ -36,7 +36,7 @@ def spawned_env(tmp_path: Path, isolation: ProcessGroupOnly, prepared: Any) -> t
                     "Server": {"LogDir": str(tmp_path / "logs"), "RunDir": str(tmp_path / "run")}},
     })  # fmt: skip
     os_, work = FakeOs(), FakeWork()
-    sup = Supervisor(d, os_, work, isolation)
+    sup = FileSupervisor(d, os_, work, isolation)
     sup.start(0.0)
     work.finish("fetch:a", prepared)
     sup.tick(0.1)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runtime.config import parse_deployment
+from runtime.config import Deployment, parse_deployment
+from runtime.routing import RoutingTable
 from runtime.supervisor import Event, State, Supervisor
-from runtime.supervisor.isolation import ProcessGroupOnly
+from runtime.supervisor.isolation import Isolation, ProcessGroupOnly
+from runtime.supervisor.keys import WorkKey, WorkKind
 from runtime.supervisor.states import InvalidTransition, Lifecycle
-from runtime.supervisor.work import Outcome
+from runtime.supervisor.units import Unit, deployment_table, deployment_units
+from runtime.supervisor.work import Outcome, Probe
 
 
 class FakeHandle:
@@ -29,17 +32,30 @@ class FakeHandle:
         return self.lines
 
 
+class FakeLog:
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def write(self, line: bytes) -> None:
+        self.lines.append(line)
+
+
 class FakeOs:
     def __init__(self) -> None:
         self.spawned: list[tuple[str, list[str], dict[str, str]]] = []
-        self.handles: dict[str, FakeHandle] = {}
+        self.handles: dict[str, FakeHandle] = {}  # the latest spawn of each hostname (or run dir, see by_dir)
+        self.by_dir: dict[str, FakeHandle] = {}  # by the spawn's work dir name: its ContainerKey name
         self.signals: list[tuple[int, signal.Signals]] = []
+        self.logs: dict[Path, FakeLog] = {}
         self.next_pid = 100
+
+    def container_log(self, path: Path) -> FakeLog:
+        return self.logs.setdefault(path, FakeLog())
 
     def spawn(self, hostname: str, argv: list[str], env: Mapping[str, str], cwd: Path, log_path: Path) -> FakeHandle:
         self.next_pid += 1
         self.spawned.append((hostname, argv, dict(env)))
-        self.handles[hostname] = FakeHandle(self.next_pid)
+        self.handles[hostname] = self.by_dir[cwd.name] = FakeHandle(self.next_pid)
         return self.handles[hostname]
 
     def signal_group(self, pid: int, sig: signal.Signals) -> None:
@@ -48,34 +64,56 @@ class FakeOs:
             for h in self.handles.values():
                 if h.pid == pid and h.returncode is None and sig is signal.SIGKILL:
                     h.returncode = -9
+            for h in self.by_dir.values():
+                if h.pid == pid and h.returncode is None and sig is signal.SIGKILL:
+                    h.returncode = -9
 
 
 class FakeWork:
+    """Work keyed as the supervisor keys it; a test names one as `fetch:<hostname>` or `probe:<hostname>`
+    (the only container of that hostname), or as `fetch:<key>` with the key's `endpoint/generation/hostname`."""
+
     def __init__(self) -> None:
-        self.results: dict[str, Outcome] = {}
-        self.pending: set[str] = set()
-        self.probes: list[str] = []
+        self.results: dict[WorkKey, Outcome] = {}
+        self.pending: set[WorkKey] = set()
+        self.probes: list[str] = []  # the hostname of each probe started
+        self.probed: list[Probe] = []
+        self.fetched: list[Unit] = []
 
-    def start_fetch(self, hostname: str, url: str | None) -> None:
-        self.pending.add(f"fetch:{hostname}")
+    def start_fetch(self, key: WorkKey, unit: Unit) -> None:
+        self.pending.add(key)
+        self.fetched.append(unit)
 
-    def start_probe(self, hostname: str, url: str, timeout: float) -> None:
-        self.pending.add(f"probe:{hostname}")
-        self.probes.append(hostname)
+    def start_probe(self, key: WorkKey, probe: Probe) -> None:
+        self.pending.add(key)
+        self.probes.append(key.container.hostname)
+        self.probed.append(probe)
 
-    def finish(self, key: str, value: Any = None, error: BaseException | None = None) -> None:
+    def _key(self, name: str) -> WorkKey:
+        kind, _, who = name.partition(":")
+        known = {k.container for k in (*self.pending, *self.results)} | {u.key for u in self.fetched}
+        match = [k for k in known if who in (k.hostname, str(k))]
+        assert len(match) == 1, f"{name}: {match}"
+        return WorkKey(WorkKind(kind), match[0])
+
+    def finish(self, name: str, value: Any = None, error: BaseException | None = None) -> None:
+        key = self._key(name)
         self.pending.discard(key)
         self.results[key] = Outcome(value, error)
 
-    def busy(self, key: str) -> bool:
+    def busy(self, key: WorkKey) -> bool:
         return key in self.pending
 
-    def take(self, key: str) -> Outcome | None:
+    def take(self, key: WorkKey) -> Outcome | None:
         return self.results.pop(key, None)
+
+    def forget(self, key: WorkKey) -> None:
+        self.pending.discard(key)
+        self.results.pop(key, None)
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Supervisor, FakeOs, FakeWork, list[Event]]:
+def setup(tmp_path: Path) -> tuple[FileSupervisor, FakeOs, FakeWork, list[Event]]:
     d = parse_deployment({
         "EndpointName": "ep", "InferenceExecutionConfig": {"Mode": "Direct"},
         "Containers": [{"ContainerHostname": "a", "Image": "process", "Environment": {"MINE": "1"}},
@@ -87,10 +125,25 @@ def setup(tmp_path: Path) -> tuple[Supervisor, FakeOs, FakeWork, list[Event]]:
     })  # fmt: skip
     events: list[Event] = []
     os_, work = FakeOs(), FakeWork()
-    return Supervisor(d, os_, work, ProcessGroupOnly(), events.append), os_, work, events
+    return FileSupervisor(d, os_, work, ProcessGroupOnly(), events.append), os_, work, events
 
 
-def bring_up(sup: Supervisor, work: FakeWork, tmp: Path, now: float = 0.0) -> None:
+class FileSupervisor(Supervisor):
+    """The supervisor given the file's endpoint, as runtime.main gives it: start() adds its first generation."""
+
+    def __init__(self, d: Deployment, os_: FakeOs, work: FakeWork, isolation: Isolation,
+                 on_event: Callable[[Event], None] = lambda e: None) -> None:  # fmt: skip
+        super().__init__(d.server, os_, work, isolation, on_event)
+        self.d = d
+
+    def start(self, now: float) -> None:
+        self.add(deployment_units(self.d), now)
+
+    def table(self) -> RoutingTable:
+        return deployment_table(self.d, self.routes(), self.version)
+
+
+def bring_up(sup: FileSupervisor, work: FakeWork, tmp: Path, now: float = 0.0) -> None:
     sup.start(now)
     for h in ("a", "b"):
         work.finish(f"fetch:{h}", tmp)

@@ -1,0 +1,55 @@
+"""What the supervisor is given to run (a Unit), and what it says back about each (a ContainerRoute).
+
+The supervisor knows no endpoints: a unit's key names its endpoint only so the layer above can group the
+routes it publishes. `deployment_units` and `deployment_table` are that layer for the deployment file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.config import ContainerSpec, Deployment
+from runtime.routing import ContainerRoute as Route
+from runtime.routing import EndpointTable, HostTable
+from runtime.supervisor.keys import ContainerKey
+from runtime.supervisor.states import State
+
+
+@dataclass(frozen=True)
+class Unit:
+    key: ContainerKey
+    spec: ContainerSpec
+    log_path: Path  # its output and its lifecycle lines
+    block: int | None = None  # the port block it must have (PortBase + block x PortBlock); None: the lowest free
+
+    def __post_init__(self) -> None:
+        if self.key.hostname != self.spec.hostname:
+            raise ValueError(f"unit {self.key}: the key's hostname is not the spec's ({self.spec.hostname})")
+
+
+@dataclass(frozen=True)
+class ContainerRoute:
+    """One container as the supervisor sees it now, for a routing table above it."""
+
+    key: ContainerKey
+    hostname: str
+    port: int  # SAGEMAKER_BIND_TO_PORT on 127.0.0.1
+    state: State
+    log_path: Path
+
+
+def deployment_units(d: Deployment, generation: int = 1) -> tuple[Unit, ...]:
+    """The file's containers; its first generation on today's ports (`ServerSettings.container_port(index)`)."""
+    return tuple(
+        Unit(ContainerKey(d.endpoint_name, generation, c.hostname), c, d.server.container_log(c.hostname),
+             c.index if generation == 1 else None)
+        for c in d.containers
+    )  # fmt: skip
+
+
+def deployment_table(d: Deployment, routes: Sequence[ContainerRoute], version: int) -> HostTable:
+    """The file endpoint's routing table from its containers' routes, in Containers order."""
+    shown = tuple(Route(r.hostname, r.port, r.state.value, str(r.log_path)) for r in routes)
+    return HostTable((EndpointTable(d.endpoint_name, d.variant_name, d.mode, shown),), version)
