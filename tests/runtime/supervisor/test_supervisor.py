@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runtime.config import Deployment, parse_deployment
-from runtime.routing import RoutingTable
+from runtime.routing import HostTable
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.isolation import Isolation, ProcessGroupOnly
 from runtime.supervisor.keys import WorkKey, WorkKind
@@ -139,7 +139,7 @@ class FileSupervisor(Supervisor):
     def start(self, now: float) -> None:
         self.add(deployment_units(self.d), now)
 
-    def table(self) -> RoutingTable:
+    def table(self) -> HostTable:
         return deployment_table(self.d, self.routes(), self.version)
 
 
