@@ -21,21 +21,34 @@ import contextlib
 import logging
 import signal
 import sys
+import tempfile
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import uvloop
 
 from runtime.auth import PolicyError
 from runtime.config import Deployment
+from runtime.config.load import read_document
 from runtime.confinement import CgroupIsolation, choose_isolation
+from runtime.control.apply import apply_document
+from runtime.control.context import Context
+from runtime.control.desired import to_deployment
+from runtime.control.errors import ValidationException
+from runtime.control.ops import HANDLERS, Operations
+from runtime.control.reconcile import Reconciler
+from runtime.control.store import Store
+from runtime.control.wire import Wire
+from runtime.fleet import SupervisorFleet
 from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
-from runtime.routing import HostTable, TableSource
+from runtime.routing import TableSource
 from runtime.rundir import RunDir
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.osproc import RealOs
-from runtime.supervisor.units import deployment_table, deployment_units
+from runtime.supervisor.units import Unit, deployment_units
 from runtime.supervisor.work import AsyncWork
 
 log = logging.getLogger("runtime.main")
@@ -44,16 +57,18 @@ FORCED_WAIT_S = 5.0  # after a second signal, how long the SIGKILLed groups get 
 
 
 class Runtime:
-    def __init__(self, deployment: Deployment, host: str, port: int) -> None:
+    def __init__(self, deployment: Deployment, host: str, port: int, state_dir: Path | None = None) -> None:
         self.deployment = deployment
         self.host = host
         self.port = port
+        self.state_dir = state_dir  # None: the state lives in a temporary directory, for this process only
         self.exit_code = 0
         self._stop = asyncio.Event()
         self._forced = asyncio.Event()
         self._metrics: MetricsHub | None = None
         self._os: RealOs | None = None
         self._door: FrontDoor | None = None
+        self._fleet: SupervisorFleet | None = None
 
     def request_stop(self, code: int = 0) -> None:
         """Safe from a signal handler: it only records and wakes the main loop."""
@@ -73,13 +88,21 @@ class Runtime:
                 self._door.force()
 
     async def run(self) -> int:
+        with contextlib.ExitStack() as stack:
+            state_dir = self.state_dir or Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="coserve-state-"))
+            )
+            store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
+            return await self._run(store, state_dir)
+
+    async def _run(self, store: Store, state_dir: Path) -> int:
         d = self.deployment
         try:
-            settings = FrontSettings.of(d)  # reads auth secrets: fail here, before anything starts
+            settings = FrontSettings.of(d, state_dir)  # reads auth secrets: fail here, before anything starts
         except PolicyError as exc:
             raise SystemExit(f"coserve: Coserve.Auth: {exc}") from exc
+        units = self._file_units(store)  # the file's endpoint as the state has it: admitted, on today's ports
         # Isolation first: its sweep kills the containers of an earlier run killed with -9, which hold ports.
-        units = deployment_units(d)  # the file's endpoint, first generation: today's ports, admitted at start
         isolation = choose_isolation(d, units)
         try:
             check_ports(d, self.host, self.port)
@@ -101,19 +124,27 @@ class Runtime:
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         status = [int(d.server.status_listen.rpartition(":")[2])] if d.server.status_listen else []
         supervisor = Supervisor(d.server, self._os, work, isolation, self._on_event, avoid_ports=[self.port, *status])
+        file_endpoint = d.endpoint_name if d.has_endpoint else None
+        fleet = self._fleet = SupervisorFleet(supervisor, d.server, file_endpoint)
+        reconciler = Reconciler(store, fleet)
+        # What ran before (and the file's endpoint) starts now, routed at once: /ping is 503 until it runs.
+        refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
+        if file_endpoint in refused:
+            supervisor.close()
+            raise SystemExit(f"coserve: endpoint {file_endpoint} cannot start; see the log above")
         table = TableSource.writing(run.routes)  # gunicorn workers follow the file
-        table.set(self._table(supervisor))
+        table.set(fleet.table())
         door = self._door = FrontDoor(settings, run, table, self.host, self.port, metrics.router)
+        fleet.in_flight = door.in_flight  # drains a retired generation by the router's own counts (one process)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal, sig)
         try:
             await door.start()
-            supervisor.add(units, time.monotonic())
-            await self._supervise(supervisor, table)
+            await self._supervise(supervisor, fleet, reconciler, table)
             log.info("shutting down: draining requests for up to %gs", d.server.drain_timeout_s)
             await door.stop()
-            await self._stop_containers(supervisor, table)
+            await self._stop_containers(supervisor, fleet, table)
         finally:
             await door.stop()
             await work.close()
@@ -125,30 +156,55 @@ class Runtime:
         log.info("stopped; exit code %d", self.exit_code)
         return self.exit_code
 
-    def _table(self, supervisor: Supervisor) -> HostTable:
-        return deployment_table(self.deployment, supervisor.routes(), supervisor.version)
+    def _file_units(self, store: Store) -> tuple[Unit, ...]:
+        """Write the deployment file's endpoint into the state (an unchanged file changes nothing), and return the
+        containers that endpoint starts with: what the state runs for it (the file's, unless the API updated it
+        since), as generation 1 on today's ports."""
+        d = self.deployment
+        if not d.has_endpoint:
+            return ()
+        ops = Operations(Context(store))
+        try:
+            doc = read_document(d.source) if d.source is not None else None
+            if doc is not None:
+                outcome = apply_document(ops, Wire(HANDLERS).load(), doc, d.source.parent if d.source else None)
+                log.info("endpoint %s: %s from %s", d.endpoint_name, outcome, d.source)
+        except ValidationException as exc:
+            raise SystemExit(f"coserve: {d.source}: {exc.message}") from exc
+        e = store.endpoint(d.endpoint_name)
+        snapshot = e.running or e.target if e is not None else None
+        if e is None or snapshot is None:
+            return deployment_units(d)
+        return deployment_units(replace(to_deployment(e.name, snapshot, e.coserve), server=d.server))
 
     def _on_event(self, event: Event) -> None:
         if self._metrics is not None:
             self._metrics.on_event(event)
+        if self._fleet is not None:
+            self._fleet.on_event(event)
         failed_fetch = event.old is State.FETCHING and event.new is State.FATAL
-        if failed_fetch and self.deployment.server.on_artifact_error == "exit":
+        the_files = event.key is None or event.key.endpoint == self.deployment.endpoint_name
+        if failed_fetch and the_files and self.deployment.server.on_artifact_error == "exit":
             log.error("container '%s' cannot start: %s", event.hostname, event.message)
             self.request_stop(1)
 
-    async def _supervise(self, supervisor: Supervisor, table: TableSource) -> None:
-        published = -1
+    async def _supervise(self, supervisor: Supervisor, fleet: SupervisorFleet, reconciler: Reconciler,
+                         table: TableSource) -> None:  # fmt: skip
+        published = (-1, -1)
         while not self._stop.is_set():
-            supervisor.tick(time.monotonic())
+            now = time.monotonic()
+            supervisor.tick(now)
+            reconciler.tick(now)
+            fleet.tick(now)
             if self._metrics is not None:
-                self._metrics.tick(time.monotonic())
-            if supervisor.version != published:
-                published = supervisor.version
-                table.set(self._table(supervisor))
+                self._metrics.tick(now)
+            if (supervisor.version, fleet.version) != published:
+                published = (supervisor.version, fleet.version)
+                table.set(fleet.table())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), TICK_S)
 
-    async def _stop_containers(self, supervisor: Supervisor, table: TableSource) -> None:
+    async def _stop_containers(self, supervisor: Supervisor, fleet: SupervisorFleet, table: TableSource) -> None:
         supervisor.begin_stop(time.monotonic())
         give_up = float("inf")
         while not supervisor.all_stopped() and time.monotonic() < give_up:
@@ -162,12 +218,12 @@ class Runtime:
                 await asyncio.wait_for(self._forced.wait(), TICK_S)
             if self._forced.is_set():
                 await asyncio.sleep(0.01)  # wait_for returns at once once forced: let the exits arrive
-        table.set(self._table(supervisor))
+        table.set(fleet.table())
 
 
-def serve(deployment: Deployment, host: str, port: int) -> int:
+def serve(deployment: Deployment, host: str, port: int, state_dir: Path | None = None) -> int:
     # uvloop: about 8% less front-door CPU per request than asyncio's selector loop (benchmarks/overhead.py).
-    return uvloop.run(Runtime(deployment, host, port).run())
+    return uvloop.run(Runtime(deployment, host, port, state_dir).run())
 
 
 def configure_logging(level: str = "INFO") -> None:

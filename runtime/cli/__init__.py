@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 from runtime.cli.deployfile import DeploymentFetchError, localize
-from runtime.config import ConfigError, Deployment, load_deployment
+from runtime.config import ConfigError, Deployment, load_deployment, parse_deployment
 from runtime.config.ports import front_door_clash
 
 
@@ -18,7 +19,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start every container and the front door")
-    serve.add_argument("deployment", help="deployment file (JSON or YAML): a path, s3://bucket/key or https:// URL")
+    serve.add_argument("deployment", nargs="?",
+                       help="deployment file (JSON or YAML): a path, s3://bucket/key or https:// URL; a file with only "
+                            "a Coserve section sets the host up with no endpoint of its own")  # fmt: skip
+    serve.add_argument("--state-dir", type=Path,
+                       help="keep models, endpoint configs and endpoints (the SageMaker API's) in SQLite here, across "
+                            f"restarts (without a deployment file: default {default_state_dir()}); with a file and "
+                            "no --state-dir, the state lasts as long as the process")  # fmt: skip
     serve.add_argument("--host", default="127.0.0.1", help="front door address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="front door port (default 8080)")
     serve.add_argument("--workers", type=int, help="router processes (overrides Coserve.Server.Workers)")
@@ -59,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.main import configure_logging
 
     configure_logging(args.log_level)
+    if args.command == "serve" and args.deployment is None:
+        return _serve(args, parse_deployment({}))  # an empty host: every endpoint comes through the API
     # A fetched deployment file lives until coserve stops (gunicorn workers no longer read it: runtime.rundir).
     with tempfile.TemporaryDirectory(prefix="coserve-deployment-") as tmp:
         try:
@@ -114,7 +123,15 @@ def _serve(args: argparse.Namespace, deployment: object) -> int:
         print(f"coserve: refusing to serve on {args.host} without Coserve.Auth; "
               "pass --allow-unauthenticated to run open", file=sys.stderr)  # fmt: skip
         return 2
-    return serve(deployment, args.host, args.port)
+    state_dir = args.state_dir or (default_state_dir() if args.deployment is None else None)
+    return serve(deployment, args.host, args.port, state_dir)
+
+
+def default_state_dir() -> Path:
+    """As root /var/lib/coserve, else the user's data directory (XDG_DATA_HOME, ~/.local/share)."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/coserve")
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "coserve"
 
 
 def _loopback(host: str) -> bool:

@@ -107,3 +107,8 @@ class Deployment:
 
     def container(self, hostname: str) -> ContainerSpec | None:
         return next((c for c in self.containers if c.hostname == hostname), None)
+
+    @property
+    def has_endpoint(self) -> bool:
+        """False for a host file: only Coserve settings, every endpoint through the SageMaker API."""
+        return bool(self.endpoint_name)

@@ -49,7 +49,10 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
         raise ConfigError([f"the document must be a mapping, got {type(doc).__name__}"], source)
     for key in sorted(set(doc) - TOP_KEYS, key=str):
         p.add(key, "unknown key", doc[key])
-    endpoint = p.name("EndpointName", doc.get("EndpointName"), required=True)
+    # A host file: only `Coserve` (server, storage, auth, metrics), no endpoint of its own; endpoints come through
+    # the SageMaker API (`coserve serve host.yaml --state-dir DIR`).
+    host_only = not set(doc) & (TOP_KEYS - {"Coserve"})
+    endpoint = "" if host_only else p.name("EndpointName", doc.get("EndpointName"), required=True)
     variant = p.name("VariantName", doc.get("VariantName", "AllTraffic"), required=True)
     model_name = p.string("ModelName", doc.get("ModelName", endpoint or "model"))
     mode = _mode(p, doc.get("InferenceExecutionConfig"))
@@ -57,7 +60,7 @@ def parse_deployment(doc: object, source: Path | None = None) -> Deployment:
     server = parse_server(p, p.mapping("Coserve.Server", own.get("Server", {})))
     storage = parse_storage(p, p.mapping("Coserve.Storage", own.get("Storage", {})))
     metrics = parse_metrics(p, p.mapping("Coserve.Metrics", own.get("Metrics", {})))
-    raw = _raw_containers(p, doc)
+    raw = [] if host_only else _raw_containers(p, doc)
     containers = _containers(p, raw, mode, own)
     _check_pipeline(p, doc, containers)
     if len(containers) > server.max_containers:

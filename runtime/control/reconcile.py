@@ -112,6 +112,7 @@ class Reconciler:
             self._switch(e.name, gen)
             if e.running is not None:
                 self.restoring[e.name] = gen
+                self.store.system_updating(e.name, True)
             else:
                 self.launching[e.name] = _Launch(gen, e.generation, tolerant=True)
         return refused
@@ -145,6 +146,7 @@ class Reconciler:
             progress = self.fleet.progress(gen)
             if progress.ready(tolerant=True):
                 del self.restoring[name]
+                self.store.system_updating(name, False)
                 if progress.fatal:
                     log.error("endpoint %s is back, but not whole: %s", name, progress.reason)
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Kind = Literal["model", "endpoint-config"]
-Status = Literal["Creating", "Updating", "InService", "Deleting", "Failed"]
+# SystemUpdating: InService endpoints being brought back after coserve restarted, until their containers run again.
+Status = Literal["Creating", "Updating", "InService", "SystemUpdating", "Deleting", "Failed"]
 WORK_STATUSES: tuple[Status, ...] = ("Creating", "Updating", "Deleting")
 
 

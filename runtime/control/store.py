@@ -98,6 +98,15 @@ class Store:
             lambda e: replace(e, status="InService", failure_reason=reason, target=None, target_since=None),
         )
 
+    def system_updating(self, name: str, on: bool) -> None:
+        """After a restart: an InService endpoint is SystemUpdating until its containers run again (`on` False
+        puts it back). Not an API change: the generation stays, so no pending work is made stale."""
+        old, new = ("InService", "SystemUpdating") if on else ("SystemUpdating", "InService")
+        with self.transaction() as tx:
+            e = tx.endpoint(name)
+            if e is not None and e.status == old:
+                tx.put_endpoint(replace(e, status=new))
+
     def forget(self, work: Work) -> bool:
         """Deleting is done: nothing of the endpoint runs any more."""
         with self.transaction() as tx:

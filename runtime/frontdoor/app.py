@@ -3,17 +3,24 @@ by the supervisor's process with one router, and by each gunicorn worker from wh
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp
+from pathlib import Path
 
+from runtime.auth.authenticator import Authenticator
 from runtime.auth.build import build_authenticator
+from runtime.control.api import ControlPlane
+from runtime.control.arns import Arns
+from runtime.control.authz import SigV4Guard
+from runtime.control.context import Context
+from runtime.control.store import Store
 from runtime.frontdoor.settings import FrontSettings
 from runtime.metrics import RouterMetrics
 from runtime.router import Router, build_app
+from runtime.router.app import FrontDoorApp
 from runtime.router.guard import make_guard, make_page_guard
 from runtime.routing import TableSource
 
 
-def build_front_app(settings: FrontSettings, table: TableSource, metrics: RouterMetrics) -> ASGIApp:
+def build_front_app(settings: FrontSettings, table: TableSource, metrics: RouterMetrics) -> FrontDoorApp:
     """InvokeEndpoint(WithResponseStream), /ping, /metrics and /coserve/status, signed where Coserve.Auth is set.
 
     `table` is the supervisor's own holder or a follower of its file; `metrics` counts this process's requests.
@@ -21,4 +28,13 @@ def build_front_app(settings: FrontSettings, table: TableSource, metrics: Router
     auth = build_authenticator(settings.auth, None) if settings.auth is not None else None  # secrets are inline
     requests = metrics.start()
     router = Router(table, settings.router, make_guard(auth), requests.observe)
-    return build_app(router, metrics.routes(make_page_guard(auth, settings.labels.endpoint)), requests)
+    control = control_plane(Path(settings.state_dir), auth) if settings.state_dir is not None else None
+    return build_app(router, metrics.routes(make_page_guard(auth, settings.labels.endpoint)), requests, control)
+
+
+def control_plane(state_dir: Path, auth: Authenticator | None) -> ControlPlane:
+    """SageMaker's control plane (`POST /` with X-Amz-Target) over the state in `state_dir`: each router process
+    opens the same SQLite file; the supervisor's reconciler acts on what they write."""
+    arns = Arns(auth.region, auth.account) if auth is not None else Arns()
+    store = Store(state_dir).open()
+    return ControlPlane(Context(store, arns=arns), guard=SigV4Guard(auth) if auth is not None else None).load()

@@ -28,6 +28,7 @@ from runtime.frontdoor.settings import SERVER_OPTIONS, FrontSettings
 from runtime.metrics import RouterMetrics
 from runtime.published import write_atomic
 from runtime.router import memory
+from runtime.router.app import FrontDoorApp
 from runtime.router.protocol import protocol_class
 from runtime.routing import TableSource
 
@@ -73,6 +74,7 @@ class FrontDoor:
         self._servers: list[tuple[_Server, asyncio.Task[None]]] = []  # the front door and the status listener
         self._gunicorn: subprocess.Popen[bytes] | None = None
         self._forced = False
+        self._app: FrontDoorApp | None = None  # in this process only (no workers)
 
     async def start(self) -> None:
         s = self.settings
@@ -91,7 +93,8 @@ class FrontDoor:
             log.info("front door: gunicorn pid=%d with %d workers on %s:%d",
                      self._gunicorn.pid, s.workers, self.host, self.port)  # fmt: skip
             return
-        await self._serve(build_front_app(s, self.table, self.metrics), self.host, self.port, "on")
+        self._app = build_front_app(s, self.table, self.metrics)
+        await self._serve(self._app, self.host, self.port, "on")
         memory.settle_heap()
         log.info("front door: listening on http://%s:%d", self.host, self.port)
 
@@ -154,6 +157,12 @@ class FrontDoor:
                 quit_at = loop.time() + GUNICORN_QUIT_EVERY_S
             await asyncio.sleep(0.05)  # polling a child's exit status: no blocking wait on the event loop
         gunicorn.wait()
+
+    def in_flight(self, port: int) -> int | None:
+        """Requests under way to the container on `port`, or None where this process cannot know (workers)."""
+        if self._app is None:
+            return None
+        return self._app.router.in_flight.counts.get(port, 0)
 
     def force(self) -> None:
         """A second signal: drop the requests still in flight now (uvicorn's force exit, gunicorn's quick shutdown);

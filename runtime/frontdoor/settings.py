@@ -45,13 +45,15 @@ class FrontSettings:
     workers: int  # 1: uvicorn in the supervisor's process; more: gunicorn with that many workers
     status_listen: str | None  # Coserve.Server.StatusListen
     auth: dict[str, Any] | None = None  # Coserve.Auth with its secrets inline (runtime.auth.build.resolve_auth)
+    state_dir: str | None = None  # the control plane's SQLite state (runtime.control.store)
 
     @classmethod
-    def of(cls, d: Deployment) -> FrontSettings:
+    def of(cls, d: Deployment, state_dir: Path | None = None) -> FrontSettings:
         s = d.server
         auth = resolve_auth(d.auth, d.source.parent if d.source else None) if d.auth is not None else None
         return cls(router_settings(d), connection_limits(d), EndpointLabels.of(d), s.keep_alive_s,
-                   s.drain_timeout_s, s.workers, s.status_listen, auth)  # fmt: skip
+                   s.drain_timeout_s, s.workers, s.status_listen, auth,
+                   str(state_dir) if state_dir is not None else None)  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

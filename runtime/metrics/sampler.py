@@ -46,7 +46,10 @@ class Sampler:
         self.books = {c.hostname: _Book() for c in d.containers}
 
     def on_event(self, event: Event) -> None:
-        book = self.books[event.hostname]
+        mine = event.key is None or event.key.endpoint == self.d.endpoint_name
+        book = self.books.get(event.hostname) if mine else None
+        if book is None:
+            return  # another endpoint's container: not in this file's figures
         book.state = event.new.value
         if event.new is State.STARTING:
             book.starting_at = event.at

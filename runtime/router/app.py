@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.errors import (
     InternalFailure,
@@ -214,10 +214,12 @@ def _response(error: SageMakerError) -> Response:
 class FrontDoorApp:
     """InvokeEndpoint straight to the router, InvokeEndpointWithResponseStream to `streams`; the rest to starlette."""
 
-    def __init__(self, router: Router, fallback: Starlette, streams: Streams | None = None) -> None:
+    def __init__(self, router: Router, fallback: Starlette, streams: Streams | None = None,
+                 control: ASGIApp | None = None) -> None:  # fmt: skip
         self.router = router
         self.fallback = fallback
         self.streams = streams or Streams(router)
+        self.control = control  # SageMaker's control plane: `POST /` with X-Amz-Target (JSON 1.1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_invocations(scope["path"]):
@@ -227,6 +229,11 @@ class FrontDoorApp:
             return
         elif scope["type"] == "http" and is_stream(scope["path"]):
             await self.streams(scope, receive, send)
+            return
+        elif (
+            self.control is not None and scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST"
+        ):
+            await self.control(scope, receive, send)
             return
         await self.fallback(scope, receive, send)
 
@@ -240,14 +247,16 @@ class FrontDoorApp:
             return render(InternalFailure("An internal error occurred in coserve."))
 
 
-def build_app(router: Router, extra: Sequence[BaseRoute] = (), streams: StreamObserver | None = None) -> FrontDoorApp:
-    """`extra`: routes outside the runtime API (GET /metrics, GET /coserve/status); `streams`: stream figures."""
+def build_app(router: Router, extra: Sequence[BaseRoute] = (), streams: StreamObserver | None = None,
+              control: ASGIApp | None = None) -> FrontDoorApp:  # fmt: skip
+    """`extra`: routes outside the runtime API (GET /metrics, GET /coserve/status); `streams`: stream figures;
+    `control`: SageMaker's control plane, for `POST /`."""
     fallback = Starlette(
         routes=[Route("/ping", router.ping, methods=["GET"]), *extra],
         lifespan=lambda app: _lifespan(router),
         exception_handlers={404: _unknown, 405: _unknown},
     )
-    return FrontDoorApp(router, fallback, Streams(router, streams))
+    return FrontDoorApp(router, fallback, Streams(router, streams), control)
 
 
 async def _unknown(request: Request, exc: Exception) -> Response:

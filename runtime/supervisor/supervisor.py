@@ -29,7 +29,7 @@ from runtime.supervisor.osproc import ProcessOs
 from runtime.supervisor.ports import PortBlocks
 from runtime.supervisor.prepared import Prepared
 from runtime.supervisor.states import LIVE, Event, State
-from runtime.supervisor.units import ContainerRoute, Unit
+from runtime.supervisor.units import ContainerStatus, Unit
 from runtime.supervisor.work import Probe, Work
 
 log = logging.getLogger("runtime.supervisor")
@@ -139,10 +139,10 @@ class Supervisor:
         chosen = self._containers if keys is None else keys
         return {k: self._containers[k].state for k in chosen}
 
-    def routes(self, keys: Iterable[ContainerKey] | None = None) -> tuple[ContainerRoute, ...]:
+    def routes(self, keys: Iterable[ContainerKey] | None = None) -> tuple[ContainerStatus, ...]:
         """Each container's key, hostname, port and state, in the order added, for a routing table above."""
         chosen = self._containers.values() if keys is None else (self._containers[k] for k in keys)
-        return tuple(ContainerRoute(c.key, c.spec.hostname, c.port, c.state, c.log_path) for c in chosen)
+        return tuple(ContainerStatus(c.key, c.spec.hostname, c.port, c.state, c.log_path) for c in chosen)
 
     def tick(self, now: float) -> None:
         for c in self.containers:

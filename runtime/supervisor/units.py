@@ -1,4 +1,4 @@
-"""What the supervisor is given to run (a Unit), and what it says back about each (a ContainerRoute).
+"""What the supervisor is given to run (a Unit), and what it says back about each (a ContainerStatus).
 
 The supervisor knows no endpoints: a unit's key names its endpoint only so the layer above can group the
 routes it publishes. `deployment_units` and `deployment_table` are that layer for the deployment file.
@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.config import ContainerSpec, Deployment
-from runtime.routing import ContainerRoute as Route
-from runtime.routing import EndpointTable, HostTable
+from runtime.routing import ContainerRoute, EndpointTable, HostTable
 from runtime.supervisor.keys import ContainerKey
 from runtime.supervisor.states import State
 
@@ -30,7 +29,7 @@ class Unit:
 
 
 @dataclass(frozen=True)
-class ContainerRoute:
+class ContainerStatus:
     """One container as the supervisor sees it now, for a routing table above it."""
 
     key: ContainerKey
@@ -49,7 +48,7 @@ def deployment_units(d: Deployment, generation: int = 1) -> tuple[Unit, ...]:
     )  # fmt: skip
 
 
-def deployment_table(d: Deployment, routes: Sequence[ContainerRoute], version: int) -> HostTable:
+def deployment_table(d: Deployment, routes: Sequence[ContainerStatus], version: int) -> HostTable:
     """The file endpoint's routing table from its containers' routes, in Containers order."""
-    shown = tuple(Route(r.hostname, r.port, r.state.value, str(r.log_path)) for r in routes)
+    shown = tuple(ContainerRoute(r.hostname, r.port, r.state.value, str(r.log_path)) for r in routes)
     return HostTable((EndpointTable(d.endpoint_name, d.variant_name, d.mode, shown),), version)

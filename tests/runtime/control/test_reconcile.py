@@ -179,6 +179,7 @@ def test_restart_brings_back_what_ran_and_serves_only_once_ready(store: Store) -
     assert second.restore(10.0) == []
     assert fleet2.calls == ["launch ep#1", "route ep -> 1"] and not second.serving("ep")
     assert fleet2.routes["ep"] == Generation("ep", 1)  # routed at once: its containers' states show
+    assert status(store)[0] == "SystemUpdating"  # until they run again: a waiter for InService waits
     fleet2.ready(1)
     second.tick(11.0)
     assert second.serving("ep") and status(store) == ("InService", None, "c1")

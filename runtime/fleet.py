@@ -1,0 +1,125 @@
+"""The fleet: the reconciler's generations as the supervisor's container sets, and the host's routing table.
+
+A generation's containers are supervisor units keyed `<endpoint>/<serial>/<hostname>`; the routing table lists,
+per endpoint, the generation the reconciler routed it to. A retired generation is drained before it is
+stopped: in one process, until the router has no request in flight on its ports (bounded by DrainTimeout);
+with gunicorn workers, whose counts this process cannot see, for DrainTimeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.config import Deployment, ServerSettings
+from runtime.control.reconcile import Generation, Progress
+from runtime.routing import ContainerRoute, EndpointTable, HostTable
+from runtime.supervisor import Event, State, Supervisor
+from runtime.supervisor.keys import ContainerKey
+from runtime.supervisor.units import Unit
+
+log = logging.getLogger("runtime.fleet")
+SWITCH_S = 0.2  # after a switch, how long gunicorn workers may still read the old table (they re-read at 50 ms)
+
+
+@dataclass
+class _Held:
+    deployment: Deployment  # the endpoint's variant, mode and containers
+    keys: tuple[ContainerKey, ...]
+    retire_at: float | None = None  # set when retired: the drain starts
+    stopping: bool = False
+
+
+class SupervisorFleet:
+    def __init__(self, supervisor: Supervisor, server: ServerSettings, file_endpoint: str | None,
+                 in_flight: Callable[[int], int | None] | None = None) -> None:  # fmt: skip
+        self.supervisor = supervisor
+        self.server = server
+        self.file_endpoint = file_endpoint  # its first generation keeps a file's ports and log paths
+        self.in_flight = in_flight  # requests under way on a port, in this process (None: not knowable)
+        self.held: dict[Generation, _Held] = {}
+        self.routed: dict[str, Generation] = {}
+        self.version = 0
+        self._reasons: dict[ContainerKey, str] = {}  # the last lifecycle message of each container
+
+    def on_event(self, event: Event) -> None:
+        if event.key is not None:
+            self._reasons[event.key] = event.message
+
+    def launch(self, gen: Generation, deployment: Deployment, now: float) -> str | None:
+        first = gen.endpoint == self.file_endpoint and not any(g.endpoint == gen.endpoint for g in self.held)
+        units = tuple(
+            Unit(ContainerKey(gen.endpoint, gen.serial, c.hostname), c, self._log(gen.endpoint, c.hostname),
+                 c.index if first else None)
+            for c in deployment.containers
+        )  # fmt: skip
+        try:
+            self.supervisor.add(units, now)
+        except ValueError as exc:
+            return str(exc)
+        self.held[gen] = _Held(deployment, tuple(u.key for u in units))
+        return None
+
+    def _log(self, endpoint: str, hostname: str) -> Path:
+        if endpoint == self.file_endpoint:
+            return self.server.container_log(hostname)
+        return self.server.log_dir / endpoint / f"{hostname}.log"
+
+    def progress(self, gen: Generation) -> Progress:
+        held = self.held[gen]
+        states = self.supervisor.states(held.keys)
+        fatal = [k for k, s in states.items() if s is State.FATAL]
+        reason = "; ".join(f"container {k.hostname}: {self._reasons.get(k, 'gave up')}" for k in fatal)
+        running = sum(1 for s in states.values() if s is State.RUNNING)
+        return Progress(len(held.keys), running, len(fatal), reason)
+
+    def route(self, endpoint: str, gen: Generation | None) -> None:
+        if gen is None:
+            self.routed.pop(endpoint, None)
+        else:
+            self.routed[endpoint] = gen
+        self.version += 1
+
+    def retire(self, gen: Generation, now: float) -> None:
+        held = self.held.get(gen)
+        if held is not None and held.retire_at is None:
+            held.retire_at = now
+
+    def gone(self, gen: Generation) -> bool:
+        return gen not in self.held
+
+    def tick(self, now: float) -> None:
+        """Drain, stop and forget what was retired."""
+        for gen, held in list(self.held.items()):
+            if held.retire_at is None:
+                continue
+            if not held.stopping and self._drained(held, now):
+                held.stopping = True
+                self.supervisor.stop(held.keys, now)
+            if held.stopping and self.supervisor.stopped(held.keys):
+                self.supervisor.forget(held.keys)
+                for key in held.keys:
+                    self._reasons.pop(key, None)
+                del self.held[gen]
+                log.info("endpoint %s: generation %d stopped", gen.endpoint, gen.serial)
+
+    def _drained(self, held: _Held, now: float) -> bool:
+        assert held.retire_at is not None
+        waited = now - held.retire_at
+        if waited >= self.server.drain_timeout_s:
+            return True
+        if self.in_flight is None or waited < SWITCH_S:
+            return False
+        counts = [self.in_flight(r.port) for r in self.supervisor.routes(held.keys)]
+        return all(n == 0 for n in counts)  # None (workers: counts this process cannot see) waits for DrainTimeout
+
+    def table(self) -> HostTable:
+        endpoints = []
+        for name, gen in self.routed.items():
+            d = self.held[gen].deployment
+            routes = tuple(ContainerRoute(r.hostname, r.port, r.state.value, str(r.log_path))
+                           for r in self.supervisor.routes(self.held[gen].keys))  # fmt: skip
+            endpoints.append(EndpointTable(name, d.variant_name, d.mode, routes))
+        return HostTable(tuple(endpoints), self.supervisor.version + self.version, self.file_endpoint)
