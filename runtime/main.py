@@ -29,6 +29,7 @@ from pathlib import Path
 import uvloop
 
 from runtime.auth import PolicyError
+from runtime.components.controller import ComponentController
 from runtime.config import Deployment
 from runtime.config.load import read_document
 from runtime.confinement import CgroupIsolation, choose_isolation
@@ -44,7 +45,7 @@ from runtime.fleet import SupervisorFleet
 from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
-from runtime.routing import TableSource
+from runtime.routing import HostTable, TableSource
 from runtime.rundir import RunDir
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.osproc import RealOs
@@ -128,21 +129,26 @@ class Runtime:
         file_endpoint = d.endpoint_name if d.has_endpoint else None
         fleet = self._fleet = SupervisorFleet(supervisor, d.server, file_endpoint)
         reconciler = Reconciler(store, fleet)
+        cgroups = isolation if isinstance(isolation, CgroupIsolation) else None
+        components = ComponentController(store, supervisor, d.server, lambda: cgroups.ledger if cgroups else None)
+        components.start()
         # What ran before (and the file's endpoint) starts now, routed at once: /ping is 503 until it runs.
         refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
         if file_endpoint in refused:
             supervisor.close()
             raise SystemExit(f"coserve: endpoint {file_endpoint} cannot start; see the log above")
         table = TableSource.writing(run.routes)  # gunicorn workers follow the file
-        table.set(fleet.table())
+        table.set(components.table(fleet.table()))
         door = self._door = FrontDoor(settings, run, table, self.host, self.port, metrics.router)
-        fleet.in_flight = door.in_flight  # drains a retired generation by the router's own counts (one process)
+        fleet.in_flight = components.in_flight = (
+            door.in_flight
+        )  # drains a retired generation by the router's own counts (one process)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal, sig)
         try:
             await door.start()
-            await self._supervise(supervisor, fleet, reconciler, table)
+            await self._supervise(supervisor, fleet, reconciler, components, table)
             log.info("shutting down: draining requests for up to %gs", d.server.drain_timeout_s)
             await door.stop()
             await self._stop_containers(supervisor, fleet, table)
@@ -190,18 +196,20 @@ class Runtime:
             self.request_stop(1)
 
     async def _supervise(self, supervisor: Supervisor, fleet: SupervisorFleet, reconciler: Reconciler,
-                         table: TableSource) -> None:  # fmt: skip
-        published = (-1, -1)
+                         components: ComponentController, table: TableSource) -> None:  # fmt: skip
+        published: HostTable | None = None
         while not self._stop.is_set():
             now = time.monotonic()
             supervisor.tick(now)
             reconciler.tick(now)
             fleet.tick(now)
+            components.tick(now)
             if self._metrics is not None:
                 self._metrics.tick(now)
-            if (supervisor.version, fleet.version) != published:
-                published = (supervisor.version, fleet.version)
-                table.set(fleet.table())
+            current = components.table(fleet.table())
+            if current != published:
+                published = current
+                table.set(current)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), TICK_S)
 

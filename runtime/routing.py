@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from runtime.published import Published
 
@@ -29,6 +30,17 @@ class ContainerRoute:
 
 
 @dataclass(frozen=True)
+class ComponentTable:
+    """One inference component on an endpoint: its copies, and what a request finds when none runs."""
+
+    name: str
+    routes: tuple[ContainerRoute, ...]  # its copies, each its own container
+    desired: int  # CopyCount: 0 answers "no capacity"
+    wake_s: float | None = None  # scaled to zero when idle: a request wakes it and waits this long; None: no wake
+    short: str | None = None  # why the last wake could not start a copy (admission's words)
+
+
+@dataclass(frozen=True)
 class EndpointTable:
     """One endpoint as the router sees it."""
 
@@ -36,6 +48,10 @@ class EndpointTable:
     variant: str  # reported as x-Amzn-Invoked-Production-Variant
     mode: str  # Direct | Serial
     routes: tuple[ContainerRoute, ...]  # in Containers order, which is the Serial chain's order
+    components: tuple[ComponentTable, ...] | None = None  # None: it runs a model; else it hosts these
+
+    def component(self, name: str) -> ComponentTable | None:
+        return next((c for c in self.components or () if c.name.lower() == name.lower()), None)
 
     def route(self, hostname: str) -> ContainerRoute | None:
         return next((r for r in self.routes if r.hostname == hostname), None)
@@ -80,10 +96,17 @@ class HostTable:
     def from_json(cls, text: str) -> HostTable:
         doc = json.loads(text)
         endpoints = tuple(
-            EndpointTable(e["name"], e["variant"], e["mode"], tuple(ContainerRoute(**r) for r in e["routes"]))
+            EndpointTable(e["name"], e["variant"], e["mode"], tuple(ContainerRoute(**r) for r in e["routes"]),
+                          _components(e.get("components")))
             for e in doc["endpoints"]
-        )
+        )  # fmt: skip
         return cls(endpoints, doc["version"], doc.get("default"))
+
+
+def _components(docs: list[dict[str, Any]] | None) -> tuple[ComponentTable, ...] | None:
+    if docs is None:
+        return None
+    return tuple(ComponentTable(**{**c, "routes": tuple(ContainerRoute(**r) for r in c["routes"])}) for c in docs)
 
 
 # Where the router gets the current table: the supervisor's own object in one process, else routes.json in the

@@ -8,6 +8,7 @@ becomes Coserve.Server.StartupTimeout unless the Coserve section sets one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,12 @@ PLACEHOLDER = "model-check"  # an endpoint name for checking a model on its own,
 def to_deployment(endpoint_name: str, snapshot: Snapshot, coserve: dict[str, Any] | None = None) -> Deployment:
     """The Deployment an endpoint runs. Raises ValidationException naming every bad field."""
     variant = snapshot.config["ProductionVariants"][0]
-    model = snapshot.models[variant["ModelName"]]
     own = dict(coserve or {})
+    if "ModelName" not in variant:  # it hosts inference components: no containers of its own
+        placeholder = {"PrimaryContainer": {"Image": "process"}}
+        d = _parse(placeholder, {"EndpointName": endpoint_name, "VariantName": variant["VariantName"], "Coserve": own})
+        return replace(d, containers=(), model_name="")
+    model = snapshot.models[variant["ModelName"]]
     timeout = variant.get("ContainerStartupHealthCheckTimeoutInSeconds")
     if timeout is not None:
         server = dict(own.get("Server") or {})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from runtime.control import desired, tags, unsupported
+from runtime.control import components, desired, tags, unsupported
 from runtime.control.context import Context, over_limit
 from runtime.control.errors import ValidationException
 from runtime.control.records import Endpoint, Snapshot
@@ -62,6 +62,9 @@ def update(ctx: Context, p: dict[str, Any], coserve: dict[str, Any] | None = Non
 def delete(ctx: Context, p: dict[str, Any]) -> None:
     with ctx.store.transaction() as tx:
         e = _existing(tx, ctx, p["EndpointName"])
+        if hosted := components.names_on(tx, e.name):
+            raise ValidationException(f'Cannot delete endpoint "{e.arn}": it hosts inference components '
+                                      f"({', '.join(hosted)}). Delete them first.")  # fmt: skip
         if e.status != "Deleting":
             now = ctx.store.clock()
             tx.put_endpoint(replace(
@@ -82,6 +85,8 @@ def _resolve(tx: Tx, ctx: Context, config_name: str) -> Snapshot:
         raise not_found(ctx, "endpoint configuration", "endpoint-config", config_name)
     models = {}
     for variant in config.request["ProductionVariants"]:
+        if "ModelName" not in variant:  # it hosts inference components (runtime.control.components)
+            continue
         model = tx.resource("model", variant["ModelName"])
         if model is None:
             raise not_found(ctx, "model", "model", variant["ModelName"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from runtime.control import endpoints, resources, views
+from runtime.control import components, endpoints, resources, views
 from runtime.control.context import Context
 from runtime.control.resources import CONFIG, MODEL
 
@@ -29,6 +29,12 @@ HANDLERS: dict[str, Handler] = {
     "UpdateEndpoint": endpoints.update,
     "DeleteEndpoint": endpoints.delete,
     "ListEndpoints": views.list_,
+    "CreateInferenceComponent": components.create,
+    "DescribeInferenceComponent": components.describe,
+    "UpdateInferenceComponent": components.update,
+    "UpdateInferenceComponentRuntimeConfig": components.update_runtime,
+    "DeleteInferenceComponent": components.delete,
+    "ListInferenceComponents": components.list_,
 }
 # The resource each operation acts on, for authorization: (kind, request member naming it); None: the account.
 RESOURCE: dict[str, tuple[str, str] | None] = {
@@ -38,6 +44,12 @@ RESOURCE: dict[str, tuple[str, str] | None] = {
     "ListModels": None,
     "ListEndpointConfigs": None,
     "ListEndpoints": None,
+    **{
+        f"{verb}InferenceComponent": ("inference-component", "InferenceComponentName")
+        for verb in ("Create", "Describe", "Update", "Delete")
+    },
+    "UpdateInferenceComponentRuntimeConfig": ("inference-component", "InferenceComponentName"),
+    "ListInferenceComponents": None,
 }
 
 

@@ -78,7 +78,7 @@ def _model_check(p: dict[str, Any]) -> None:
 
 def _models_exist(tx: Tx, ctx: Context, p: dict[str, Any]) -> None:
     for variant in p["ProductionVariants"]:
-        if tx.resource("model", variant["ModelName"]) is None:
+        if "ModelName" in variant and tx.resource("model", variant["ModelName"]) is None:
             raise not_found(ctx, "model", "model", variant["ModelName"])
 
 

@@ -67,8 +67,6 @@ def check_config(p: dict[str, Any]) -> None:
         _named(v, f"ProductionVariants[{i}].", VARIANT)
         if v.get("EnableSSMAccess"):
             raise unsupported(f"ProductionVariants[{i}].EnableSSMAccess", "there is no SSM agent to reach")
-        if "ModelName" not in v:
-            raise unsupported(f"ProductionVariants[{i}] without ModelName", "inference components are not supported")
 
 
 def check_endpoint(p: dict[str, Any]) -> None:

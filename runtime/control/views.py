@@ -49,8 +49,8 @@ def _variants(s: Snapshot, current: bool) -> list[dict[str, Any]]:
     """Weights and instance counts as the config asked: fields that only place instances are shown back."""
     shown = []
     for v in s.config["ProductionVariants"]:
-        model = s.models[v["ModelName"]]
-        containers = model.get("Containers") or [model["PrimaryContainer"]]
+        model = s.models.get(v.get("ModelName", ""))  # none: the variant hosts inference components
+        containers = (model.get("Containers") or [model["PrimaryContainer"]]) if model else []
         weight, count = float(v.get("InitialVariantWeight", 1.0)), int(v.get("InitialInstanceCount", 1))
         row: dict[str, Any] = {
             "VariantName": v["VariantName"],

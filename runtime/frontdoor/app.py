@@ -7,6 +7,7 @@ from pathlib import Path
 
 from runtime.auth.authenticator import Authenticator
 from runtime.auth.build import build_authenticator
+from runtime.components.signals import Signals
 from runtime.control.api import ControlPlane
 from runtime.control.arns import Arns
 from runtime.control.authz import SigV4Guard
@@ -16,6 +17,7 @@ from runtime.frontdoor.settings import FrontSettings
 from runtime.metrics import RouterMetrics
 from runtime.router import Router, build_app
 from runtime.router.app import FrontDoorApp
+from runtime.router.components import ComponentRouter
 from runtime.router.guard import make_guard, make_page_guard
 from runtime.routing import TableSource
 
@@ -27,7 +29,8 @@ def build_front_app(settings: FrontSettings, table: TableSource, metrics: Router
     """
     auth = build_authenticator(settings.auth, None) if settings.auth is not None else None  # secrets are inline
     requests = metrics.start()
-    router = Router(table, settings.router, make_guard(auth), requests.observe)
+    signals = Signals(Path(settings.state_dir) / "components") if settings.state_dir is not None else None
+    router = Router(table, settings.router, make_guard(auth), requests.observe, ComponentRouter(table, signals))
     control = control_plane(Path(settings.state_dir), auth) if settings.state_dir is not None else None
     return build_app(router, metrics.routes(make_page_guard(auth, settings.labels.endpoint)), requests, control)
 

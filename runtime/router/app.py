@@ -29,10 +29,10 @@ from runtime.errors import (
     ServiceUnavailable,
     UnknownOperationException,
     UnsupportedMethod,
-    ValidationError,
     render,
 )
 from runtime.router.body import read_body
+from runtime.router.components import ComponentRouter
 from runtime.router.invoke import TARGET, InFlight, InvokeBounds, Result, endpoint_name, find, invoke, targets
 from runtime.router.stream import StreamObserver, Streams, is_stream
 from runtime.router.upstream import Upstream
@@ -87,8 +87,10 @@ class Admitted:
 
 class Router:
     def __init__(self, source: TableSource, settings: RouterSettings,
-                 guard: Guard | None = None, observer: Observer | None = None) -> None:  # fmt: skip
+                 guard: Guard | None = None, observer: Observer | None = None,
+                 components: ComponentRouter | None = None) -> None:  # fmt: skip
         self.source = source
+        self.components = components or ComponentRouter(source, None)
         self.settings = settings
         self.guard = guard
         self.observer = observer
@@ -133,8 +135,13 @@ class Router:
         endpoint = find(self.source.get(), named)
         if isinstance(endpoint, SageMakerError):
             return Result(None, (), endpoint)
-        if stream and COMPONENT in headers:  # no inference components yet: SageMaker's answer without any
-            return Result(None, (), _NO_COMPONENTS, None, endpoint)
+        component = self.components.check(endpoint, headers.get(COMPONENT))
+        if component is not None:  # an inference component: one of its copies, woken if it sleeps
+            copy = component if isinstance(component, SageMakerError) else (
+                await self.components.route(endpoint.name, component, self.in_flight.counts))  # fmt: skip
+            if isinstance(copy, SageMakerError):
+                return Result(None, (), copy, None, endpoint)
+            return Admitted(endpoint, (copy,), read[0])
         routes = targets(endpoint, target)
         if isinstance(routes, SageMakerError):
             return Result(None, (), routes, None, endpoint)
@@ -176,12 +183,6 @@ class Router:
             containers={r.hostname: r.state for routes in down.values() for r in routes},
             endpoints={name: {r.hostname: r.state for r in routes} for name, routes in down.items()},
         ))  # fmt: skip
-
-
-_NO_COMPONENTS = ValidationError(
-    "Inference Component Name header is not allowed for endpoints to which you dont plan to deploy "
-    "inference components. Please remove the Inference Component Name header and try again."
-)
 
 
 def endpoint_of(path: str) -> str | None:
