@@ -133,3 +133,31 @@ def test_copies_limits_zero_admission_and_wake(host: tuple[Path, int, int]) -> N
         sm.close()
         rt.close()
         c.stop()
+
+
+def test_fifty_components_only_the_recently_used_hold_memory(host: tuple[Path, int, int]) -> None:
+    tmp, port, base = host
+    c = start_host(tmp / "host", tmp / "state", port, base)
+    sm, rt = clients(c)
+    names = [f"model{i:02d}" for i in range(50)]
+    try:
+        component_host(sm)
+        url = model_url(tmp, "shared", "shared")
+        for name in names:
+            create(sm, name, url, copies=1, low=128, tags={"coserve:IdleTimeout": "3s"})
+        for name in names:
+            wait_for(lambda n=name: copies(sm, n) == ("InService", 1, 0), 180, f"{name} up, then idle to zero")
+        wait_for(lambda: not c.descendants(), 60, "no copy's process left once all are idle")
+        used = names[:3]
+        pids = {invoke(rt, name)["pid"] for name in used}
+        assert len(pids) == 3
+        held = [n for n in names if copies(sm, n)[2] == 1]
+        assert held == used  # the 47 others hold no process, hence no memory
+        assert len(c.descendants()) >= 3
+        for name in names:
+            sm.delete_inference_component(InferenceComponentName=name)
+        wait_for(lambda: not sm.list_inference_components()["InferenceComponents"], 120, "components deleted")
+    finally:
+        sm.close()
+        rt.close()
+        c.stop()
