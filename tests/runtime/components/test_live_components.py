@@ -92,14 +92,18 @@ def test_copies_limits_zero_admission_and_wake(host: tuple[Path, int, int]) -> N
             rt.invoke_endpoint(EndpointName="hosting", Body=b"x")
         assert "Inference Component Name header is required" in bare.value.response["Error"]["Message"]
 
-        sm.update_inference_component_runtime_config(InferenceComponentName="pair", DesiredRuntimeConfig={"CopyCount": 0})
+        sm.update_inference_component_runtime_config(
+            InferenceComponentName="pair", DesiredRuntimeConfig={"CopyCount": 0}
+        )
         wait_copies(sm, "pair", 0)
         wait_for(lambda: not any(alive(p) for p in pids), 30, "both copies' processes gone")
         with pytest.raises(ClientError) as empty:
             invoke(rt, "pair")
         assert empty.value.response["Error"]["Code"] == "ValidationError"
         assert empty.value.response["Error"]["Message"].startswith("Inference Component has no capacity")
-        sm.update_inference_component_runtime_config(InferenceComponentName="pair", DesiredRuntimeConfig={"CopyCount": 1})
+        sm.update_inference_component_runtime_config(
+            InferenceComponentName="pair", DesiredRuntimeConfig={"CopyCount": 1}
+        )
         wait_copies(sm, "pair", 1)
         assert invoke(rt, "pair")["model"] == "pair"
 

@@ -90,7 +90,7 @@ def test_an_unknown_schema_version_is_refused_with_a_clear_error(state_dir: Path
     db.execute("PRAGMA user_version = 7")
     db.commit()
     db.close()
-    with pytest.raises(SchemaError, match=r"schema version 7 .* this coserve reads version 1 only"):
+    with pytest.raises(SchemaError, match=r"schema version 7 .* this coserve reads version 2 only"):
         Store(state_dir).open()
 
 
