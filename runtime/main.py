@@ -29,7 +29,6 @@ from pathlib import Path
 import uvloop
 
 from runtime.auth import PolicyError
-from runtime.components.controller import ComponentController
 from runtime.config import Deployment
 from runtime.config.load import read_document
 from runtime.confinement import CgroupIsolation, choose_isolation
@@ -41,6 +40,7 @@ from runtime.control.ops import HANDLERS, Operations
 from runtime.control.reconcile import Reconciler
 from runtime.control.store import Store
 from runtime.control.wire import Wire
+from runtime.copies.controller import ComponentController
 from runtime.fleet import SupervisorFleet
 from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub

@@ -14,11 +14,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("units", "errors", "published", "rundir"),  # leaves: no knowledge of any part
     ("auth", "cgroups", "storage", "mountns", "images", "pyenv"),  # parts whose settings config may hold
     ("config",),
-    ("admission", "routing"),  # what config decides, shared by the supervisor and the router
+    ("admission", "routing", "components"),  # what config decides, shared by the supervisor and the router
     ("supervisor",),
     ("models", "confinement"),  # what the supervisor is given: artifacts, isolation
     ("router", "metrics"),
     ("control",),
+    ("fleet", "copies"),  # the reconciler's generations and the components' copies as supervisor units
     ("frontdoor",),
     ("main",),
     ("cli", "__main__"),

@@ -16,14 +16,14 @@ from collections.abc import Callable
 
 from runtime.admission import Ledger
 from runtime.components import capacity
-from runtime.components.copies import Copies, Retiring
-from runtime.components.routes import decorate
 from runtime.components.signals import Signals
 from runtime.components.spec import SpecError, copy_spec, timeouts
 from runtime.components.stats import WakeStats
 from runtime.config import ServerSettings
 from runtime.control.icstore import Component, ComponentStore
 from runtime.control.store import Store
+from runtime.copies.copies import Copies, Retiring
+from runtime.copies.routes import decorate
 from runtime.routing import HostTable
 from runtime.supervisor import State, Supervisor
 from runtime.supervisor.keys import ContainerKey

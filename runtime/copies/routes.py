@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from runtime.components.copies import Copies
 from runtime.components.spec import SpecError, timeouts
 from runtime.control.icstore import Component
+from runtime.copies.copies import Copies
 from runtime.routing import ComponentTable, ContainerRoute, HostTable
 from runtime.supervisor import Supervisor
 
