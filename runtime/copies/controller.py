@@ -104,7 +104,7 @@ class ComponentController:
         if seen is not None:
             h.last_used = max(h.last_used, seen)
         if self.signals.take_wake(c.name) and h.idle:
-            h.idle, h.wake_since, h.last_used = False, now, self.wall()
+            h.idle, h.wake_since, h.last_used, h.short = False, now, self.wall(), None
             self.stats.wakes += 1
             log.info("inference component %s: waking", c.name)
         quiet = idle_s is not None and self.wall() - h.last_used > idle_s
@@ -121,8 +121,11 @@ class ComponentController:
             if problem is None:
                 h.live.append(key)
                 continue
-            if h.wake_since is not None and self._evict(c.name.lower(), now):
-                return  # retry next tick, once the evicted copies gave their memory back
+            if h.wake_since is not None:
+                if self.retiring or self._evict(c.name.lower(), now):
+                    return  # retry next tick: copies leaving give their memory back once stopped
+                h.idle, h.wake_since = True, None  # the wake fails; the next request tries again
+                log.warning("inference component %s cannot wake: %s", c.name, problem)
             h.short = problem
             if c.status == "Creating":
                 self.rows.settle(c, "Failed", problem)

@@ -19,6 +19,7 @@ from runtime.errors import SageMakerError, ServiceUnavailable, ValidationError
 from runtime.routing import ComponentTable, ContainerRoute, EndpointTable, TableSource
 
 POLL_S = 0.02
+SHORT_GRACE_S = 0.5  # a shortage published before this wake was taken is an earlier wake's: look past it
 NO_CAPACITY = ValidationError(
     "Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress "
     "(if configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API."
@@ -94,7 +95,7 @@ class ComponentRouter:
                 if (chosen := least_outstanding(now.routes, counts)) is not None:
                     self.stats.woken += 1
                     return chosen
-                if now.short is not None:
+                if now.short is not None and time.monotonic() - started > SHORT_GRACE_S:
                     self.stats.timed_out += 1
                     return ServiceUnavailable(f"Inference component {component.name} cannot wake: {now.short}")
                 if not any(r.state in ("FETCHING", "STARTING", "BACKOFF") for r in now.routes):

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runtime.cgroups.procfs import cgroup_mounts
+from runtime.confinement import host_capacity
 from tests.runtime.control.test_live_boto3 import WAIT, clients, model_url, start_host
 from tests.support import free_block, free_port, wait_for
 
@@ -161,6 +162,64 @@ def test_fifty_components_only_the_recently_used_hold_memory(host: tuple[Path, i
         for name in names:
             sm.delete_inference_component(InferenceComponentName=name)
         wait_for(lambda: not sm.list_inference_components()["InferenceComponents"], 120, "components deleted")
+    finally:
+        sm.close()
+        rt.close()
+        c.stop()
+
+
+def test_a_wake_that_does_not_fit_scales_the_least_recently_used_to_zero(host: tuple[Path, int, int]) -> None:
+    tmp, port, base = host
+    room = host_capacity().memory_bytes - 300 * 2**20  # 300 MiB free for requests: two 128 MiB copies, not three
+    c = start_host(tmp / "host", tmp / "state", port, base, MemoryReserve=str(room))
+    sm, rt = clients(c)
+    try:
+        component_host(sm)
+        sleepy = {"coserve:IdleTimeout": "2s"}
+        for name in ("a", "b"):
+            create(sm, name, model_url(tmp, name, name), copies=1, tags=sleepy)
+        for name in ("a", "b"):
+            wait_for(lambda n=name: copies(sm, n) == ("InService", 1, 0), 60, f"{name} idle to zero")
+        wait_for(lambda: not c.descendants(), 30, "the idle copies' processes gone, their memory given back")
+        create(sm, "c", model_url(tmp, "c", "c"), copies=1, tags={"coserve:IdleTimeout": "1h"})
+        wait_copies(sm, "c", 1)
+        assert invoke(rt, "a")["model"] == "a"  # 128 of the 172 MiB left
+        assert invoke(rt, "b")["model"] == "b"  # does not fit: c, used least recently, goes to zero first
+        assert copies(sm, "c") == ("InService", 1, 0)
+        assert invoke(rt, "c")["model"] == "c"  # and wakes in turn (a or b makes room)
+    finally:
+        sm.close()
+        rt.close()
+        c.stop()
+
+
+def test_stream_restart_and_a_new_specification(host: tuple[Path, int, int]) -> None:
+    tmp, port, base = host
+    c = start_host(tmp / "host", tmp / "state", port, base)
+    sm, rt = clients(c)
+    try:
+        component_host(sm)
+        create(sm, "m", model_url(tmp, "v1", "v1"), copies=1)
+        wait_copies(sm, "m", 1)
+        out = rt.invoke_endpoint_with_response_stream(EndpointName="hosting", InferenceComponentName="m", Body=b"x")
+        assert json.loads(b"".join(e["PayloadPart"]["Bytes"] for e in out["Body"]))["model"] == "v1"
+
+        sm.create_model(
+            ModelName="v2-model", PrimaryContainer={"Image": "process", "ModelDataUrl": model_url(tmp, "v2", "v2")}
+        )
+        sm.update_inference_component(InferenceComponentName="m", Specification={
+            "ModelName": "v2-model", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 128}})  # fmt: skip
+        wait_for(lambda: invoke(rt, "m")["model"] == "v2", 60, "the new Specification's copy answering")
+        wait_copies(sm, "m", 1)
+        assert sm.describe_inference_component(InferenceComponentName="m")["Specification"]["ModelName"] == "v2-model"
+
+        sm.close()
+        rt.close()
+        assert c.stop() == 0
+        c = start_host(tmp / "host", tmp / "state", port, base)
+        sm, rt = clients(c)
+        wait_copies(sm, "m", 1)
+        assert invoke(rt, "m")["model"] == "v2"
     finally:
         sm.close()
         rt.close()

@@ -43,13 +43,14 @@ def model_url(tmp: Path, name: str, text: str) -> str:
     return path.as_uri()
 
 
-def start_host(workdir: Path, state: Path, port: int, port_base: int) -> Coserve:
-    """`coserve serve host.yaml --state-dir DIR`: a file with only host settings, no endpoint of its own."""
+def start_host(workdir: Path, state: Path, port: int, port_base: int, **server: object) -> Coserve:
+    """`coserve serve host.yaml --state-dir DIR`: a file with only host settings, no endpoint of its own;
+    `server`: more Coserve.Server settings."""
     workdir.mkdir(parents=True, exist_ok=True)
     settings = {
         "Coserve": {
             "Server": {"LogDir": str(workdir / "logs"), "RunDir": str(workdir / "run"), "PortBase": port_base,
-                       "PortBlock": 10, "MaxContainers": 8, "DrainTimeout": "5s", "StopGrace": "5s"},
+                       "PortBlock": 10, "MaxContainers": 8, "DrainTimeout": "5s", "StopGrace": "5s", **server},
             "Storage": {"CacheDir": str(workdir / "cache")},
         }
     }  # fmt: skip
