@@ -27,10 +27,13 @@ SPEC_UNSUPPORTED = {
     "BaseInferenceComponentName": "adapter components are not supported",
     "DataCacheConfig": "artifacts are always cached on this host (Coserve.Storage)",
     "SchedulingConfig": "one host places every copy",
+    "StartupParameters": "every container's start is bounded by Coserve.Server.StartupTimeout, and a wake by the "
+    "tag coserve:WakeTimeout",
 }
 
 
 def create(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
+    _one_spec(p)
     name, now = p["InferenceComponentName"], ctx.store.clock()
     arn = ctx.arns.of(KIND, name)
     copies = _copy_count(p.get("RuntimeConfig"))
@@ -71,6 +74,7 @@ def describe(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 def update(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     """A new Specification starts new copies beside the old ones (blue/green); CopyCount alone scales."""
+    _one_spec(p)
     if "DeploymentConfig" in p:
         raise unsupported("DeploymentConfig", "new copies replace the old ones all at once, once they run")
     with ctx.store.transaction() as tx:
@@ -120,6 +124,11 @@ def names_on(tx: Tx, endpoint: str) -> list[str]:
     return [c.name for c in icstore.on_endpoint(tx.db, endpoint)]
 
 
+def _one_spec(p: dict[str, Any]) -> None:
+    if "Specifications" in p:
+        raise unsupported("Specifications", "give one Specification")
+
+
 def _copy_count(runtime: dict[str, Any] | None) -> int:
     if runtime is None:
         raise ValidationException("RuntimeConfig.CopyCount is required: how many copies of the model to run.")
@@ -146,8 +155,8 @@ def _spec(tx: Tx, ctx: Context, spec: dict[str, Any] | None, tag_list: list[dict
     for key, why in SPEC_UNSUPPORTED.items():
         if key in spec:
             raise unsupported(f"Specification.{key}", why)
-    if "Specifications" in spec:
-        raise unsupported("Specifications", "give one Specification")
+    if "ContainerMetricsConfig" in spec.get("Container", {}):
+        raise unsupported("Specification.Container.ContainerMetricsConfig", "coserve publishes its own metrics")
     out = dict(spec)
     if "ModelName" in spec:
         if "Container" in spec:

@@ -134,3 +134,21 @@ def test_schema_1_is_migrated_in_place(tmp_path: Path) -> None:
     with store.transaction(write=False) as tx:
         assert icstore.all_(tx.db) == []
         assert tx.db.execute("PRAGMA user_version").fetchone()[0] == VERSION
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"StartupParameters": {"ModelDataDownloadTimeoutInSeconds": 60}}, "Specification.StartupParameters"),
+        ({"BaseInferenceComponentName": "base"}, "Specification.BaseInferenceComponentName"),
+        ({"Container": {"Image": "process", "ContainerMetricsConfig": {"EnableMetrics": True}}},
+         "Specification.Container.ContainerMetricsConfig"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_honoured_is_named(tmp_path: Path, extra: dict[str, Any], field: str) -> None:
+    ops = _ops(tmp_path)
+    _host(ops)
+    spec = {"Container": {"Image": "process"}, "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 128}, **extra}
+    with pytest.raises(ValidationException, match=f"{field} is not supported by coserve"):
+        ops.call("CreateInferenceComponent", {"InferenceComponentName": "a", "EndpointName": "host",
+                                              "Specification": spec, "RuntimeConfig": {"CopyCount": 1}})  # fmt: skip
