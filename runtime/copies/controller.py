@@ -116,7 +116,7 @@ class ComponentController:
         while len(h.live) > want:
             self._retire(c.name.lower(), [h.live.pop()], now)
         while len(h.live) < want:
-            key = h.key(c.endpoint, c.name, c.spec_version)
+            key = h.key(c.endpoint, c.name, c.spec_version, self._taken(h))
             problem = self._add(c, key, now)
             if problem is None:
                 h.live.append(key)
@@ -140,7 +140,7 @@ class ComponentController:
             self._retire(name, h.next, now)
             h.next, h.next_version = [], c.spec_version
             for _ in range(want):
-                key = h.key(c.endpoint, c.name, c.spec_version)
+                key = h.key(c.endpoint, c.name, c.spec_version, self._taken(h))
                 problem = self._add(c, key, now)
                 if problem is not None:
                     self._retire(name, h.next, now)
@@ -168,6 +168,9 @@ class ComponentController:
                              f"copies gave up: {given_up} (see their logs)")  # fmt: skip
         elif len(states) == (0 if h.idle else c.desired) and all(s is State.RUNNING for s in states.values()):
             self.rows.settle(c, "InService")
+
+    def _taken(self, h: Copies) -> set[ContainerKey]:
+        return set(self.supervisor.states()) | set(h.live) | set(h.next)
 
     def _add(self, c: Component, key: ContainerKey, now: float) -> str | None:
         own = {t["Key"]: t["Value"] for t in c.tags}

@@ -3,6 +3,7 @@ it was last used. Pure bookkeeping; runtime.components.controller acts on it."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from runtime.supervisor.keys import ContainerKey
@@ -19,11 +20,14 @@ class Copies:
     wake_since: float | None = None  # monotonic: when the pending wake was asked for
     short: str | None = None  # why the pending wake cannot start a copy
     generation: int = 0  # the store's generation last seen
-    counter: int = 0  # copy numbers are never reused: a stopping copy keeps its key until forgotten
 
-    def key(self, endpoint: str, name: str, version: int) -> ContainerKey:
-        self.counter += 1
-        return ContainerKey(endpoint, version, f"{name.lower()}-{self.counter}")
+    def key(self, endpoint: str, name: str, version: int, taken: Collection[ContainerKey]) -> ContainerKey:
+        """The lowest-numbered copy key not in use (a stopping copy keeps its key until forgotten): hostnames,
+        logs and metrics labels stay as few as the copies, however often the component sleeps and wakes."""
+        n = 1
+        while (key := ContainerKey(endpoint, version, f"{name.lower()}-{n}")) in taken:
+            n += 1
+        return key
 
 
 @dataclass
