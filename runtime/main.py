@@ -140,9 +140,8 @@ class Runtime:
         table = TableSource.writing(run.routes)  # gunicorn workers follow the file
         table.set(components.table(fleet.table()))
         door = self._door = FrontDoor(settings, run, table, self.host, self.port, metrics.router)
-        fleet.in_flight = components.in_flight = (
-            door.in_flight
-        )  # drains a retired generation by the router's own counts (one process)
+        fleet.in_flight = door.in_flight  # drains a retired generation by the router's own counts (one process)
+        components.in_flight = door.in_flight  # idleness and drains of copies, by the same counts
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal, sig)
