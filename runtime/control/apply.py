@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.config.parse import TOP_KEYS
 from runtime.control import desired, unsupported
 from runtime.control.errors import ValidationException
 from runtime.control.ops import Operations
@@ -55,6 +56,9 @@ def apply_document(ops: Operations, wire: Wire, doc: dict[str, Any], base_dir: P
 
 def plan(ops: Operations, doc: dict[str, Any], base_dir: Path | None = None) -> Plan:
     """Reads the state (not the file's validity: `execute` checks that before it writes)."""
+    unknown = sorted(set(doc) - TOP_KEYS, key=str)
+    if unknown:
+        raise ValidationException(f"{unknown[0]}: unknown key in a deployment file.")
     endpoint = doc.get("EndpointName")
     if not isinstance(endpoint, str):
         raise ValidationException("EndpointName: required in a deployment file.")

@@ -90,6 +90,8 @@ def test_a_bad_document_is_refused_and_writes_nothing(served: Served, store: Sto
     with pytest.raises(ApplyError, match="ValidationException: EndpointName: required") as caught:
         send(served.url, {"Coserve": {}}, none, "us-east-1")
     assert caught.value.code == 2
+    with pytest.raises(ApplyError, match="ValidationException: Colour: unknown key"):
+        send(served.url, {**_doc(), "Colour": "blue"}, none, "us-east-1")
     assert store.endpoints() == [] and _models(store) == []
 
 
