@@ -117,10 +117,11 @@ class Runtime:
         preparer = ModelPreparer(d)
         preparer.store.start()  # sweep a crash's temp files, prune to the budget
         work = AsyncWork(preparer.prepare_unit)
-        names = {u.spec.hostname: u.key.name for u in units}
-        stats = (lambda h: isolation.stats(names[h])) if isinstance(isolation, CgroupIsolation) else lambda h: None
-        ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
-        metrics = self._metrics = MetricsHub(d, run, stats, preparer.store.stats, ledger)
+        cgroups = isolation if isinstance(isolation, CgroupIsolation) else None
+        stats = (lambda key: cgroups.stats(key.name)) if cgroups else (lambda key: None)
+        ledger = (lambda: cgroups.ledger) if cgroups else (lambda: None)  # replaced on every add and forget
+        members = lambda: self._fleet.members() if self._fleet is not None else ()  # noqa: E731
+        metrics = self._metrics = MetricsHub(d, run, members, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         status = [int(d.server.status_listen.rpartition(":")[2])] if d.server.status_listen else []
