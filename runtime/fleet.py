@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runtime.config import Deployment, ServerSettings
 from runtime.control.reconcile import Generation, Progress
+from runtime.metrics.members import Member
 from runtime.routing import ContainerRoute, EndpointTable, HostTable
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.keys import ContainerKey
@@ -43,6 +44,12 @@ class SupervisorFleet:
         self.routed: dict[str, Generation] = {}
         self.version = 0
         self._reasons: dict[ContainerKey, str] = {}  # the last lifecycle message of each container
+
+    def members(self) -> list[Member]:
+        """Every supervised container, from its add to its forget, for the metrics (runtime.metrics.members)."""
+        return [Member(key, spec, held.deployment.variant_name, held.deployment.mode)
+                for held in self.held.values()
+                for key, spec in zip(held.keys, held.deployment.containers, strict=True)]  # fmt: skip
 
     def on_event(self, event: Event) -> None:
         if event.key is not None:

@@ -48,7 +48,7 @@ from runtime.routing import TableSource
 from runtime.rundir import RunDir
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.osproc import RealOs
-from runtime.supervisor.units import Unit, deployment_units
+from runtime.supervisor.units import deployment_units
 from runtime.supervisor.work import AsyncWork
 
 log = logging.getLogger("runtime.main")
@@ -101,9 +101,10 @@ class Runtime:
             settings = FrontSettings.of(d, state_dir)  # reads auth secrets: fail here, before anything starts
         except PolicyError as exc:
             raise SystemExit(f"coserve: Coserve.Auth: {exc}") from exc
-        units = self._file_units(store)  # the file's endpoint as the state has it: admitted, on today's ports
+        first = self._file_endpoint(store)  # the file's endpoint as the state has it: admitted, on today's ports
+        units = deployment_units(first) if first.has_endpoint else ()
         # Isolation first: its sweep kills the containers of an earlier run killed with -9, which hold ports.
-        isolation = choose_isolation(d, units)
+        isolation = choose_isolation(first, units)
         try:
             check_ports(d, self.host, self.port)
         except SystemExit:
@@ -116,10 +117,11 @@ class Runtime:
         preparer = ModelPreparer(d)
         preparer.store.start()  # sweep a crash's temp files, prune to the budget
         work = AsyncWork(preparer.prepare_unit)
-        names = {u.spec.hostname: u.key.name for u in units}
-        stats = (lambda h: isolation.stats(names[h])) if isinstance(isolation, CgroupIsolation) else lambda h: None
-        ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
-        metrics = self._metrics = MetricsHub(d, run, stats, preparer.store.stats, ledger)
+        cgroups = isolation if isinstance(isolation, CgroupIsolation) else None
+        stats = (lambda key: cgroups.stats(key.name)) if cgroups else (lambda key: None)
+        ledger = (lambda: cgroups.ledger) if cgroups else (lambda: None)  # replaced on every add and forget
+        members = lambda: self._fleet.members() if self._fleet is not None else ()  # noqa: E731
+        metrics = self._metrics = MetricsHub(d, run, members, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         status = [int(d.server.status_listen.rpartition(":")[2])] if d.server.status_listen else []
@@ -156,13 +158,13 @@ class Runtime:
         log.info("stopped; exit code %d", self.exit_code)
         return self.exit_code
 
-    def _file_units(self, store: Store) -> tuple[Unit, ...]:
-        """Write the deployment file's endpoint into the state (an unchanged file changes nothing), and return the
-        containers that endpoint starts with: what the state runs for it (the file's, unless the API updated it
-        since), as generation 1 on today's ports."""
+    def _file_endpoint(self, store: Store) -> Deployment:
+        """Write the deployment file's endpoint into the state (an unchanged file changes nothing) and return what
+        that endpoint starts with: what the state runs for it (the file's, unless the API updated it since),
+        with the host's settings. The deployment itself for a host file (no endpoint)."""
         d = self.deployment
         if not d.has_endpoint:
-            return ()
+            return d
         ops = Operations(Context(store))
         try:
             doc = read_document(d.source) if d.source is not None else None
@@ -172,10 +174,10 @@ class Runtime:
         except ValidationException as exc:
             raise SystemExit(f"coserve: {d.source}: {exc.message}") from exc
         e = store.endpoint(d.endpoint_name)
-        snapshot = e.running or e.target if e is not None else None
+        snapshot = (e.running or e.target) if e is not None else None
         if e is None or snapshot is None:
-            return deployment_units(d)
-        return deployment_units(replace(to_deployment(e.name, snapshot, e.coserve), server=d.server))
+            return d
+        return replace(d, containers=to_deployment(e.name, snapshot, e.coserve).containers)
 
     def _on_event(self, event: Event) -> None:
         if self._metrics is not None:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from runtime.control.records import WORK_STATUSES, Endpoint, Work
+from runtime.control.records import WORK_STATUSES, Endpoint, Status, Work
 from runtime.control.schema import FILE_NAME, prepare
 from runtime.control.tx import Tx
 
@@ -101,7 +101,8 @@ class Store:
     def system_updating(self, name: str, on: bool) -> None:
         """After a restart: an InService endpoint is SystemUpdating until its containers run again (`on` False
         puts it back). Not an API change: the generation stays, so no pending work is made stale."""
-        old, new = ("InService", "SystemUpdating") if on else ("SystemUpdating", "InService")
+        old: Status = "InService" if on else "SystemUpdating"
+        new: Status = "SystemUpdating" if on else "InService"
         with self.transaction() as tx:
             e = tx.endpoint(name)
             if e is not None and e.status == old:

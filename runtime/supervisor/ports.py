@@ -6,6 +6,7 @@ free again once its container is forgotten, so endpoints can come and go on a ru
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Collection
 
 PORT_MAX = 65535
@@ -37,7 +38,7 @@ class PortBlocks:
             self._held.add(wanted)
             return wanted
         for index in range(self.count):
-            if index not in self._held and index not in self._avoid:
+            if index not in self._held and index not in self._avoid and _bindable(self.port(index)):
                 self._held.add(index)
                 return index
         raise NoPortBlock(f"all {self.count} port blocks of Coserve.Server.PortBase {self.base} and PortBlock "
@@ -45,3 +46,15 @@ class PortBlocks:
 
     def free(self, index: int) -> None:
         self._held.discard(index)
+
+
+def _bindable(port: int) -> bool:
+    """Whether the block's first port is free on loopback now: another program's listener there would make every
+    start of a newcomer fail to bind (SAGEMAKER_BIND_TO_PORT). A file's blocks are checked at start instead."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("models", "confinement"),  # what the supervisor is given: artifacts, isolation
     ("router", "metrics"),
     ("control",),
+    ("fleet",),
     ("frontdoor",),
     ("main",),
     ("cli", "__main__"),
