@@ -38,6 +38,7 @@ from runtime.control.desired import to_deployment
 from runtime.control.errors import ValidationException
 from runtime.control.ops import HANDLERS, Operations
 from runtime.control.reconcile import Reconciler
+from runtime.control.schema import SchemaError
 from runtime.control.store import Store
 from runtime.control.wire import Wire
 from runtime.fleet import SupervisorFleet
@@ -92,7 +93,10 @@ class Runtime:
             state_dir = self.state_dir or Path(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="coserve-state-"))
             )
-            store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
+            try:
+                store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
+            except SchemaError as exc:  # a state file of another coserve version: say so, touch nothing
+                raise SystemExit(f"coserve: {exc}") from exc
             return await self._run(store, state_dir)
 
     async def _run(self, store: Store, state_dir: Path) -> int:
