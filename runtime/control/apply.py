@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -135,5 +136,7 @@ def _absolute(key: str, value: Any, base: Path | None) -> Any:
 def _fix_url(container: dict[str, Any], base: Path) -> dict[str, Any]:
     url = container.get("ModelDataUrl")
     if isinstance(url, str) and "://" not in url and not Path(url).is_absolute():
-        return {**container, "ModelDataUrl": str((base / url).absolute())}
+        # Normalized (no `..`), so two spellings of one file's folder give one digest; unlike Path.resolve(),
+        # links are not followed: the file names what it names.
+        return {**container, "ModelDataUrl": os.path.abspath(base / url)}  # noqa: PTH100
     return container

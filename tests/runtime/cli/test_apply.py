@@ -16,7 +16,17 @@ import pytest
 import yaml
 from botocore.config import Config
 
-from tests.support import ECHO, ROOT, Coserve, free_block, free_port, sigterm_when_parent_dies, wait_for
+from tests.support import (
+    ECHO,
+    ROOT,
+    Coserve,
+    free_block,
+    free_port,
+    sigterm_when_parent_dies,
+    start_coserve,
+    wait_for,
+    write_tarball,
+)
 
 pytestmark = pytest.mark.integration
 KEY, SECRET = "AKIDAPPLY", "apply-s3cret"
@@ -144,4 +154,24 @@ def test_with_auth_unsigned_is_refused_and_a_signed_principal_applies(tmp_path: 
     finally:
         sm.close()
         rt.close()
+        c.stop()
+
+
+def test_the_file_serve_started_with_is_unchanged_when_applied(tmp_path: Path) -> None:
+    """`serve FILE` and `apply FILE` read a file alike: a relative ModelDataUrl, given from another folder
+    through `..`, names the same artifact, so nothing restarts."""
+    work = tmp_path / "served"
+    work.mkdir()
+    write_tarball(work / "model.tar.gz", {"model.txt": "one"})
+    doc = {"EndpointName": "filed", "Containers": [{"ContainerHostname": "echo", "Image": "process",
+                                                    "ModelDataUrl": "model.tar.gz"}],
+           "Coserve": {"Containers": {"echo": {"Command": ECHO}}}}  # fmt: skip
+    c = start_coserve(doc, work)
+    try:
+        pids = {p.pid for p in c.descendants()}
+        done = apply(c, tmp_path / "served" / ".." / "served" / "deploy.yaml")
+        assert done.returncode == 0, done.stderr
+        assert "endpoint filed: unchanged" in done.stdout and "endpoint filed: InService" in done.stdout
+        assert {p.pid for p in c.descendants()} == pids
+    finally:
         c.stop()
