@@ -23,9 +23,6 @@ from typing import Any
 from runtime.cli.deployfile import DeploymentFetchError, localize
 from runtime.config import ConfigError, load_deployment
 from runtime.config.load import read_document
-from runtime.control.apply import absolute_paths
-from runtime.control.deploy_op import TARGET
-from runtime.control.wire import CONTENT_TYPE
 
 TIMEOUT_S = 60.0
 BAD_REQUEST = ("ValidationException", "SerializationException")  # the host refused the file itself: exit 2
@@ -69,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _read(arg: str, workdir: Path) -> dict[str, Any]:
     """The file, checked as `coserve serve` checks it, with its relative paths made absolute."""
+    from runtime.control.apply import absolute_paths  # imported on use: it loads botocore, which `coserve` need not
+
     try:
         path = localize(arg, workdir)
         deployment = load_deployment(path)
@@ -93,6 +92,9 @@ def session_for(region: str | None) -> tuple[Any, str]:
 def send(url: str, doc: dict[str, Any], session: Any, region: str) -> dict[str, Any]:
     from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
     from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+
+    from runtime.control.deploy_op import TARGET
+    from runtime.control.wire import CONTENT_TYPE
 
     body = json.dumps(doc).encode()
     request = AWSRequest("POST", url.rstrip("/") + "/", data=body,
