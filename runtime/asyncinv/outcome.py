@@ -17,7 +17,9 @@ from runtime.errors import InternalFailure, ModelError, SageMakerError
 
 # (endpoint name, body, headers, timeout in seconds) -> (status, headers, body). Headers sent: content-type,
 # accept, x-amzn-sagemaker-custom-attributes, x-amzn-sagemaker-inference-id (lower case, each when set); the
-# timeout is the request's InvocationTimeoutSeconds, which the invoke path must allow instead of its own.
+# timeout is the request's InvocationTimeoutSeconds, which the invoke path must allow instead of its own; past it,
+# the Invoker answers ModelError (as InvokeEndpoint would) or raises TimeoutError. Any other exception fails the
+# request with InternalFailure.
 Invoker = Callable[[str, bytes, Mapping[str, str], float], Awaitable[tuple[int, Mapping[str, str], bytes]]]
 NOT_YET = frozenset({"ServiceUnavailable", "ModelNotReadyException"})
 JSON = "application/json"

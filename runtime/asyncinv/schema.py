@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS async_invocations (
     endpoint TEXT NOT NULL COLLATE NOCASE,
     inference_id TEXT NOT NULL,
     request TEXT NOT NULL,                   -- the request's headers as JSON (content type, accept, ...)
-    body BLOB,                               -- an inline payload; NULL when it is at input_location
+    body BLOB,                               -- an inline payload (NULL when it is at input_location)
     input_location TEXT,
     output_location TEXT NOT NULL,
     failure_location TEXT NOT NULL,
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS async_invocations (
     state TEXT NOT NULL,                     -- queued | running | done | failed
     not_before REAL NOT NULL DEFAULT 0,      -- a retry's backoff
     lease_until REAL,                        -- while running: after this, the claim is void and it runs again
-    attempts INTEGER NOT NULL DEFAULT 0,     -- claims so far; a finish names its claim, so only the holder's counts
+    attempts INTEGER NOT NULL DEFAULT 0,     -- claims so far: a finish names its claim, so only the holder counts
     started REAL,
     finished REAL,
     completions INTEGER NOT NULL DEFAULT 0,  -- times it was marked done or failed: 1, or the queue is broken
