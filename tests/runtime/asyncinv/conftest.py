@@ -93,8 +93,9 @@ class Served:
 
     def start(self) -> Served:
         self.port = free_port()
-        argv = [sys.executable, "-m", "tests.runtime.asyncinv.serve", "--db", str(self.db), "--port", str(self.port),
-                "--container", self.container, "--endpoints", str(self.endpoints), "--trace", str(self.trace)]  # fmt: skip
+        argv = [sys.executable, "-m", "tests.runtime.asyncinv.serve", "--db", str(self.db),
+                "--port", str(self.port), "--container", self.container, "--endpoints", str(self.endpoints),
+                "--trace", str(self.trace)]  # fmt: skip
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                          preexec_fn=sigterm_when_parent_dies)  # fmt: skip

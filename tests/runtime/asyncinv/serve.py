@@ -62,10 +62,10 @@ def build(args: argparse.Namespace) -> Any:
             raise EndpointNotFound(name)
         return from_endpoint_config(found)
 
-    async def invoker(endpoint: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Any:
+    async def invoker(endpoint: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> Any:
         tracer.note("start", headers.get("x-amzn-sagemaker-inference-id", ""))
         try:
-            r = await client.post("/invocations", content=body, headers=dict(headers), timeout=timeout)
+            r = await client.post("/invocations", content=body, headers=dict(headers), timeout=timeout_s)
         except httpx.TimeoutException as exc:
             raise TimeoutError(str(exc)) from exc  # what the Invoker seam raises when the timeout passes
         finally:
