@@ -52,21 +52,33 @@ class Job:
         item, started = self.item, self.clock()
         result = await self._outcome(started)
         if result is None or result.retry:
-            await self._later(result.reason if result else "S3 unavailable")
+            await self._later(result.reason if result else "the input could not be read yet")
             return None
+        written = await self._write(result)
+        if written is None:
+            await self._later("S3 unavailable for writing")
+            return None
+        result = written
+        reason = None if result.ok else result.reason
+        if await asyncio.to_thread(self.queue.finish, item, reason, self.clock()):
+            log.info("async %s/%s: %s", item.endpoint, item.inference_id, "done" if result.ok else reason)
+        return Done(item.endpoint, result.ok, started - item.enqueued, self.clock() - item.enqueued)
+
+    async def _write(self, result: Outcome) -> Outcome | None:
+        """Write the answer (or the error) to its location: the outcome as it stands once written, None when S3
+        failed in a way worth retrying. An answer that cannot be written becomes an error at the failure location."""
+        item = self.item
         target = item.output_location if result.ok else item.failure_location
         try:
             await asyncio.to_thread(s3io.put, self.s3(), target, result.body, result.content_type)
         except s3io.S3Failure as exc:
             if exc.transient:
-                await self._later(str(exc))
                 return None
-            log.error("async %s/%s: answer not written: %s", item.endpoint, item.inference_id, exc)
-            result = Outcome(False, b"", None, str(exc))
-        reason = None if result.ok else result.reason
-        if await asyncio.to_thread(self.queue.finish, item, reason, self.clock()):
-            log.info("async %s/%s: %s", item.endpoint, item.inference_id, "done" if result.ok else reason)
-        return Done(item.endpoint, result.ok, started - item.enqueued, self.clock() - item.enqueued)
+            if result.ok:
+                return await self._write(outcome.broken(f"The answer could not be written: {exc}"))
+            log.error("async %s/%s: error document not written: %s", item.endpoint, item.inference_id, exc)
+            return Outcome(False, b"", None, f"{result.reason} (not written: {exc})")
+        return result
 
     async def _outcome(self, now: float) -> Outcome | None:
         item = self.item

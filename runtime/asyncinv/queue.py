@@ -30,6 +30,8 @@ class AsyncQueue:
         self._lock = threading.Lock()  # one connection, shared by the threads calls run in
 
     def open(self) -> AsyncQueue:
+        """Create the queue's tables if absent. To share the control plane's file, open its store first: it refuses
+        a new file that already holds tables (runtime.control.schema)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
         db.execute("PRAGMA journal_mode = WAL")
@@ -45,10 +47,12 @@ class AsyncQueue:
                 self._db = None
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write takes the file's write lock at once (no deadlock on upgrading); a read takes a snapshot and
+        never waits on a writer, the control plane's included when both share a file."""
         with self._lock:
             assert self._db is not None, "AsyncQueue.open() first"
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             try:
                 yield self._db
             except BaseException:
@@ -88,7 +92,7 @@ class AsyncQueue:
 
     def waiting(self, now: float) -> list[str]:
         """Endpoints with a request ready to be claimed."""
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             rows = db.execute(
                 "SELECT DISTINCT endpoint FROM async_invocations WHERE (state = 'queued' AND not_before <= ?) "
                 "OR (state = 'running' AND lease_until <= ?)", (now, now),
@@ -135,7 +139,7 @@ class AsyncQueue:
 
     def backlog(self, now: float) -> dict[str, Backlog]:
         """Per endpoint with work: requests queued or in flight, and the age of the oldest."""
-        with self._tx() as db:
+        with self._tx(write=False) as db:
             rows = db.execute(
                 "SELECT endpoint, count(*), min(enqueued) FROM async_invocations "
                 "WHERE state IN ('queued', 'running') GROUP BY endpoint"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sqlite3
 
 VERSION = 1
-FILE_NAME = "async-invocations.db"  # under the state directory, beside the control plane's coserve.db
+# The file when the queue has one of its own; beside the control plane, it shares the control plane's file.
+FILE_NAME = "async-invocations.db"
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS asyncinv_schema (version INTEGER NOT NULL);

@@ -83,7 +83,11 @@ class AsyncWorker:
     async def _pass(self) -> None:
         now = self.clock()
         for endpoint in await asyncio.to_thread(self.queue.waiting, now):
-            config, refused = await self._config(endpoint)
+            try:
+                config, refused = await self._config(endpoint)
+            except Exception:  # the control plane's store is unreadable: this endpoint waits, the others go on
+                log.exception("async: the settings of endpoint %s could not be read", endpoint)
+                continue
             limit = config.max_concurrent if config is not None else GONE_BATCH
             for item in await asyncio.to_thread(self.queue.claim, endpoint, limit, now):
                 job = Job(item, self.queue, self.invoker, self.s3, self.settings.job, self.clock, refused)

@@ -162,3 +162,20 @@ def test_a_retried_inference_id_is_queued_once(serve: Any, s3: S3Endpoint, bucke
     assert again["OutputLocation"] == first["OutputLocation"]
     wait_for(lambda: s3_object(s3, first["OutputLocation"]), 30, "the output")
     assert len(rows(served.db)) == 1
+
+
+def test_an_answer_that_cannot_be_written_fails_at_the_failure_location(
+    serve: Any, s3: S3Endpoint, bucket: str
+) -> None:
+    config = async_config(bucket)
+    # SeaweedFS creates a missing bucket on the first write, so a name no store accepts stands for a bad output path.
+    config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"] = "s3://Bad_Bucket/out"
+    served: Served = serve({"ep": config})
+    r = served.client().invoke_endpoint_async(EndpointName="ep", Body=b"x", InferenceId="lost")
+    assert r["FailureLocation"] == f"s3://{bucket}/failed/lost-error.out"
+    doc = json.loads(wait_for(lambda: s3_object(s3, r["FailureLocation"]), 30, "the failure object")["body"])
+    assert doc["__type"] == "InternalFailure"
+    assert doc["message"].startswith(
+        "The answer could not be written: Could not write s3://Bad_Bucket/out/lost.out: InvalidBucketName"
+    )
+    assert wait_for(lambda: [x["state"] for x in rows(served.db)] == ["failed"], 10, "the row marked failed")
