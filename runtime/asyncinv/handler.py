@@ -20,12 +20,19 @@ from runtime.asyncinv.config import Lookup, NotAsync
 from runtime.asyncinv.locations import locations
 from runtime.asyncinv.queue import AsyncQueue
 from runtime.asyncinv.request import MAX_INLINE_BODY, parse
-from runtime.errors import InternalFailure, SageMakerError, ServiceUnavailable, UnsupportedMethod, ValidationError
+from runtime.errors import (
+    InternalFailure,
+    Reply,
+    SageMakerError,
+    ServiceUnavailable,
+    UnsupportedMethod,
+    ValidationError,
+    render,
+)
 from runtime.router.body import read_body
 
 log = logging.getLogger("runtime.asyncinv")
 PREFIX, SUFFIX = "/endpoints/", "/async-invocations"
-Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
 def accepts(scope: Scope) -> bool:
@@ -49,26 +56,24 @@ class AsyncInvocations:
     async def reply(self, scope: Scope, receive: Receive) -> Reply:
         """Read the body (at most the inline limit), then `handle` it."""
         if scope["method"] != "POST":
-            return _error(UnsupportedMethod(f"{scope['method']} is not supported on {scope['path']}."))
-        headers = _headers(scope)
-        try:
-            body, _ = await read_body(receive, headers, MAX_INLINE_BODY, hashed=False)
-        except SageMakerError as exc:
-            return _error(exc)
-        return await self.handle(scope, body)
+            return render(UnsupportedMethod(f"{scope['method']} is not supported on {scope['path']}."))
+        read = await read_body(receive, _headers(scope), MAX_INLINE_BODY, hashed=False)
+        if isinstance(read, SageMakerError):
+            return render(read)
+        return await self.handle(scope, read[0])
 
     async def handle(self, scope: Scope, body: bytes) -> Reply:
         """One request whose body is already read (so auth in front can hash it first)."""
         try:
             return await self._queue(scope["path"][len(PREFIX) : -len(SUFFIX)], _headers(scope), body)
         except SageMakerError as exc:
-            return _error(exc)
+            return render(exc)
         except sqlite3.OperationalError as exc:  # the file is locked or the disk is full: worth a retry
             log.error("async: request not queued: %s", exc)
-            return _error(ServiceUnavailable("The request could not be queued. Try again."))
+            return render(ServiceUnavailable("The request could not be queued. Try again."))
         except Exception:
             log.exception("async: unexpected failure queuing POST %s", scope["path"])
-            return _error(InternalFailure("An internal error occurred in coserve."))
+            return render(InternalFailure("An internal error occurred in coserve."))
 
     async def _queue(self, endpoint: str, headers: dict[str, str], body: bytes) -> Reply:
         request = parse(endpoint, headers, body)
@@ -94,10 +99,3 @@ class AsyncInvocations:
 def _headers(scope: Scope) -> dict[str, str]:
     """Lower-case names, the first value of each."""
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in reversed(scope["headers"])}
-
-
-def _error(exc: SageMakerError) -> Reply:
-    body = exc.body()
-    headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers().items()]
-    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return exc.status, headers, body
