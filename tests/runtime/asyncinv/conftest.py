@@ -83,6 +83,7 @@ class Served:
     trace: Path
     env: dict[str, str]
     log: Path
+    invoker: str = "router"
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     _clients: list[Any] = field(default_factory=list)
@@ -95,7 +96,7 @@ class Served:
         self.port = free_port()
         argv = [sys.executable, "-m", "tests.runtime.asyncinv.serve", "--db", str(self.db),
                 "--port", str(self.port), "--container", self.container, "--endpoints", str(self.endpoints),
-                "--trace", str(self.trace)]  # fmt: skip
+                "--trace", str(self.trace), "--invoker", self.invoker]  # fmt: skip
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                          preexec_fn=sigterm_when_parent_dies)  # fmt: skip
@@ -137,12 +138,12 @@ def serve(tmp_path: Path, echo: str, s3: S3Endpoint) -> Iterator[Any]:
     """A factory: serve(endpoints) starts serve.py with those endpoint configs ({name: config or {}})."""
     started: list[Served] = []
 
-    def start(endpoints: dict[str, Any]) -> Served:
+    def start(endpoints: dict[str, Any], invoker: str = "router") -> Served:
         path = tmp_path / "endpoints.json"
         path.write_text(json.dumps(endpoints))
         env = {**os.environ, **s3.env()}
         served = Served(tmp_path / "state" / "async-invocations.db", echo, path, tmp_path / "trace.jsonl", env,
-                        tmp_path / "serve.log")  # fmt: skip
+                        tmp_path / "serve.log", invoker)  # fmt: skip
         started.append(served.start())
         return served
 

@@ -1,14 +1,17 @@
 """A process that serves InvokeEndpointAsync with runtime.asyncinv's handler and worker, for the tests.
 
     python -m tests.runtime.asyncinv.serve --db DB --port P --container URL --endpoints FILE [--trace FILE]
+        [--invoker router|direct]
 
-What it stands in for, and why: the composition root (runtime/main.py) wires the handler into the front door and
-the router's own invoke path in as the Invoker; that wiring is the integrator's. Here the Invoker is a minimal
-one that POSTs to one real container process (tests/containers/echo.py), and the endpoints' configs come from a
-JSON file ({name: CreateEndpointConfig request}) instead of the control plane's store. Everything else is the
-real code: the SQLite queue file, the worker, boto3 against a real S3 (credentials and endpoint from the
-environment), uvicorn on 127.0.0.1. `--trace` appends one JSON line per invocation start and end, so a test can
-count how many were in flight at once. GET /metrics serves the backlog and latency figures.
+What it stands in for, and why: the composition root wires the handler into the front door's app and runs the
+worker beside the supervisor; that wiring is the integrator's. Here a bare ASGI app serves the handler, and the
+endpoints' configs come from a JSON file ({name: CreateEndpointConfig request}) instead of the control plane's
+store. The Invoker is the router's own invoke path (`router_invoker`) over a routing table whose endpoints are
+all one real container process (tests/containers/echo.py, at --container), or with `--invoker direct` a minimal
+one that POSTs to the container itself (what any other invoke path that answers raw container errors would do).
+Everything else is the real code: the SQLite queue file, the worker, boto3 against a real S3 (credentials and
+endpoint from the environment), uvicorn on 127.0.0.1. `--trace` appends one JSON line per invocation start and
+end, so a test can count how many were in flight at once. GET /metrics serves the backlog and latency figures.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ from runtime.asyncinv import (
     from_endpoint_config,
     register,
 )
+from runtime.asyncinv.invoker import router_invoker
+from runtime.published import Published
+from runtime.router import Router, RouterSettings
+from runtime.routing import ContainerRoute, EndpointTable, HostTable
 from runtime.storage.s3 import make_client
 from runtime.storage.settings import StorageSettings
 
@@ -62,15 +69,25 @@ def build(args: argparse.Namespace) -> Any:
             raise EndpointNotFound(name)
         return from_endpoint_config(found)
 
-    async def invoker(endpoint: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> Any:
-        tracer.note("start", headers.get("x-amzn-sagemaker-inference-id", ""))
+    async def direct(endpoint: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> Any:
         try:
             r = await client.post("/invocations", content=body, headers=dict(headers), timeout=timeout_s)
         except httpx.TimeoutException as exc:
             raise TimeoutError(str(exc)) from exc  # what the Invoker seam raises when the timeout passes
+        return r.status_code, dict(r.headers), r.content
+
+    port = int(args.container.rsplit(":", 1)[1])
+    route = ContainerRoute("primary", port, "RUNNING", "/var/log/coserve/primary.log")
+    table = HostTable(tuple(EndpointTable(name, "AllTraffic", "Serial", (route,)) for name in configs))
+    router = Router(Published(table), RouterSettings())
+    inner = direct if args.invoker == "direct" else router_invoker(router)
+
+    async def invoker(endpoint: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> Any:
+        tracer.note("start", headers.get("x-amzn-sagemaker-inference-id", ""))
+        try:
+            return await inner(endpoint, body, headers, timeout_s)
         finally:
             tracer.note("end", headers.get("x-amzn-sagemaker-inference-id", ""))
-        return r.status_code, dict(r.headers), r.content
 
     storage = StorageSettings(cache_dir=Path(tempfile.gettempdir()), s3_addressing_style="path")
     queue = AsyncQueue(Path(args.db))
@@ -103,6 +120,7 @@ def build(args: argparse.Namespace) -> Any:
         await receive()  # shutdown
         await worker.stop()
         await client.aclose()
+        await router.upstream.close()
         queue.close()
         logging.getLogger("serve").info("stopped: worker drained, queue closed")
         await send({"type": "lifespan.shutdown.complete"})
@@ -115,6 +133,7 @@ def main() -> None:
     for flag in ("--db", "--port", "--container", "--endpoints"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--trace")
+    parser.add_argument("--invoker", choices=("router", "direct"), default="router")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvicorn.run(build(args), host="127.0.0.1", port=int(args.port), log_level="warning", lifespan="on")

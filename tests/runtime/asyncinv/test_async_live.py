@@ -1,7 +1,6 @@
-"""InvokeEndpointAsync through boto3 against serve.py: real SeaweedFS, a real echo container, a real queue file.
-
-The Invoker in serve.py POSTs straight to the container; the router's own invoke path is wired in by the
-integrator (runtime/main.py), so what these tests prove is the queue, the worker and the S3 side.
+"""InvokeEndpointAsync through boto3 against serve.py: real SeaweedFS, a real echo container, a real queue file,
+and the router's own invoke path as the Invoker (`router_invoker`); a few tests use a direct Invoker instead, for
+what an invoke path that hands back raw container answers gets. What serve.py stands in for: its docstring.
 """
 
 from __future__ import annotations
@@ -75,8 +74,11 @@ def test_generated_id_inline_body_extension_and_filename(serve: Any, s3: S3Endpo
     assert json.loads(out["body"])["body"] == '{"x": 1}'
 
 
-def test_container_error_lands_in_the_failure_location(serve: Any, s3: S3Endpoint, bucket: str) -> None:
-    served: Served = serve({"ep": async_config(bucket)})
+@pytest.mark.parametrize("invoker", ["router", "direct"])
+def test_container_error_lands_in_the_failure_location(serve: Any, s3: S3Endpoint, bucket: str, invoker: str) -> None:
+    """Through the router, the error is InvokeEndpoint's ModelError as the router words it; through an invoke path
+    that hands back the container's raw 500, the worker words it the same way."""
+    served: Served = serve({"ep": async_config(bucket)}, invoker)
     location = put_input(s3, bucket, "in/bad", b"payload")
     r = served.client().invoke_endpoint_async(EndpointName="ep", InputLocation=location, CustomAttributes="status=500")
     failed = wait_for(lambda: s3_object(s3, r["FailureLocation"]), 30, "the failure object")
@@ -86,10 +88,11 @@ def test_container_error_lands_in_the_failure_location(serve: Any, s3: S3Endpoin
     assert doc["ErrorCode"] == "SERVER_ERROR_FROM_MODEL"
     assert doc["OriginalStatusCode"] == 500
     assert doc["OriginalMessage"] == "failure 500 in primary"
-    assert 'Received server error (500) from model with message "failure 500 in primary"' in doc["message"]
+    source = "primary" if invoker == "router" else "model"
+    assert doc["message"].startswith(f'Received server error (500) from {source} with message "failure 500 in primary"')
     assert s3_object(s3, r["OutputLocation"]) is None
     row = wait_for(lambda: [x for x in rows(served.db) if x["state"] == "failed"], 10, "the row marked failed")[0]
-    assert row["outcome"].startswith("ModelError: Received server error (500)")
+    assert row["outcome"] == ("ModelError (424)" if invoker == "router" else f"ModelError: {doc['message']}")
 
 
 def test_missing_input_and_timeout_are_failures(serve: Any, s3: S3Endpoint, bucket: str) -> None:
@@ -102,6 +105,18 @@ def test_missing_input_and_timeout_are_failures(serve: Any, s3: S3Endpoint, buck
     assert doc["__type"] == "ValidationError"
     assert doc["message"].startswith(f"Could not read the input at s3://{bucket}/in/nothing-here: NoSuchKey: ")
     slow = client.invoke_endpoint_async(
+        EndpointName="ep", Body=b"x", CustomAttributes="sleep=3", InvocationTimeoutSeconds=1
+    )
+    doc = json.loads(wait_for(lambda: s3_object(s3, slow["FailureLocation"]), 30, "the timeout's failure")["body"])
+    assert doc["__type"] == "ModelError"
+    assert doc["OriginalStatusCode"] == 504  # the router's own timeout, set to InvocationTimeoutSeconds
+    assert doc["OriginalMessage"].startswith("no response within 0.9")  # what was left of the 1 s
+    assert doc["message"].startswith("Your invocation timed out while waiting for a response from container primary.")
+
+
+def test_a_timeout_through_an_invoke_path_that_raises(serve: Any, s3: S3Endpoint, bucket: str) -> None:
+    served: Served = serve({"ep": async_config(bucket)}, "direct")
+    slow = served.client().invoke_endpoint_async(
         EndpointName="ep", Body=b"x", CustomAttributes="sleep=3", InvocationTimeoutSeconds=1
     )
     doc = json.loads(wait_for(lambda: s3_object(s3, slow["FailureLocation"]), 30, "the timeout's failure")["body"])
