@@ -6,11 +6,13 @@ Wiring (the composition root's), in the process that runs the control plane's st
     latency = register(registry, queue)  # metrics.py: backlog gauges (read at scrape) and latency histograms
     worker = AsyncWorker(queue, lookup, router_invoker(router), lambda: s3_client, observer=latency.observe)
     await worker.start()  ...  await worker.stop(); queue.close()
-    handler = AsyncInvocations(queue, lookup, on_queued=worker.wake)  # ASGI, for the requests `accepts(scope)`
+    guard = make_async_guard(authenticator)  # auth.py: SigV4 and sagemaker:InvokeEndpointAsync; None without Auth
+    handler = AsyncInvocations(queue, lookup, worker.wake, guard)  # ASGI, for the requests `accepts(scope)`
 One worker per queue file (start() takes back what a dead process held); handlers may run in other processes
 (gunicorn workers) on the same file, with `on_queued` None: the worker sees their requests within `poll_s`.
 """
 
+from runtime.asyncinv.auth import AsyncGuard, make_async_guard
 from runtime.asyncinv.config import AsyncConfig, EndpointNotFound, Lookup, NotAsync, from_endpoint_config
 from runtime.asyncinv.control import store_lookup
 from runtime.asyncinv.handler import AsyncInvocations, accepts
@@ -23,7 +25,7 @@ from runtime.asyncinv.schema import FILE_NAME
 from runtime.asyncinv.worker import AsyncWorker, WorkerSettings
 
 __all__ = [
-    "FILE_NAME", "AsyncConfig", "AsyncInvocations", "AsyncQueue", "AsyncWorker", "BacklogCollector", "Done",
-    "EndpointNotFound", "Invoker", "JobSettings", "LatencyMetrics", "Lookup", "NotAsync", "WorkerSettings",
-    "accepts", "from_endpoint_config", "register", "router_invoker", "store_lookup",
+    "FILE_NAME", "AsyncConfig", "AsyncGuard", "AsyncInvocations", "AsyncQueue", "AsyncWorker", "BacklogCollector",
+    "Done", "EndpointNotFound", "Invoker", "JobSettings", "LatencyMetrics", "Lookup", "NotAsync", "WorkerSettings",
+    "accepts", "from_endpoint_config", "make_async_guard", "register", "router_invoker", "store_lookup",
 ]  # fmt: skip

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from starlette.types import Receive, Scope, Send
 
+from runtime.asyncinv.auth import AsyncGuard
 from runtime.asyncinv.config import Lookup, NotAsync
 from runtime.asyncinv.locations import locations
 from runtime.asyncinv.queue import AsyncQueue
@@ -45,8 +46,9 @@ class AsyncInvocations:
     """The ASGI handler. `on_queued` is called after each commit (the worker's `wake`, when in this process)."""
 
     def __init__(self, queue: AsyncQueue, lookup: Lookup, on_queued: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 guard: AsyncGuard | None = None, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.queue, self.lookup, self.on_queued, self.clock = queue, lookup, on_queued, clock
+        self.guard = guard  # Coserve.Auth (runtime.asyncinv.auth): checked before anything else is answered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, headers, body = await self.reply(scope, receive)
@@ -63,9 +65,13 @@ class AsyncInvocations:
         return await self.handle(scope, read[0])
 
     async def handle(self, scope: Scope, body: bytes) -> Reply:
-        """One request whose body is already read (so auth in front can hash it first)."""
+        """One request whose body is already read."""
+        endpoint = scope["path"][len(PREFIX) : -len(SUFFIX)]
+        refused = self.guard(scope, endpoint, body) if self.guard is not None else None
+        if refused is not None:
+            return render(refused)
         try:
-            return await self._queue(scope["path"][len(PREFIX) : -len(SUFFIX)], _headers(scope), body)
+            return await self._queue(endpoint, _headers(scope), body)
         except SageMakerError as exc:
             return render(exc)
         except sqlite3.OperationalError as exc:  # the file is locked or the disk is full: worth a retry

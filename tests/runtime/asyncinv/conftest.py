@@ -84,6 +84,7 @@ class Served:
     env: dict[str, str]
     log: Path
     invoker: str = "router"
+    auth: Path | None = None
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     _clients: list[Any] = field(default_factory=list)
@@ -97,6 +98,8 @@ class Served:
         argv = [sys.executable, "-m", "tests.runtime.asyncinv.serve", "--db", str(self.db),
                 "--port", str(self.port), "--container", self.container, "--endpoints", str(self.endpoints),
                 "--trace", str(self.trace), "--invoker", self.invoker]  # fmt: skip
+        if self.auth is not None:
+            argv += ["--auth", str(self.auth)]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                          preexec_fn=sigterm_when_parent_dies)  # fmt: skip
@@ -105,10 +108,10 @@ class Served:
         assert self.proc.poll() is None, self.log.read_text()
         return self
 
-    def client(self, **config: Any) -> Any:
+    def client(self, key: str = "AKIDTEST", secret: str = "secret", **config: Any) -> Any:
         c = boto3.client(
-            "sagemaker-runtime", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="AKIDTEST",
-            aws_secret_access_key="secret",
+            "sagemaker-runtime", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=key,
+            aws_secret_access_key=secret,
             config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30, **config),
         )  # fmt: skip
         self._clients.append(c)
@@ -138,12 +141,16 @@ def serve(tmp_path: Path, echo: str, s3: S3Endpoint) -> Iterator[Any]:
     """A factory: serve(endpoints) starts serve.py with those endpoint configs ({name: config or {}})."""
     started: list[Served] = []
 
-    def start(endpoints: dict[str, Any], invoker: str = "router") -> Served:
+    def start(endpoints: dict[str, Any], invoker: str = "router", auth: dict[str, Any] | None = None) -> Served:
         path = tmp_path / "endpoints.json"
         path.write_text(json.dumps(endpoints))
+        auth_path = None
+        if auth is not None:
+            auth_path = tmp_path / "auth.json"
+            auth_path.write_text(json.dumps(auth))
         env = {**os.environ, **s3.env()}
         served = Served(tmp_path / "state" / "async-invocations.db", echo, path, tmp_path / "trace.jsonl", env,
-                        tmp_path / "serve.log", invoker)  # fmt: skip
+                        tmp_path / "serve.log", invoker, auth_path)  # fmt: skip
         started.append(served.start())
         return served
 

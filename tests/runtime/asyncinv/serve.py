@@ -1,7 +1,7 @@
 """A process that serves InvokeEndpointAsync with runtime.asyncinv's handler and worker, for the tests.
 
     python -m tests.runtime.asyncinv.serve --db DB --port P --container URL --endpoints FILE [--trace FILE]
-        [--invoker router|direct]
+        [--invoker router|direct] [--auth FILE]
 
 What it stands in for, and why: the composition root wires the handler into the front door's app and runs the
 worker beside the supervisor; that wiring is the integrator's. Here a bare ASGI app serves the handler, and the
@@ -39,9 +39,11 @@ from runtime.asyncinv import (
     WorkerSettings,
     accepts,
     from_endpoint_config,
+    make_async_guard,
     register,
 )
 from runtime.asyncinv.invoker import router_invoker
+from runtime.auth.build import build_authenticator
 from runtime.published import Published
 from runtime.router import Router, RouterSettings
 from runtime.routing import ContainerRoute, EndpointTable, HostTable
@@ -92,6 +94,7 @@ def build(args: argparse.Namespace) -> Any:
     storage = StorageSettings(cache_dir=Path(tempfile.gettempdir()), s3_addressing_style="path")
     queue = AsyncQueue(Path(args.db))
     registry = CollectorRegistry()
+    auth = build_authenticator(json.loads(Path(args.auth).read_text()), None) if args.auth else None
     settings = WorkerSettings(poll_s=0.2)
     state: dict[str, Any] = {}
 
@@ -115,7 +118,7 @@ def build(args: argparse.Namespace) -> Any:
         s3 = make_client(storage)  # one client: boto3 clients are thread-safe, and building one is slow
         worker = AsyncWorker(queue, lookup, invoker, lambda: s3, settings, latency.observe)
         await worker.start()
-        state["handler"] = AsyncInvocations(queue, lookup, on_queued=worker.wake)
+        state["handler"] = AsyncInvocations(queue, lookup, worker.wake, make_async_guard(auth))
         await send({"type": "lifespan.startup.complete"})
         await receive()  # shutdown
         await worker.stop()
@@ -133,6 +136,7 @@ def main() -> None:
     for flag in ("--db", "--port", "--container", "--endpoints"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--trace")
+    parser.add_argument("--auth", help="a Coserve.Auth section as JSON")
     parser.add_argument("--invoker", choices=("router", "direct"), default="router")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
