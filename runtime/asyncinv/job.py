@@ -48,7 +48,8 @@ class Job:
         self.refused = refused  # the endpoint is gone, or no longer asynchronous: fail without invoking
 
     async def run(self) -> Done | None:
-        """The request's outcome written and its row marked, or it is back in the queue (None)."""
+        """The request's outcome written and its row marked; None when it went back in the queue, or when its
+        claim was voided meanwhile (what it wrote went to the same key the live claim writes)."""
         item, started = self.item, self.clock()
         result = await self._outcome(started)
         if result is None or result.retry:
@@ -60,8 +61,11 @@ class Job:
             return None
         result = written
         reason = None if result.ok else result.reason
-        if await asyncio.to_thread(self.queue.finish, item, reason, self.clock()):
-            log.info("async %s/%s: %s", item.endpoint, item.inference_id, "done" if result.ok else reason)
+        if not await asyncio.to_thread(self.queue.finish, item, reason, self.clock()):
+            # The claim was voided (its lease ran out) and a later claim owns the row: that one counts it.
+            log.warning("async %s/%s: finished on a voided claim", item.endpoint, item.inference_id)
+            return None
+        log.info("async %s/%s: %s", item.endpoint, item.inference_id, "done" if result.ok else reason)
         return Done(item.endpoint, result.ok, started - item.enqueued, self.clock() - item.enqueued)
 
     async def _write(self, result: Outcome) -> Outcome | None:
