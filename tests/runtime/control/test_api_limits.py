@@ -27,7 +27,8 @@ UNSUPPORTED_VARIANT = [
     ({"ManagedInstanceScaling": {"Status": "ENABLED"}}, "ProductionVariants[0].ManagedInstanceScaling"),
 ]
 UNSUPPORTED_CONFIG = [
-    ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "s3://b/o"}}}, "AsyncInferenceConfig"),
+    ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "https://b/o"}}},
+     "AsyncInferenceConfig.OutputConfig.S3OutputPath other than s3://"),
     ({"DataCaptureConfig": {"InitialSamplingPercentage": 10, "DestinationS3Uri": "s3://b/c",
                             "CaptureOptions": [{"CaptureMode": "Input"}]}}, "DataCaptureConfig"),
     ({"KmsKeyId": "key"}, "KmsKeyId"),
