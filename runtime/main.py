@@ -29,7 +29,7 @@ from pathlib import Path
 
 import uvloop
 
-from runtime.asyncinv import AsyncQueue, AsyncWorker, router_invoker, store_lookup
+from runtime.asyncinv import AsyncQueue, AsyncWorker, LatencyMetrics, router_invoker, store_lookup
 from runtime.auth import PolicyError
 from runtime.config import Deployment
 from runtime.config.load import read_document
@@ -144,9 +144,14 @@ class Runtime:
         fleet.in_flight = door.in_flight  # drains a retired generation by the router's own counts (one process)
         # InvokeEndpointAsync's worker, in this process: its own router over the published table.
         queue = AsyncQueue(store.path).open()
-        async_router = Router(table, settings.router)
+        # In one process its requests count in the front door's per-container figures, and its latencies show in
+        # /metrics; gunicorn workers serve /metrics from their own files, which this process does not write.
+        alone = d.server.workers <= 1
+        counted = metrics.router.start().observe if alone else None
+        async_router = Router(table, settings.router, None, counted)
         s3 = functools.cache(lambda: make_client(d.storage))  # made on the first async request, then kept
-        worker = AsyncWorker(queue, store_lookup(store), router_invoker(async_router), s3)
+        latency = LatencyMetrics(metrics.router.registry).observe if alone else None
+        worker = AsyncWorker(queue, store_lookup(store), router_invoker(async_router), s3, observer=latency)
         door.on_queued = worker.wake
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

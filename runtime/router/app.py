@@ -236,10 +236,13 @@ class FrontDoorApp:
         elif scope["type"] == "http" and is_stream(scope["path"]):
             await self.streams(scope, receive, send)
             return
-        elif (
-            self.control is not None and scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST"
-        ):
+        elif scope["type"] != "http":
+            pass  # the lifespan: starlette's
+        elif self.control is not None and scope["path"] == "/" and scope["method"] == "POST":
             await self.control(scope, receive, send)
+            return
+        elif self.async_invocations is not None and is_async(scope["path"]):
+            await self.async_invocations(scope, receive, send)
             return
         await self.fallback(scope, receive, send)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -43,14 +44,15 @@ def model_url(tmp: Path, name: str, text: str) -> str:
     return path.as_uri()
 
 
-def start_host(workdir: Path, state: Path, port: int, port_base: int) -> Coserve:
+def start_host(workdir: Path, state: Path, port: int, port_base: int, storage: dict[str, str] | None = None,
+               env: dict[str, str] | None = None) -> Coserve:  # fmt: skip
     """`coserve serve host.yaml --state-dir DIR`: a file with only host settings, no endpoint of its own."""
     workdir.mkdir(parents=True, exist_ok=True)
     settings = {
         "Coserve": {
             "Server": {"LogDir": str(workdir / "logs"), "RunDir": str(workdir / "run"), "PortBase": port_base,
                        "PortBlock": 10, "MaxContainers": 8, "DrainTimeout": "5s", "StopGrace": "5s"},
-            "Storage": {"CacheDir": str(workdir / "cache")},
+            "Storage": {"CacheDir": str(workdir / "cache"), **(storage or {})},
         }
     }  # fmt: skip
     host_file = workdir / "host.yaml"
@@ -59,7 +61,7 @@ def start_host(workdir: Path, state: Path, port: int, port_base: int) -> Coserve
     argv = [sys.executable, "-m", "runtime", "serve", str(host_file), "--state-dir", str(state),
             "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})},
                                 preexec_fn=sigterm_when_parent_dies)  # fmt: skip
     c = Coserve(proc, port, workdir, "", log)
     wait_for(lambda: proc.poll() is not None or c.ping()[0] != 0, 60, f"the front door (log: {log})")
