@@ -53,7 +53,7 @@ def test_a_second_generation_runs_beside_the_first_then_the_first_goes(host: Any
     bring_up(sup, work, second, tmp_path, 1.0)
     new = sup.routes([u.key for u in second])
     assert [(r.hostname, r.port) for r in new] == [("a", 30020), ("b", 30030)], "same hostnames, own ports"
-    assert {"ep.1.a", "ep.1.b", "ep.2.a", "ep.2.b"} <= set(os_.by_dir), "a run dir per key"
+    assert {"a.0", "b.1", "a.2", "b.3"} <= set(os_.by_dir), "a run dir per container: <hostname>.<port block>"
     old_pids = {os_.by_dir[u.key.name].pid for u in first}
 
     sup.stop([u.key for u in first], 2.0)
