@@ -70,9 +70,7 @@ class SupervisorFleet:
         return None
 
     def _log(self, endpoint: str, hostname: str) -> Path:
-        if endpoint == self.file_endpoint:
-            return self.server.container_log(hostname)
-        return self.server.log_dir / endpoint / f"{hostname}.log"
+        return self.server.container_log(hostname, None if endpoint == self.file_endpoint else endpoint)
 
     def progress(self, gen: Generation) -> Progress:
         held = self.held[gen]
