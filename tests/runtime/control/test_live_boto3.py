@@ -24,7 +24,7 @@ import yaml
 from botocore.config import Config
 
 from tests.leftovers import Snapshot, snapshot
-from tests.support import ROOT, Coserve, free_block, free_port, sigterm_when_parent_dies, wait_for
+from tests.support import ROOT, Coserve, client_error, free_block, free_port, sigterm_when_parent_dies, wait_for
 
 pytestmark = pytest.mark.integration
 WAIT = {"Delay": 1, "MaxAttempts": 120}
@@ -204,6 +204,40 @@ def test_the_whole_control_plane_through_boto3(host: tuple[Path, int, int]) -> N
         running.assert_gone()
         assert c.descendants() == []
         assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+    finally:
+        sm.close()
+        rt.close()
+        c.stop()
+
+
+def test_a_failed_create_and_a_failed_update_say_why_and_the_old_model_serves_on(host: tuple[Path, int, int]) -> None:
+    tmp, port, base = host
+    c = start_host(tmp / "host", tmp / "state", port, base)
+    sm, rt = clients(c)
+    missing = (tmp / "nowhere.tar.gz").as_uri()
+    try:
+        create_endpoint(sm, "bad", "mb", "cb", [{"Image": "process", "ModelDataUrl": missing}])
+        failed = wait_for(lambda: (d := sm.describe_endpoint(EndpointName="bad"))["EndpointStatus"] == "Failed" and d,
+                          60, "the create to fail")  # fmt: skip
+        assert failed["FailureReason"].startswith("container container-1: model artifact file://")
+        assert "No such file or directory" in failed["FailureReason"]
+        code = client_error(lambda: rt.invoke_endpoint(EndpointName="bad", Body=b"x"))["Error"]["Code"]
+        assert code == "ValidationError", "a failed endpoint serves nothing"
+
+        create_endpoint(sm, "ep", "good", "c1", [{"Image": "process", "ModelDataUrl": model_url(tmp, "v1", "v1")}])
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=WAIT)
+        sm.create_model(ModelName="broken", PrimaryContainer={"Image": "process", "ModelDataUrl": missing})
+        variant = {"VariantName": "AllTraffic", "ModelName": "broken", "InstanceType": "ml.c5.large",
+                   "InitialInstanceCount": 1}  # fmt: skip
+        sm.create_endpoint_config(EndpointConfigName="c2", ProductionVariants=[variant])
+        with Load(c.url, "ep") as load:
+            sm.update_endpoint(EndpointName="ep", EndpointConfigName="c2")
+            rolled = wait_for(lambda: (d := sm.describe_endpoint(EndpointName="ep"))["EndpointStatus"] == "InService"
+                              and d.get("FailureReason") and d, 60, "the update to roll back")  # fmt: skip
+            seen = load.ok
+            wait_for(lambda: load.ok >= seen + 10, 30, "load after the rollback")
+        assert rolled["EndpointConfigName"] == "c1" and "nowhere.tar.gz" in rolled["FailureReason"]
+        assert load.failures == [] and set(load.models) == {"v1"}
     finally:
         sm.close()
         rt.close()
