@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import uvloop
 
+from runtime.asyncinv import AsyncQueue, AsyncWorker, LatencyMetrics, router_invoker, store_lookup
 from runtime.auth import PolicyError
 from runtime.config import Deployment
 from runtime.config.load import read_document
@@ -45,8 +47,10 @@ from runtime.fleet import SupervisorFleet
 from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
+from runtime.router import Router
 from runtime.routing import TableSource
 from runtime.rundir import RunDir
+from runtime.storage.s3 import make_client
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.osproc import RealOs
 from runtime.supervisor.units import deployment_units
@@ -142,17 +146,32 @@ class Runtime:
         table.set(fleet.table())
         door = self._door = FrontDoor(settings, run, table, self.host, self.port, metrics.router)
         fleet.in_flight = door.in_flight  # drains a retired generation by the router's own counts (one process)
+        # InvokeEndpointAsync's worker, in this process: its own router over the published table.
+        queue = AsyncQueue(store.path).open()
+        # In one process its requests count in the front door's per-container figures, and its latencies show in
+        # /metrics; gunicorn workers serve /metrics from their own files, which this process does not write.
+        alone = d.server.workers <= 1
+        counted = metrics.router.start().observe if alone else None
+        async_router = Router(table, settings.router, None, counted)
+        s3 = functools.cache(lambda: make_client(d.storage))  # made on the first async request, then kept
+        latency = LatencyMetrics(metrics.router.registry).observe if alone else None
+        worker = AsyncWorker(queue, store_lookup(store), router_invoker(async_router), s3, observer=latency)
+        door.on_queued = worker.wake
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal, sig)
         try:
             await door.start()
+            await worker.start()  # takes back what a killed coserve left queued or running
             await self._supervise(supervisor, fleet, reconciler, table)
             log.info("shutting down: draining requests for up to %gs", d.server.drain_timeout_s)
             await door.stop()
             await self._stop_containers(supervisor, fleet, table)
         finally:
             await door.stop()
+            await worker.stop()
+            queue.close()
+            await async_router.upstream.close()
             await work.close()
             preparer.store.close()
             metrics.close(time.monotonic())  # while the cgroups still exist: the last EMF lines read them
