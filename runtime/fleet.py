@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runtime.config import Deployment, ServerSettings
 from runtime.control.reconcile import Generation, Progress
+from runtime.metrics.members import Member
 from runtime.routing import ContainerRoute, EndpointTable, HostTable
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.keys import ContainerKey
@@ -44,6 +45,12 @@ class SupervisorFleet:
         self.version = 0
         self._reasons: dict[ContainerKey, str] = {}  # the last lifecycle message of each container
 
+    def members(self) -> list[Member]:
+        """Every supervised container, from its add to its forget, for the metrics (runtime.metrics.members)."""
+        return [Member(key, spec, held.deployment.variant_name, held.deployment.mode)
+                for held in self.held.values()
+                for key, spec in zip(held.keys, held.deployment.containers, strict=True)]  # fmt: skip
+
     def on_event(self, event: Event) -> None:
         if event.key is not None:
             self._reasons[event.key] = event.message
@@ -63,15 +70,13 @@ class SupervisorFleet:
         return None
 
     def _log(self, endpoint: str, hostname: str) -> Path:
-        if endpoint == self.file_endpoint:
-            return self.server.container_log(hostname)
-        return self.server.log_dir / endpoint / f"{hostname}.log"
+        return self.server.container_log(hostname, None if endpoint == self.file_endpoint else endpoint)
 
     def progress(self, gen: Generation) -> Progress:
         held = self.held[gen]
         states = self.supervisor.states(held.keys)
         fatal = [k for k, s in states.items() if s is State.FATAL]
-        reason = "; ".join(f"container {k.hostname}: {self._reasons.get(k, 'gave up')}" for k in fatal)
+        reason = "; ".join(_named(k.hostname, self._reasons.get(k, "gave up")) for k in fatal)
         running = sum(1 for s in states.values() if s is State.RUNNING)
         return Progress(len(held.keys), running, len(fatal), reason)
 
@@ -123,3 +128,9 @@ class SupervisorFleet:
                            for r in self.supervisor.routes(self.held[gen].keys))  # fmt: skip
             endpoints.append(EndpointTable(name, d.variant_name, d.mode, routes))
         return HostTable(tuple(endpoints), self.supervisor.version + self.version, self.file_endpoint)
+
+
+def _named(hostname: str, message: str) -> str:
+    """A FailureReason that names the container once: a fetch's message names it already."""
+    name = f"container {hostname}"
+    return message.removeprefix("gave up: ") if name in message else f"{name}: {message}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import uvloop
 
+from runtime.asyncinv import AsyncQueue, AsyncWorker, LatencyMetrics, router_invoker, store_lookup
 from runtime.auth import PolicyError
 from runtime.config import Deployment
 from runtime.config.load import read_document
@@ -38,6 +40,7 @@ from runtime.control.desired import to_deployment
 from runtime.control.errors import ValidationException
 from runtime.control.ops import HANDLERS, Operations
 from runtime.control.reconcile import Reconciler
+from runtime.control.schema import SchemaError
 from runtime.control.store import Store
 from runtime.control.wire import Wire
 from runtime.copies.controller import ComponentController
@@ -45,8 +48,10 @@ from runtime.fleet import SupervisorFleet
 from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
+from runtime.router import Router
 from runtime.routing import HostTable, TableSource
 from runtime.rundir import RunDir
+from runtime.storage.s3 import make_client
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.osproc import RealOs
 from runtime.supervisor.units import deployment_units
@@ -93,7 +98,10 @@ class Runtime:
             state_dir = self.state_dir or Path(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="coserve-state-"))
             )
-            store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
+            try:
+                store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
+            except SchemaError as exc:  # a state file of another coserve version: say so, touch nothing
+                raise SystemExit(f"coserve: {exc}") from exc
             return await self._run(store, state_dir)
 
     async def _run(self, store: Store, state_dir: Path) -> int:
@@ -118,10 +126,11 @@ class Runtime:
         preparer = ModelPreparer(d)
         preparer.store.start()  # sweep a crash's temp files, prune to the budget
         work = AsyncWork(preparer.prepare_unit)
-        names = {u.spec.hostname: u.key.name for u in units}
-        stats = (lambda h: isolation.stats(names[h])) if isinstance(isolation, CgroupIsolation) else lambda h: None
-        ledger = isolation.ledger if isinstance(isolation, CgroupIsolation) else None
-        metrics = self._metrics = MetricsHub(d, run, stats, preparer.store.stats, ledger)
+        cgroups = isolation if isinstance(isolation, CgroupIsolation) else None
+        stats = (lambda key: cgroups.stats(key.name)) if cgroups else (lambda key: None)
+        ledger = (lambda: cgroups.ledger) if cgroups else (lambda: None)  # replaced on every add and forget
+        members = lambda: self._fleet.members() if self._fleet is not None else ()  # noqa: E731
+        metrics = self._metrics = MetricsHub(d, run, members, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         status = [int(d.server.status_listen.rpartition(":")[2])] if d.server.status_listen else []
@@ -129,8 +138,7 @@ class Runtime:
         file_endpoint = d.endpoint_name if d.has_endpoint else None
         fleet = self._fleet = SupervisorFleet(supervisor, d.server, file_endpoint)
         reconciler = Reconciler(store, fleet)
-        cgroups = isolation if isinstance(isolation, CgroupIsolation) else None
-        components = ComponentController(store, supervisor, d.server, lambda: cgroups.ledger if cgroups else None)
+        components = ComponentController(store, supervisor, d.server, ledger)
         components.start()
         # What ran before (and the file's endpoint) starts now, routed at once: /ping is 503 until it runs.
         refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
@@ -142,17 +150,32 @@ class Runtime:
         door = self._door = FrontDoor(settings, run, table, self.host, self.port, metrics.router)
         fleet.in_flight = door.in_flight  # drains a retired generation by the router's own counts (one process)
         components.in_flight = door.in_flight  # idleness and drains of copies, by the same counts
+        # InvokeEndpointAsync's worker, in this process: its own router over the published table.
+        queue = AsyncQueue(store.path).open()
+        # In one process its requests count in the front door's per-container figures, and its latencies show in
+        # /metrics; gunicorn workers serve /metrics from their own files, which this process does not write.
+        alone = d.server.workers <= 1
+        counted = metrics.router.start().observe if alone else None
+        async_router = Router(table, settings.router, None, counted)
+        s3 = functools.cache(lambda: make_client(d.storage))  # made on the first async request, then kept
+        latency = LatencyMetrics(metrics.router.registry).observe if alone else None
+        worker = AsyncWorker(queue, store_lookup(store), router_invoker(async_router), s3, observer=latency)
+        door.on_queued = worker.wake
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal, sig)
         try:
             await door.start()
+            await worker.start()  # takes back what a killed coserve left queued or running
             await self._supervise(supervisor, fleet, reconciler, components, table)
             log.info("shutting down: draining requests for up to %gs", d.server.drain_timeout_s)
             await door.stop()
             await self._stop_containers(supervisor, fleet, table)
         finally:
             await door.stop()
+            await worker.stop()
+            queue.close()
+            await async_router.upstream.close()
             await work.close()
             preparer.store.close()
             metrics.close(time.monotonic())  # while the cgroups still exist: the last EMF lines read them

@@ -2,9 +2,10 @@
 
 Rates need two readings: `status` takes two `--sample` seconds apart (0: none, rates shown as -), `top`
 one per refresh. Latency percentiles come from the histogram buckets: since start for `status`, over the
-last refresh for `top`. MEMORY is use / limit; REQUEST is what admission reserved for the container; the title
-says how much of the host's memory (or coserve's own cgroup's) is reserved, what is free, and how far the limits
-overcommit it.
+last refresh for `top`. MEMORY is use / limit; REQUEST is what admission reserved for the container; the first
+title says how much of the host's memory (or coserve's own cgroup's) is reserved, what is free, and how far the
+limits overcommit it. One table per endpoint; while an update runs an endpoint's two generations side by side,
+each container's name says its generation (requests are counted per hostname, so both rows show the same ones).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
@@ -66,7 +67,11 @@ def _ms(us: float | None) -> str:
     return "-" if us is None else f"{us / 1000:.2f}"
 
 
-def _row(c: Doc, before: Doc | None, seconds: float, window: bool) -> list[str]:
+def _name(c: Doc, generations: bool) -> str:
+    return f"{c['hostname']} (gen {c.get('generation', '?')})" if generations else c["hostname"]
+
+
+def _row(c: Doc, before: Doc | None, seconds: float, window: bool, generations: bool) -> list[str]:
     rps = "-" if before is None or seconds <= 0 else f"{(c['invocations'] - before['invocations']) / seconds:.1f}"
     buckets = _buckets(c, before if window else None)
     limit = c.get("memory_limit_bytes")
@@ -74,7 +79,7 @@ def _row(c: Doc, before: Doc | None, seconds: float, window: bool) -> list[str]:
         f"{format_size(c['memory_bytes'])} / {format_size(limit)} ({c['memory_percent']:.0f}%)"  # fmt: skip
     cpu = "-" if c.get("cpu_percent") is None else f"{c['cpu_percent']:.0f}%"
     request = c.get("memory_request_bytes")
-    return [c["hostname"], c["state"], rps, _ms(quantile(buckets, 0.5)), _ms(quantile(buckets, 0.99)),
+    return [_name(c, generations), c["state"], rps, _ms(quantile(buckets, 0.5)), _ms(quantile(buckets, 0.99)),
             f"{c['errors_4xx']:.0f}", f"{c['errors_5xx']:.0f}", cpu, memory,
             "-" if request is None else format_size(request), str(c.get("restarts", "-")),
             str(c.get("oom_kills", "-")), _throttled(c)]  # fmt: skip
@@ -98,14 +103,25 @@ def _host(doc: Doc) -> str:
     return text + (f", limits overcommit by {format_size(over)}" if over else "")
 
 
-def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bool = False) -> Table:
-    """`window`: latency percentiles over the requests since `before`, else since coserve started."""
+def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bool = False) -> Group:
+    """One table per endpoint (the document's `endpoints`; a document without them is one endpoint's).
+    `window`: latency percentiles over the requests since `before`, else since coserve started."""
+    endpoints = doc.get("endpoints", [doc])
+    earlier = {e["endpoint"]: e for e in before.get("endpoints", [before])} if before else {}
     disk = doc.get("disk_percent")
+    host = (f"  disk {disk:.0f}%" if disk is not None else "") + _host(doc)
+    if not endpoints:
+        return Group(f"no endpoints{host}")
+    return Group(*(_table(e, earlier.get(e["endpoint"]), seconds, window, host if i == 0 else "")
+                   for i, e in enumerate(endpoints)))  # fmt: skip
+
+
+def _table(doc: Doc, before: Doc | None, seconds: float, window: bool, host: str) -> Table:
+    """One endpoint's containers; `host`: the host's figures, said in the first endpoint's title."""
     frontdoor = doc["variant_figures"]
     table = Table(
         title=f"{doc['endpoint']} / {doc['variant']} ({doc['mode']})"
-        + (f"  disk {disk:.0f}%" if disk is not None else "")
-        + _host(doc)
+        + host
         + f"  front-door errors 4xx {frontdoor['errors_4xx']:.0f} 5xx {frontdoor['errors_5xx']:.0f}",
         title_justify="left",
     )
@@ -126,9 +142,10 @@ def render(doc: Doc, before: Doc | None = None, seconds: float = 0.0, window: bo
     )
     for name in names:
         table.add_column(name, no_wrap=True, justify="left" if name in ("CONTAINER", "STATE", "MEMORY") else "right")
-    old = {c["hostname"]: c for c in before["containers"]} if before else {}
+    old = {(c["hostname"], c.get("generation")): c for c in before["containers"]} if before else {}
+    generations = len({c.get("generation") for c in doc["containers"]}) > 1
     for c in doc["containers"]:
-        table.add_row(*_row(c, old.get(c["hostname"]), seconds, window))
+        table.add_row(*_row(c, old.get((c["hostname"], c.get("generation"))), seconds, window, generations))
     return table
 
 

@@ -76,9 +76,10 @@ class ServerSettings:
         """SAGEMAKER_BIND_TO_PORT of the container at `index`: the first port of its block."""
         return self.port_base + index * self.port_block
 
-    def container_log(self, hostname: str) -> Path:
-        """The container's log file: its output and its lifecycle lines."""
-        return self.log_dir / f"{hostname}.log"
+    def container_log(self, hostname: str, endpoint: str | None = None) -> Path:
+        """The container's log file: its output and its lifecycle lines. `endpoint`: one the API created, whose
+        logs go in a folder of their own (the deployment file's endpoint keeps `<LogDir>/<hostname>.log`)."""
+        return (self.log_dir / endpoint if endpoint else self.log_dir) / f"{hostname}.log"
 
 
 # Coserve.Storage is the storage part's own settings type (runtime.storage.StorageSettings): no copy.

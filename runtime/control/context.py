@@ -10,7 +10,7 @@ from runtime.control.store import Store
 
 
 @dataclass(frozen=True)
-class Limits:
+class HostLimits:
     """How many of each a host keeps. Memory and CPUs are admission's to judge; these bound the bookkeeping."""
 
     max_models: int = 1000
@@ -22,11 +22,11 @@ class Limits:
 class Context:
     store: Store
     arns: Arns = field(default_factory=Arns)
-    limits: Limits = field(default_factory=Limits)
+    limits: HostLimits = field(default_factory=HostLimits)
 
 
 def over_limit(what: str, limit: int, used: int) -> ResourceLimitExceeded:
     return ResourceLimitExceeded(
         f"The host-level limit '{what}' is {limit}, with current utilization of {used} and a request delta of 1. "
-        "Delete some, or raise the limit in coserve's configuration."
+        "Delete some first: the host-level limits are fixed in this version of coserve."
     )

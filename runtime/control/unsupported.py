@@ -23,7 +23,6 @@ CONTAINER = {
 CONFIG = {
     "DataCaptureConfig": "data capture is not supported",
     "KmsKeyId": "coserve does not encrypt the storage volume",
-    "AsyncInferenceConfig": "asynchronous inference is not supported by this control plane",
     "ExplainerConfig": "SageMaker Clarify explainers are not supported",
     "ShadowProductionVariants": "shadow variants are not supported",
     "VpcConfig": "containers run on this host's loopback network, not in a VPC",
@@ -58,6 +57,11 @@ def check_model(p: dict[str, Any]) -> None:
 
 def check_config(p: dict[str, Any]) -> None:
     _named(p, "", CONFIG)
+    output = p.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
+    for key in ("S3OutputPath", "S3FailurePath"):
+        if key in output and not str(output[key]).startswith("s3://"):
+            raise unsupported(f"AsyncInferenceConfig.OutputConfig.{key} other than s3://",
+                              "asynchronous answers are written to S3 (Coserve.Storage's endpoint)")  # fmt: skip
     if p.get("EnableNetworkIsolation"):
         raise unsupported("EnableNetworkIsolation", "containers are not cut off from the network")
     variants = p["ProductionVariants"]

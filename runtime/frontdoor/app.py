@@ -3,8 +3,10 @@ by the supervisor's process with one router, and by each gunicorn worker from wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from runtime.asyncinv import AsyncInvocations, AsyncQueue, BacklogCollector, make_async_guard, store_lookup
 from runtime.auth.authenticator import Authenticator
 from runtime.auth.build import build_authenticator
 from runtime.components.signals import Signals
@@ -22,7 +24,8 @@ from runtime.router.guard import make_guard, make_page_guard
 from runtime.routing import TableSource
 
 
-def build_front_app(settings: FrontSettings, table: TableSource, metrics: RouterMetrics) -> FrontDoorApp:
+def build_front_app(settings: FrontSettings, table: TableSource, metrics: RouterMetrics,
+                    on_queued: Callable[[], None] | None = None) -> FrontDoorApp:  # fmt: skip
     """InvokeEndpoint(WithResponseStream), /ping, /metrics and /coserve/status, signed where Coserve.Auth is set.
 
     `table` is the supervisor's own holder or a follower of its file; `metrics` counts this process's requests.
@@ -31,13 +34,19 @@ def build_front_app(settings: FrontSettings, table: TableSource, metrics: Router
     requests = metrics.start()
     signals = Signals(Path(settings.state_dir) / "components") if settings.state_dir is not None else None
     router = Router(table, settings.router, make_guard(auth), requests.observe, ComponentRouter(table, signals))
-    control = control_plane(Path(settings.state_dir), auth) if settings.state_dir is not None else None
-    return build_app(router, metrics.routes(make_page_guard(auth, settings.labels.endpoint)), requests, control)
+    control = asynchronous = None
+    if settings.state_dir is not None:
+        store = Store(Path(settings.state_dir)).open()
+        control = control_plane(store, auth)
+        queue = AsyncQueue(store.path).open()  # the control plane's file, in tables of its own
+        metrics.exposed.register(BacklogCollector(queue))  # ApproximateBacklogSize, …AgeOfOldestRequest
+        asynchronous = AsyncInvocations(queue, store_lookup(store), on_queued, make_async_guard(auth))
+    pages = metrics.routes(make_page_guard(auth, settings.labels.endpoint))
+    return build_app(router, pages, requests, control, asynchronous)
 
 
-def control_plane(state_dir: Path, auth: Authenticator | None) -> ControlPlane:
-    """SageMaker's control plane (`POST /` with X-Amz-Target) over the state in `state_dir`: each router process
+def control_plane(store: Store, auth: Authenticator | None) -> ControlPlane:
+    """SageMaker's control plane (`POST /` with X-Amz-Target) over the state in `store`: each router process
     opens the same SQLite file; the supervisor's reconciler acts on what they write."""
     arns = Arns(auth.region, auth.account) if auth is not None else Arns()
-    store = Store(state_dir).open()
     return ControlPlane(Context(store, arns=arns), guard=SigV4Guard(auth) if auth is not None else None).load()

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import uvicorn
@@ -75,6 +75,7 @@ class FrontDoor:
         self._gunicorn: subprocess.Popen[bytes] | None = None
         self._forced = False
         self._app: FrontDoorApp | None = None  # in this process only (no workers)
+        self.on_queued: Callable[[], None] | None = None  # the async worker's wake, when it shares this process
 
     async def start(self) -> None:
         s = self.settings
@@ -93,7 +94,7 @@ class FrontDoor:
             log.info("front door: gunicorn pid=%d with %d workers on %s:%d",
                      self._gunicorn.pid, s.workers, self.host, self.port)  # fmt: skip
             return
-        self._app = build_front_app(s, self.table, self.metrics)
+        self._app = build_front_app(s, self.table, self.metrics, self.on_queued)
         await self._serve(self._app, self.host, self.port, "on")
         memory.settle_heap()
         log.info("front door: listening on http://%s:%d", self.host, self.port)

@@ -12,7 +12,11 @@ Who counts what:
 - EMF lines are written by the supervisor process (`emf.EmfWriter`), reading request figures from its own
   registry or from the workers' files, so there is one writer however many workers run.
 
-Exposed names (labels endpoint, variant, container; container "" is the variant itself):
+What the supervisor samples is what it supervises now (`members.Member`: each container's key, spec, variant
+and mode, listed by the composition root), so endpoints created, updated and deleted at run time follow.
+
+Exposed names (labels endpoint, variant, container; container "" is the variant itself; the figures from the
+supervisor's snapshot also carry generation, so two generations of one hostname are two series during an update):
   coserve_invocations_total, coserve_invocation_4xx_errors_total, coserve_invocation_5xx_errors_total,
   coserve_container_latency_microseconds, coserve_model_latency_microseconds,
   coserve_overhead_latency_microseconds (histograms), coserve_stream_first_byte_microseconds (histogram),

@@ -1,4 +1,10 @@
-"""The supervisor's snapshot as Prometheus families, built at scrape time in whichever process serves it."""
+"""The supervisor's snapshot as Prometheus families, built at scrape time in whichever process serves it.
+
+Built afresh from each snapshot, so a container that is gone has no series any more. Each container's series
+carry its own endpoint and variant, and its `generation`: while an update runs two generations of one hostname
+side by side, each is its own series. The host's figures (shared volume, artifact cache, admission's ledger)
+repeat under each endpoint's labels, as SageMaker reports an instance's figures under each of its variants.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from runtime.metrics.requests import LABELS
 from runtime.metrics.snapshot import ContainerSample, HostMemory, Snapshot, SnapshotSource
 from runtime.supervisor import State
 
-# name, help, kind, value: the per-container families (labels endpoint, variant, container)
+CONTAINER_LABELS = [*LABELS, "generation"]
+# name, help, kind, value: the per-container families (labels endpoint, variant, container, generation)
 _PER_CONTAINER: tuple[tuple[str, str, str, Callable[[ContainerSample], float | None]], ...] = (
     ("coserve_container_restarts", "restarts after an unexpected exit", "counter", lambda c: c.restarts),
     ("coserve_container_oom_kills", "OOM kills in the container's cgroup", "counter", lambda c: c.oom_kills),
@@ -77,33 +84,46 @@ class SnapshotCollector(Collector):
             return
         yield self._states(snap)
         for name, doc, kind, value in _PER_CONTAINER:
-            family = _family(name, doc, kind, list(LABELS))
+            family = _family(name, doc, kind, CONTAINER_LABELS)
             for c in snap.containers:
                 figure = value(c)
                 if figure is not None:
-                    family.add_metric([snap.endpoint, snap.variant, c.hostname], figure)
+                    family.add_metric(_labels(c), figure)
             yield family
+        variants = _variants(snap)
         for name, doc, kind, of in _PER_VARIANT:
             family = _family(name, doc, kind, ["endpoint", "variant"])
-            family.add_metric([snap.endpoint, snap.variant], of(snap))
+            for labels in variants:
+                family.add_metric(labels, of(snap))
             yield family
         if snap.host is not None:
-            yield from _host(snap, snap.host)
+            yield from _host(variants, snap.host)
 
     @staticmethod
     def _states(snap: Snapshot) -> GaugeMetricFamily:
         """One series per state, 1 for the current one, as prometheus_client's Enum does."""
-        family = GaugeMetricFamily("coserve_container_state", "lifecycle state", labels=[*LABELS, "state"])
+        family = GaugeMetricFamily("coserve_container_state", "lifecycle state", labels=[*CONTAINER_LABELS, "state"])
         for c in snap.containers:
             for state in State:
-                family.add_metric([snap.endpoint, snap.variant, c.hostname, state.value], _is(c, state))
+                family.add_metric([*_labels(c), state.value], _is(c, state))
         return family
 
 
-def _host(snap: Snapshot, host: HostMemory) -> Iterator[Metric]:
+def _labels(c: ContainerSample) -> list[str]:
+    return [c.endpoint, c.variant, c.hostname, str(c.generation)]
+
+
+def _variants(snap: Snapshot) -> list[list[str]]:
+    """The (endpoint, variant) label values of the host's figures: each endpoint's; a host with none has its
+    figures all the same, under the snapshot's own (empty) names."""
+    return [[e, v] for e, v, _ in snap.endpoints()] or [[snap.endpoint, snap.variant]]
+
+
+def _host(variants: list[list[str]], host: HostMemory) -> Iterator[Metric]:
     for name, doc, figure in _HOST:
         gauge = GaugeMetricFamily(name, doc, labels=["endpoint", "variant"])
-        gauge.add_metric([snap.endpoint, snap.variant], figure(host))
+        for labels in variants:
+            gauge.add_metric(labels, figure(host))
         yield gauge
 
 

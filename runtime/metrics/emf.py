@@ -1,4 +1,9 @@
-"""CloudWatch Embedded Metric Format: one JSON line per container and one for the variant, each interval.
+"""CloudWatch Embedded Metric Format: one JSON line per container and one per variant, each interval.
+
+Each endpoint's lines carry its own EndpointName and VariantName. While an update runs two generations of one
+hostname side by side, each has its line (CPU, memory, restarts); the requests counted for that hostname,
+which the router does not tell apart by generation, go on the newest generation's line only, so a sum over
+the lines counts each request once.
 
 The CloudWatch agent ships the lines unchanged. Counts are what happened during the interval (deltas of
 the Prometheus counters); a latency is the interval's mean, since one EMF value cannot carry a
@@ -18,8 +23,9 @@ from prometheus_client.metrics_core import Metric
 from runtime.config import MetricsConfig
 from runtime.metrics.requests import VARIANT
 from runtime.metrics.snapshot import ContainerSample, Snapshot
-from runtime.metrics.summary import Figures, Histo, summarize
+from runtime.metrics.summary import Figures, Histo, summarize_endpoints
 
+Key = tuple[str, str]  # (endpoint, container) labels of the request figures (runtime.metrics.summary)
 CONTAINER_DIMENSIONS = ["EndpointName", "VariantName", "ContainerName"]
 VARIANT_DIMENSIONS = ["EndpointName", "VariantName"]
 
@@ -43,7 +49,7 @@ class EmfWriter:
     def __init__(self, config: MetricsConfig, families: Callable[[], list[Metric]]) -> None:
         self.config = config
         self.families = families
-        self._before: dict[str, Figures] = {}
+        self._before: dict[Key, Figures] = {}
         self._snap_before: Snapshot | None = None
         self._next = 0.0
 
@@ -56,23 +62,31 @@ class EmfWriter:
             self.flush(snap)
 
     def flush(self, snap: Snapshot) -> None:
-        figures = summarize(self.families())
+        figures = summarize_endpoints(self.families())
         lines = self.lines(figures, snap)
         self._before, self._snap_before = figures, snap
         self._write("".join(f"{line}\n" for line in lines))
 
-    def lines(self, now: dict[str, Figures], snap: Snapshot) -> list[str]:
+    def lines(self, now: dict[Key, Figures], snap: Snapshot) -> list[str]:
         at_ms, ns = int(snap.at * 1000), self.config.emf_namespace
-        base = {"EndpointName": snap.endpoint, "VariantName": snap.variant}
-        out = [document(ns, at_ms, {**base, "ContainerName": c.hostname}, self._container(c, now, snap))
-               for c in snap.containers]  # fmt: skip
-        out.append(document(ns, at_ms, base, self._variant(now, snap)))
+        newest: dict[Key, int] = {}
+        for c in snap.containers:
+            newest[c.endpoint, c.hostname] = max(newest.get((c.endpoint, c.hostname), 0), c.generation)
+        out = []
+        for endpoint, variant, _ in snap.endpoints():
+            base = {"EndpointName": endpoint, "VariantName": variant}
+            for c in (c for c in snap.containers if c.endpoint == endpoint):
+                values = self._container(c, now, newest[endpoint, c.hostname] == c.generation)
+                out.append(document(ns, at_ms, {**base, "ContainerName": c.hostname}, values))
+            out.append(document(ns, at_ms, base, self._variant(endpoint, now, snap)))
         return out
 
-    def _container(self, c: ContainerSample, now: dict[str, Figures], snap: Snapshot) -> dict[str, Any]:
-        f, b = now.get(c.hostname, Figures()), self._before.get(c.hostname, Figures())
-        old = next((o for o in self._snap_before.containers if o.hostname == c.hostname), None) \
-            if self._snap_before else None  # fmt: skip
+    def _container(self, c: ContainerSample, now: dict[Key, Figures], requests: bool) -> dict[str, Any]:
+        """`requests`: this line carries the hostname's request figures (its newest generation's line)."""
+        key = (c.endpoint, c.hostname)
+        f, b = (now.get(key, Figures()), self._before.get(key, Figures())) if requests else (Figures(), Figures())
+        old = next((o for o in self._snap_before.containers if (o.endpoint, o.hostname, o.generation)
+                    == (c.endpoint, c.hostname, c.generation)), None) if self._snap_before else None  # fmt: skip
         values: dict[str, tuple[float | None, str]] = {
             "Invocations": (f.invocations - b.invocations, "None"),
             "Invocation4XXErrors": (f.errors_4xx - b.errors_4xx, "None"),
@@ -83,12 +97,15 @@ class EmfWriter:
             "Restarts": (c.restarts - (old.restarts if old else 0), "Count"),
             "OOMKills": (c.oom_kills - (old.oom_kills if old else 0), "Count"),
         }
-        if snap.mode == "Direct":  # a Direct request is one container's: SageMaker reports these per container
+        if c.mode == "Direct":  # a Direct request is one container's: SageMaker reports these per container
             values["ModelLatency"] = (_mean(f.latency["model"], b.latency["model"]), "Microseconds")
             values["OverheadLatency"] = (_mean(f.latency["overhead"], b.latency["overhead"]), "Microseconds")
         return values
 
-    def _variant(self, now: dict[str, Figures], snap: Snapshot) -> dict[str, Any]:
+    def _variant(self, endpoint: str, everyone: dict[Key, Figures], snap: Snapshot) -> dict[str, Any]:
+        now = {k[1]: f for k, f in everyone.items() if k[0] == endpoint}
+        before = {k[1]: f for k, f in self._before.items() if k[0] == endpoint}
+
         def total(pick: Callable[[Figures], float], figures: dict[str, Figures]) -> float:
             return sum(pick(f) for f in figures.values())
 
@@ -96,16 +113,16 @@ class EmfWriter:
             return Histo(total(lambda f: f.latency[key].count, figures), total(lambda f: f.latency[key].sum, figures))
 
         def delta(pick: Callable[[Figures], float]) -> float:
-            return total(pick, now) - total(pick, self._before)
+            return total(pick, now) - total(pick, before)
 
         old = self._snap_before
-        frontdoor = now.get(VARIANT, Figures()).invocations - self._before.get(VARIANT, Figures()).invocations
+        frontdoor = now.get(VARIANT, Figures()).invocations - before.get(VARIANT, Figures()).invocations
         return {
             "Invocations": (delta(lambda f: f.latency["model"].count) + frontdoor, "None"),
             "Invocation4XXErrors": (delta(lambda f: f.errors_4xx), "None"),
             "Invocation5XXErrors": (delta(lambda f: f.errors_5xx), "None"),
-            "ModelLatency": (_mean(merged("model", now), merged("model", self._before)), "Microseconds"),
-            "OverheadLatency": (_mean(merged("overhead", now), merged("overhead", self._before)), "Microseconds"),
+            "ModelLatency": (_mean(merged("model", now), merged("model", before)), "Microseconds"),
+            "OverheadLatency": (_mean(merged("overhead", now), merged("overhead", before)), "Microseconds"),
             "DiskUtilization": (snap.disk_percent, "Percent"),
             "ArtifactCacheHits": (snap.cache_hits - (old.cache_hits if old else 0), "Count"),
             "ArtifactBytesFetched": (snap.bytes_fetched - (old.bytes_fetched if old else 0), "Bytes"),

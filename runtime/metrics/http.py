@@ -2,6 +2,12 @@
 
 Both are plain functions, so starlette runs them in its thread pool: a scrape reads files (the workers'
 metric files, the supervisor's snapshot) and must not stall requests on the event loop.
+
+Every container's request series exist from the start, at 0 (absent is not zero): the file endpoint's when the
+process starts, and any other endpoint's containers when a scrape or status read first finds them in the
+supervisor's snapshot. A request series is never removed: prometheus_client cannot take a series out of the
+workers' files, and a counter that vanished would read as a reset; the snapshot's series do go with their
+containers.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from runtime.errors import SageMakerError
 from runtime.metrics.collector import SnapshotCollector
 from runtime.metrics.labels import EndpointLabels
 from runtime.metrics.requests import VARIANT, RequestMetrics
-from runtime.metrics.snapshot import SnapshotSource
-from runtime.metrics.summary import Figures, summarize
+from runtime.metrics.snapshot import Snapshot, SnapshotSource
+from runtime.metrics.summary import Figures, summarize_endpoints
+from runtime.routing import EndpointTable
 
 # (ASGI scope, headers) -> None, or raises the SageMakerError to answer (runtime.router.guard.make_page_guard)
 PageGuard = Callable[[Scope, Headers], None]
@@ -43,6 +50,7 @@ class RouterMetrics:
         self.registry = CollectorRegistry()
         self.exposed = self.registry
         self.requests: RequestMetrics | None = None
+        self._known: set[tuple[str, str, str]] = set()  # (endpoint, variant, container) whose series exist here
 
     def start(self) -> RequestMetrics:
         """Register the request metrics; the returned object's `observe` is the router's observer. Once per process:
@@ -59,6 +67,16 @@ class RouterMetrics:
         self.exposed.register(SnapshotCollector(self.snapshots))
         return self.requests
 
+    def follow(self, snap: Snapshot | None) -> None:
+        """Make the request series (at 0) of any container in `snap` that has none in this process yet."""
+        if self.requests is None or snap is None:
+            return
+        for c in snap.containers:
+            for name in (VARIANT, c.hostname):
+                if (c.endpoint, c.variant, name) not in self._known:
+                    self._known.add((c.endpoint, c.variant, name))
+                    self.requests.of(name, EndpointTable(c.endpoint, c.variant, c.mode, ()))
+
     def request_families(self) -> list[Metric]:
         if self.multiproc_dir is not None:
             reader = MultiProcessCollector(None, path=str(self.multiproc_dir))  # type: ignore[no-untyped-call]
@@ -66,20 +84,32 @@ class RouterMetrics:
         return list(self.registry.collect())
 
     def status(self) -> dict[str, Any]:
-        """Each container's state, resources and request figures, in one document."""
-        figures = summarize(self.request_families())
-        snap = self.snapshots.latest()
-        samples = {c.hostname: asdict(c) for c in snap.containers} if snap else {}
-        containers = [
-            {"hostname": hostname, "state": "UNKNOWN", **samples.get(hostname, {}),
-             **figures.get(hostname, Figures()).to_json()}
-            for hostname in self.labels.hostnames
+        """Each endpoint with its containers' states, resources and request figures, in one document. At the top,
+        the first endpoint's names and figures and every container, as it was with one endpoint per host."""
+        snap, e = self.snapshots.latest(), self.labels
+        self.follow(snap)
+        figures = summarize_endpoints(self.request_families())
+        if snap is not None:
+            names, samples = snap.endpoints(), [asdict(c) for c in snap.containers]
+        else:  # before the supervisor's first sample: the file endpoint's containers, state not known yet
+            names = [(e.endpoint, e.variant, e.mode)]
+            samples = [{"hostname": h, "endpoint": e.endpoint, "variant": e.variant, "mode": e.mode,
+                        "state": "UNKNOWN"} for h in e.hostnames]  # fmt: skip
+        endpoints = [
+            {"endpoint": name, "variant": variant, "mode": mode,
+             "containers": [{**c, **figures.get((name, c["hostname"]), Figures()).to_json()}
+                            for c in samples if c["endpoint"] == name],
+             "variant_figures": figures.get((name, VARIANT), Figures()).to_json()}
+            for name, variant, mode in names
         ]  # fmt: skip
+        none = {"endpoint": e.endpoint, "variant": e.variant, "mode": e.mode, "variant_figures": Figures().to_json()}
+        first = endpoints[0] if endpoints else none
         return {
-            "endpoint": self.labels.endpoint, "variant": self.labels.variant, "mode": self.labels.mode,
+            "endpoint": first["endpoint"], "variant": first["variant"], "mode": first["mode"],
             "at": snap.at if snap else None, "disk_percent": snap.disk_percent if snap else None,
             "host": asdict(snap.host) if snap and snap.host else None,
-            "containers": containers, "variant_figures": figures.get(VARIANT, Figures()).to_json(),
+            "containers": [c for ep in endpoints for c in ep["containers"]],
+            "variant_figures": first["variant_figures"], "endpoints": endpoints,
         }  # fmt: skip
 
     def routes(self, guard: PageGuard | None = None) -> list[BaseRoute]:
@@ -87,7 +117,10 @@ class RouterMetrics:
 
         def metrics(request: Request) -> Response:
             refused = _refused(guard, request)
-            return refused or Response(generate_latest(self.exposed), media_type=CONTENT_TYPE_LATEST)
+            if refused is not None:
+                return refused
+            self.follow(self.snapshots.latest())
+            return Response(generate_latest(self.exposed), media_type=CONTENT_TYPE_LATEST)
 
         def status(request: Request) -> Response:
             refused = _refused(guard, request)

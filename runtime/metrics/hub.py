@@ -1,9 +1,13 @@
-"""The supervisor process's side of metrics, driven by the composition root's tick and events."""
+"""The supervisor process's side of metrics, driven by the composition root's tick and events.
+
+What it samples is given as callables read on each sample (`members`: what is supervised now, `ledger`:
+admission's figures now), so endpoints created, updated and deleted at run time show as they run.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psutil
 
@@ -13,11 +17,13 @@ from runtime.config import Deployment
 from runtime.metrics.emf import EmfWriter
 from runtime.metrics.http import RouterMetrics
 from runtime.metrics.labels import EndpointLabels
+from runtime.metrics.members import Member
 from runtime.metrics.sampler import Sampler
 from runtime.metrics.snapshot import SnapshotSource
 from runtime.rundir import RunDir
 from runtime.storage.store import StoreStats
 from runtime.supervisor import Event
+from runtime.supervisor.keys import ContainerKey
 
 log = logging.getLogger("runtime.metrics")
 SAMPLE_S = 1.0  # CPU and memory are read from the cgroups once a second, not on every 0.1 s tick
@@ -28,11 +34,13 @@ class MetricsHub:
         self,
         d: Deployment,
         run_dir: RunDir,
-        stats: Callable[[str], Stats | None],
+        members: Callable[[], Sequence[Member]],
+        stats: Callable[[ContainerKey], Stats | None],
         store_stats: Callable[[], StoreStats],
-        ledger: Ledger | None = None,
+        ledger: Callable[[], Ledger | None] = lambda: None,
     ) -> None:
         self.d = d
+        self.members = members
         self.ledger = ledger
         self.stats = stats
         self.store_stats = store_stats
@@ -47,7 +55,8 @@ class MetricsHub:
 
     def prepare(self) -> None:
         """Before the front door starts (the run directory, runtime.rundir, is the composition root's to create)."""
-        self.sampler = Sampler(self.d, self.stats, self.store_stats, psutil.virtual_memory().total, self.ledger)
+        self.sampler = Sampler(self.members, self.stats, self.store_stats, psutil.virtual_memory().total,
+                               self.d.storage.cache_dir, self.ledger)  # fmt: skip
         if self.d.metrics.emf_path is not None:
             self.emf = EmfWriter(self.d.metrics, self.router.request_families)
             log.info("metrics: EMF every %gs to %s", self.d.metrics.emf_interval_s, self.d.metrics.emf_path)

@@ -7,7 +7,7 @@ workers each worker follows the JSON file the supervisor replaces atomically.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from runtime.published import Published
 
@@ -31,6 +31,12 @@ class ContainerSample:
     memory_request_bytes: int | None = None  # MemoryRequest: what admission reserved for it
     cpu_request_cores: float | None = None  # CpuRequest
     cpu_limit_cores: float | None = None  # Cpus: its CPU quota; None without one
+    # Whose container it is (runtime.metrics.members.Member): two generations of one endpoint may run the same
+    # hostname side by side during an update, told apart by `generation`.
+    endpoint: str = field(kw_only=True)
+    variant: str = field(kw_only=True)
+    mode: str = field(kw_only=True)  # the endpoint's: Direct | Serial
+    generation: int = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class HostMemory:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """The host's containers, of every endpoint. `endpoint`, `variant` and `mode` are the first endpoint's (the
+    deployment file's on a host that has one; "" on a host with none): each sample names its own."""
+
     endpoint: str
     variant: str
     mode: str
@@ -60,6 +69,13 @@ class Snapshot:
     host: HostMemory | None = None  # admission's figures; None where coserve runs without its isolation
     cache_bytes: int = 0  # the artifact cache's size on the shared volume, as last measured
     cache_evictions: int = 0  # artifacts evicted to keep the cache within its budget
+
+    def endpoints(self) -> list[tuple[str, str, str]]:
+        """(endpoint, variant, mode) of each endpoint with a container here, in the order first seen."""
+        seen: dict[str, tuple[str, str, str]] = {}
+        for c in self.containers:
+            seen.setdefault(c.endpoint, (c.endpoint, c.variant, c.mode))
+        return list(seen.values())
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -7,10 +7,13 @@ registry or from all gunicorn workers' files, so the figures they show are the o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from prometheus_client.metrics_core import Metric
+
+K = TypeVar("K")
 
 COUNTERS = {
     "coserve_invocations_total": "invocations",
@@ -49,14 +52,24 @@ class Figures:
 
 
 def summarize(families: Iterable[Metric]) -> dict[str, Figures]:
-    """Figures by container label ("" is the variant: front-door answers, Serial requests)."""
-    out: dict[str, Figures] = {}
+    """Figures by container label ("" is the variant: front-door answers, Serial requests), every endpoint's
+    containers of one name added together."""
+    return _summarize(families, lambda labels, container: container)
+
+
+def summarize_endpoints(families: Iterable[Metric]) -> dict[tuple[str, str], Figures]:
+    """Figures by (endpoint, container) labels: each endpoint's own, "" the variant's as in `summarize`."""
+    return _summarize(families, lambda labels, container: (labels.get("endpoint", ""), container))
+
+
+def _summarize(families: Iterable[Metric], key: Callable[[Mapping[str, str], str], K]) -> dict[K, Figures]:
+    out: dict[K, Figures] = {}
     for family in families:
         for s in family.samples:
             container = s.labels.get("container")
             if container is None:
                 continue
-            figures = out.setdefault(container, Figures())
+            figures = out.setdefault(key(s.labels, container), Figures())
             if s.name in COUNTERS:
                 setattr(figures, COUNTERS[s.name], getattr(figures, COUNTERS[s.name]) + s.value)
                 continue

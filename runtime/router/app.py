@@ -192,6 +192,11 @@ def endpoint_of(path: str) -> str | None:
     return path[len("/endpoints/") : -len("/invocations")]
 
 
+def is_async(path: str) -> bool:
+    """`/endpoints/{name}/async-invocations`: InvokeEndpointAsync."""
+    return path.startswith("/endpoints/") and path.endswith("/async-invocations") and path.count("/") == 3
+
+
 def is_invocations(path: str) -> bool:
     if path == "/invocations":
         return True
@@ -216,11 +221,12 @@ class FrontDoorApp:
     """InvokeEndpoint straight to the router, InvokeEndpointWithResponseStream to `streams`; the rest to starlette."""
 
     def __init__(self, router: Router, fallback: Starlette, streams: Streams | None = None,
-                 control: ASGIApp | None = None) -> None:  # fmt: skip
+                 control: ASGIApp | None = None, async_invocations: ASGIApp | None = None) -> None:  # fmt: skip
         self.router = router
         self.fallback = fallback
         self.streams = streams or Streams(router)
         self.control = control  # SageMaker's control plane: `POST /` with X-Amz-Target (JSON 1.1)
+        self.async_invocations = async_invocations  # InvokeEndpointAsync: /endpoints/{name}/async-invocations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_invocations(scope["path"]):
@@ -231,10 +237,13 @@ class FrontDoorApp:
         elif scope["type"] == "http" and is_stream(scope["path"]):
             await self.streams(scope, receive, send)
             return
-        elif (
-            self.control is not None and scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST"
-        ):
+        elif scope["type"] != "http":
+            pass  # the lifespan: starlette's
+        elif self.control is not None and scope["path"] == "/" and scope["method"] == "POST":
             await self.control(scope, receive, send)
+            return
+        elif self.async_invocations is not None and is_async(scope["path"]):
+            await self.async_invocations(scope, receive, send)
             return
         await self.fallback(scope, receive, send)
 
@@ -249,15 +258,15 @@ class FrontDoorApp:
 
 
 def build_app(router: Router, extra: Sequence[BaseRoute] = (), streams: StreamObserver | None = None,
-              control: ASGIApp | None = None) -> FrontDoorApp:  # fmt: skip
+              control: ASGIApp | None = None, async_invocations: ASGIApp | None = None) -> FrontDoorApp:  # fmt: skip
     """`extra`: routes outside the runtime API (GET /metrics, GET /coserve/status); `streams`: stream figures;
-    `control`: SageMaker's control plane, for `POST /`."""
+    `control`: SageMaker's control plane, for `POST /`; `async_invocations`: InvokeEndpointAsync's handler."""
     fallback = Starlette(
         routes=[Route("/ping", router.ping, methods=["GET"]), *extra],
         lifespan=lambda app: _lifespan(router),
         exception_handlers={404: _unknown, 405: _unknown},
     )
-    return FrontDoorApp(router, fallback, Streams(router, streams), control)
+    return FrontDoorApp(router, fallback, Streams(router, streams), control, async_invocations)
 
 
 async def _unknown(request: Request, exc: Exception) -> Response:

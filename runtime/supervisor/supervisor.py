@@ -15,6 +15,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
+from pathlib import Path
 
 from adapters import get_adapter
 from adapters.base import ContainerEngine, Launch
@@ -135,6 +136,11 @@ class Supervisor:
             del self._containers[c.key]
         self.version += 1
 
+    def work_dir(self, c: Container) -> Path:
+        """`<RunDir>/<hostname>.<port block>`: unique among live containers, and short (TorchServe's worker sockets
+        live under it, within a Unix socket path's 107 bytes), never a name the run directory's own files use."""
+        return self.server.run_dir / f"{c.spec.hostname}.{c.block}"
+
     def states(self, keys: Iterable[ContainerKey] | None = None) -> dict[ContainerKey, State]:
         chosen = self._containers if keys is None else keys
         return {k: self._containers[k].state for k in chosen}
@@ -186,7 +192,7 @@ class Supervisor:
     def _spawn(self, c: Container, now: float) -> None:
         assert c.model_dir is not None and c.prepared is not None
         adapter = get_adapter(c.spec.adapter)
-        work_dir = self.server.run_dir / c.key.name
+        work_dir = self.work_dir(c)
         (work_dir / "tmp").mkdir(parents=True, exist_ok=True)
         engine = isinstance(adapter, ContainerEngine)  # it mounts the model and more data itself: no mounts of ours
         mounts = tuple((v.host, v.target) for v in c.prepared.views)
@@ -303,7 +309,7 @@ class Supervisor:
             return
         try:
             c.cleaner = self._os.spawn(c.spec.hostname, c.cleanup, _base_environment(),
-                                       self.server.run_dir / c.key.name, c.log_path)  # fmt: skip
+                                       self.work_dir(c), c.log_path)  # fmt: skip
             c.cleaner_since = now
         except OSError as exc:
             log.error("'%s': cleanup %s failed to start: %s", c.key, c.cleanup[0], exc)

@@ -151,12 +151,14 @@ def test_each_torchserve_is_the_spawned_pid_and_keeps_to_its_own_ports(ts: Coser
     jvms = {p.pid: p for p in psutil.Process(ts.proc.pid).children() if p.name() == "java"}
     assert len(jvms) == len(SERVING), "the pid the supervisor spawned is the JVM itself"
     for hostname in SERVING:
-        (jvm,) = [p for p in jvms.values() if f"/ts-ep.1.{hostname}/tmp" in " ".join(p.cmdline())]
+        (work,) = (ts.workdir / "run").glob(f"{hostname}.*")  # <RunDir>/<hostname>.<port block>
+        (jvm,) = [p for p in jvms.values() if f"{work}/tmp" in " ".join(p.cmdline())]
         port = routes[hostname]["port"]
         listening = {c.laddr.port for c in jvm.net_connections("inet") if c.status == psutil.CONN_LISTEN}
         assert port in listening
         assert listening <= set(range(port, port + 10)), f"{hostname} listens outside its block: {listening}"
-    (mnist,) = [p for p in jvms.values() if "/ts-ep.1.mnist/tmp" in " ".join(p.cmdline())]
+    (work,) = (ts.workdir / "run").glob("mnist.*")
+    (mnist,) = [p for p in jvms.values() if f"{work}/tmp" in " ".join(p.cmdline())]
     assert "-Xmx256m" in mnist.cmdline(), "a quarter of the container's 1GiB"
 
 
@@ -167,12 +169,13 @@ def test_thread_pools_carry_the_containers_cpu_allotment(ts: Coserve) -> None:
     # Cpus 2 (at most the host's cores); weight 100 of 600 (defaults weighs 200 in weight mode) x the cores, up.
     expected = {"defaults": str(min(2, cores)), "mnist": str(math.ceil(100 / 600 * cores))}
     for hostname, n in expected.items():
-        (jvm,) = [p for p in jvms if f"/ts-ep.1.{hostname}/tmp" in " ".join(p.cmdline())]
+        (work,) = (ts.workdir / "run").glob(f"{hostname}.*")  # <RunDir>/<hostname>.<port block>
+        (jvm,) = [p for p in jvms if f"{work}/tmp" in " ".join(p.cmdline())]
         assert f"-XX:ActiveProcessorCount={n}" in jvm.cmdline() and f"-XX:ParallelGCThreads={n}" in jvm.cmdline()
         workers = [p for p in jvm.children(recursive=True) if "python" in p.name()]
         assert workers, f"{hostname}: TorchServe's Python worker"
         env = workers[0].environ()
         assert (env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"], env["COSERVE_CPU_THREADS"]) == (n, n, n)
         assert env["SAGEMAKER_MODEL_SERVER_WORKERS"] == "1"
-        properties = (ts.workdir / "run" / f"ts-ep.1.{hostname}" / "ts" / "config.properties").read_text().splitlines()
+        properties = (work / "ts" / "config.properties").read_text().splitlines()
         assert f"number_of_netty_threads={n}" in properties and f"netty_client_threads={n}" in properties

@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("models", "confinement"),  # what the supervisor is given: artifacts, isolation
     ("router", "metrics"),
     ("control",),
+    ("asyncinv",),  # InvokeEndpointAsync: reads endpoint configs from the control plane, wired by the front door
     ("fleet", "copies"),  # the reconciler's generations and the components' copies as supervisor units
     ("frontdoor",),
     ("main",),

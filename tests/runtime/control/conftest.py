@@ -20,7 +20,7 @@ import uvicorn
 from botocore.config import Config
 
 from runtime.control.api import ControlGuard, ControlPlane, accepts
-from runtime.control.context import Context, Limits
+from runtime.control.context import Context, HostLimits
 from runtime.control.records import Work
 from runtime.control.store import Store
 from tests.support import wait_for
@@ -48,9 +48,9 @@ class Served:
         self.sock.close()
 
 
-def serve(store: Store, limits: Limits | None = None, guard: ControlGuard | None = None) -> Served:
+def serve(store: Store, limits: HostLimits | None = None, guard: ControlGuard | None = None) -> Served:
     """ControlPlane behind a minimal front: what the integrator's router does for POST / with X-Amz-Target."""
-    plane = ControlPlane(Context(store, limits=limits or Limits()), guard).load()
+    plane = ControlPlane(Context(store, limits=limits or HostLimits()), guard).load()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

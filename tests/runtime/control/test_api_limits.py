@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runtime.control.context import Limits
+from runtime.control.context import HostLimits
 from runtime.control.store import Store
 from tests.runtime.control.conftest import serve
 from tests.runtime.control.helpers import config, error, model
@@ -27,7 +27,8 @@ UNSUPPORTED_VARIANT = [
     ({"ManagedInstanceScaling": {"Status": "ENABLED"}}, "ProductionVariants[0].ManagedInstanceScaling"),
 ]
 UNSUPPORTED_CONFIG = [
-    ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "s3://b/o"}}}, "AsyncInferenceConfig"),
+    ({"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "https://b/o"}}},
+     "AsyncInferenceConfig.OutputConfig.S3OutputPath other than s3://"),
     ({"DataCaptureConfig": {"InitialSamplingPercentage": 10, "DestinationS3Uri": "s3://b/c",
                             "CaptureOptions": [{"CaptureMode": "Input"}]}}, "DataCaptureConfig"),
     ({"KmsKeyId": "key"}, "KmsKeyId"),
@@ -74,7 +75,7 @@ def test_placement_fields_are_accepted_and_shown_back(sm: Any) -> None:
 
 @pytest.fixture
 def small(store: Store) -> Iterator[Any]:
-    served = serve(store, Limits(max_models=2, max_endpoint_configs=1, max_endpoints=1))
+    served = serve(store, HostLimits(max_models=2, max_endpoint_configs=1, max_endpoints=1))
     client = served.client()
     yield client
     client.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import yaml
 from botocore.config import Config
 
 from tests.leftovers import Snapshot, snapshot
-from tests.support import ROOT, Coserve, free_block, free_port, sigterm_when_parent_dies, wait_for
+from tests.support import ROOT, Coserve, client_error, free_block, free_port, sigterm_when_parent_dies, wait_for
 
 pytestmark = pytest.mark.integration
 WAIT = {"Delay": 1, "MaxAttempts": 120}
@@ -43,7 +44,8 @@ def model_url(tmp: Path, name: str, text: str) -> str:
     return path.as_uri()
 
 
-def start_host(workdir: Path, state: Path, port: int, port_base: int, **server: object) -> Coserve:
+def start_host(workdir: Path, state: Path, port: int, port_base: int, storage: dict[str, str] | None = None,
+               env: dict[str, str] | None = None, **server: object) -> Coserve:  # fmt: skip
     """`coserve serve host.yaml --state-dir DIR`: a file with only host settings, no endpoint of its own;
     `server`: more Coserve.Server settings."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,7 @@ def start_host(workdir: Path, state: Path, port: int, port_base: int, **server: 
         "Coserve": {
             "Server": {"LogDir": str(workdir / "logs"), "RunDir": str(workdir / "run"), "PortBase": port_base,
                        "PortBlock": 10, "MaxContainers": 8, "DrainTimeout": "5s", "StopGrace": "5s", **server},
-            "Storage": {"CacheDir": str(workdir / "cache")},
+            "Storage": {"CacheDir": str(workdir / "cache"), **(storage or {})},
         }
     }  # fmt: skip
     host_file = workdir / "host.yaml"
@@ -60,7 +62,7 @@ def start_host(workdir: Path, state: Path, port: int, port_base: int, **server: 
     argv = [sys.executable, "-m", "runtime", "serve", str(host_file), "--state-dir", str(state),
             "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})},
                                 preexec_fn=sigterm_when_parent_dies)  # fmt: skip
     c = Coserve(proc, port, workdir, "", log)
     wait_for(lambda: proc.poll() is not None or c.ping()[0] != 0, 60, f"the front door (log: {log})")
@@ -203,6 +205,40 @@ def test_the_whole_control_plane_through_boto3(host: tuple[Path, int, int]) -> N
         running.assert_gone()
         assert c.descendants() == []
         assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+    finally:
+        sm.close()
+        rt.close()
+        c.stop()
+
+
+def test_a_failed_create_and_a_failed_update_say_why_and_the_old_model_serves_on(host: tuple[Path, int, int]) -> None:
+    tmp, port, base = host
+    c = start_host(tmp / "host", tmp / "state", port, base)
+    sm, rt = clients(c)
+    missing = (tmp / "nowhere.tar.gz").as_uri()
+    try:
+        create_endpoint(sm, "bad", "mb", "cb", [{"Image": "process", "ModelDataUrl": missing}])
+        failed = wait_for(lambda: (d := sm.describe_endpoint(EndpointName="bad"))["EndpointStatus"] == "Failed" and d,
+                          60, "the create to fail")  # fmt: skip
+        assert failed["FailureReason"].startswith("container container-1: model artifact file://")
+        assert "No such file or directory" in failed["FailureReason"]
+        code = client_error(lambda: rt.invoke_endpoint(EndpointName="bad", Body=b"x"))["Error"]["Code"]
+        assert code == "ValidationError", "a failed endpoint serves nothing"
+
+        create_endpoint(sm, "ep", "good", "c1", [{"Image": "process", "ModelDataUrl": model_url(tmp, "v1", "v1")}])
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=WAIT)
+        sm.create_model(ModelName="broken", PrimaryContainer={"Image": "process", "ModelDataUrl": missing})
+        variant = {"VariantName": "AllTraffic", "ModelName": "broken", "InstanceType": "ml.c5.large",
+                   "InitialInstanceCount": 1}  # fmt: skip
+        sm.create_endpoint_config(EndpointConfigName="c2", ProductionVariants=[variant])
+        with Load(c.url, "ep") as load:
+            sm.update_endpoint(EndpointName="ep", EndpointConfigName="c2")
+            rolled = wait_for(lambda: (d := sm.describe_endpoint(EndpointName="ep"))["EndpointStatus"] == "InService"
+                              and d.get("FailureReason") and d, 60, "the update to roll back")  # fmt: skip
+            seen = load.ok
+            wait_for(lambda: load.ok >= seen + 10, 30, "load after the rollback")
+        assert rolled["EndpointConfigName"] == "c1" and "nowhere.tar.gz" in rolled["FailureReason"]
+        assert load.failures == [] and set(load.models) == {"v1"}
     finally:
         sm.close()
         rt.close()

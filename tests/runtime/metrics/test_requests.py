@@ -12,9 +12,11 @@ from runtime.cgroups import Stats
 from runtime.cli.status import render
 from runtime.config import parse_deployment
 from runtime.metrics.collector import SnapshotCollector
+from runtime.metrics.members import deployment_members
 from runtime.metrics.sampler import Sampler
 from runtime.metrics.snapshot import Snapshot, SnapshotSource
 from runtime.storage.store import StoreStats
+from runtime.supervisor.keys import ContainerKey
 
 MIB, GIB = 2**20, 2**30
 DOC: dict[str, Any] = {
@@ -34,10 +36,12 @@ def snapshot() -> Snapshot:
     used = {"a": 200 * MIB, "b": 50 * MIB}
     limit = {"a": GIB, "b": 2 * GIB}
 
-    def stats(hostname: str) -> Stats:
-        return Stats(used[hostname], None, limit[hostname], 0, 0, 1)
+    def stats(key: ContainerKey) -> Stats:
+        return Stats(used[key.hostname], None, limit[key.hostname], 0, 0, 1)
 
-    return Sampler(d, stats, lambda: StoreStats(0, 0, 0), 24 * GIB, book).sample(1.0)
+    members = deployment_members(d)
+    sampler = Sampler(lambda: members, stats, lambda: StoreStats(0, 0, 0), 24 * GIB, d.storage.cache_dir, lambda: book)
+    return sampler.sample(1.0)
 
 
 def test_the_snapshot_holds_requests_limits_and_the_ledger_and_survives_json() -> None:
@@ -60,12 +64,12 @@ def test_metrics_name_every_figure() -> None:
     def get(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, {"endpoint": "ep", "variant": "v", **labels})
 
-    assert get("coserve_container_memory_request_bytes", container="a") == 300 * MIB
-    assert get("coserve_container_memory_limit_bytes", container="a") == GIB
-    assert get("coserve_container_memory_bytes", container="a") == 200 * MIB
-    assert get("coserve_container_cpu_request_cores", container="a") == 0.25
-    assert get("coserve_container_cpu_limit_cores", container="a") == 1.0
-    assert get("coserve_container_cpu_limit_cores", container="b") is None, "absent, not a made-up zero"
+    assert get("coserve_container_memory_request_bytes", container="a", generation="1") == 300 * MIB
+    assert get("coserve_container_memory_limit_bytes", container="a", generation="1") == GIB
+    assert get("coserve_container_memory_bytes", container="a", generation="1") == 200 * MIB
+    assert get("coserve_container_cpu_request_cores", container="a", generation="1") == 0.25
+    assert get("coserve_container_cpu_limit_cores", container="a", generation="1") == 1.0
+    assert get("coserve_container_cpu_limit_cores", container="b", generation="1") is None, "absent, not a zero"
     assert get("coserve_host_memory_capacity_bytes") == 3 * GIB
     assert get("coserve_host_memory_reserved_bytes") == 2448 * MIB
     assert get("coserve_host_memory_requests_bytes") == 2348 * MIB

@@ -14,7 +14,7 @@ from runtime.errors import ModelError, ServiceUnavailable, ValidationError
 from runtime.metrics.emf import EmfWriter
 from runtime.metrics.requests import RequestMetrics
 from runtime.metrics.snapshot import ContainerSample, Snapshot
-from runtime.metrics.summary import quantile, summarize
+from runtime.metrics.summary import quantile, summarize_endpoints
 from runtime.router.invoke import Hop, Result
 from runtime.supervisor.osproc import RotatingLog
 from tests.runtime.metrics import emf_spec
@@ -72,7 +72,8 @@ def test_quantile_interpolates_like_prometheus() -> None:
 
 
 def snapshot(at: float = 1.8e9) -> Snapshot:
-    c = ContainerSample("a", "RUNNING", 0, 0, 0.4, 1.0, 12.5, 2**20, 2**30, 0.1, 1)
+    c = ContainerSample("a", "RUNNING", 0, 0, 0.4, 1.0, 12.5, 2**20, 2**30, 0.1, 1, endpoint="ep", variant="v",
+                        mode="Direct", generation=1)  # fmt: skip
     return Snapshot("ep", "v", "Direct", at, (c,), 40.0, 1, 1, 1234)
 
 
@@ -80,12 +81,12 @@ def test_emf_lines_are_valid_and_count_the_interval() -> None:
     registry, m = metrics()
     writer = EmfWriter(MetricsConfig(emf_path="-"), lambda: list(registry.collect()))
     m.observe(("a",), Result(None, (hop("a"),)), 0.003)
-    first = writer.lines(summarize(registry.collect()), snapshot())
+    first = writer.lines(summarize_endpoints(registry.collect()), snapshot())
     for _ in range(3):
         m.observe(("a",), Result(None, (hop("a"),)), 0.003)
-    writer._before = summarize(registry.collect())
+    writer._before = summarize_endpoints(registry.collect())
     m.observe(("a",), Result(None, (hop("a", 500),), ModelError("x"), "a"), 0.003)
-    second = writer.lines(summarize(registry.collect()), snapshot())
+    second = writer.lines(summarize_endpoints(registry.collect()), snapshot())
     for line in first + second:
         assert emf_spec.problems(line) == [], line
     assert json.loads(first[0])["Invocations"] == 1

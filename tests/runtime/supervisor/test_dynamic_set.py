@@ -53,20 +53,20 @@ def test_a_second_generation_runs_beside_the_first_then_the_first_goes(host: Any
     bring_up(sup, work, second, tmp_path, 1.0)
     new = sup.routes([u.key for u in second])
     assert [(r.hostname, r.port) for r in new] == [("a", 30020), ("b", 30030)], "same hostnames, own ports"
-    assert {"ep.1.a", "ep.1.b", "ep.2.a", "ep.2.b"} <= set(os_.by_dir), "a run dir per key"
-    old_pids = {os_.by_dir[u.key.name].pid for u in first}
+    assert {"a.0", "b.1", "a.2", "b.3"} <= set(os_.by_dir), "a run dir per container: <hostname>.<port block>"
+    old_pids = {os_.by_dir[d].pid for d in ("a.0", "b.1")}
 
     sup.stop([u.key for u in first], 2.0)
     assert {(pid, signal.SIGTERM) for pid in old_pids} == {s for s in os_.signals if s[1] is signal.SIGTERM}
-    os_.by_dir["ep.1.a"].returncode = -signal.SIGTERM  # a leaves on SIGTERM; b has to be killed
+    os_.by_dir["a.0"].returncode = -signal.SIGTERM  # a leaves on SIGTERM; b has to be killed
     sup.tick(3.0)
     assert sup.states([u.key for u in first]) == {first[0].key: State.STOPPED, first[1].key: State.STOPPING}
     sup.tick(7.1)
-    assert (os_.by_dir["ep.1.b"].pid, signal.SIGKILL) in os_.signals, "SIGKILL after StopGrace"
+    assert (os_.by_dir["b.1"].pid, signal.SIGKILL) in os_.signals, "SIGKILL after StopGrace"
     sup.tick(7.2)
     assert sup.stopped([u.key for u in first])
     assert set(sup.states([u.key for u in second]).values()) == {State.RUNNING}, "the new generation untouched"
-    assert not {s for s in os_.signals if s[0] in {os_.by_dir[u.key.name].pid for u in second}}
+    assert not {s for s in os_.signals if s[0] in {os_.by_dir[d].pid for d in ("a.2", "b.3")}}
 
     sup.forget([u.key for u in first])
     assert list(sup.states()) == [u.key for u in second]
