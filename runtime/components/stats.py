@@ -1,19 +1,38 @@
-"""Counters of wakes, on both sides: the supervisor side counts wakes and their time to a running copy, the
-router side the requests that waited and how they ended. Plain numbers: the metrics part exports them."""
+"""Counters of wakes, on both sides: the supervisor side counts wakes, evictions and each wake's time to a running
+copy, and publishes them as `stats.json` beside the wake signals; the router side counts the requests that waited
+(runtime.components.metrics exports both on /metrics)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from runtime.published import write_atomic
+
+FILE = "stats.json"
 
 
 @dataclass
 class WakeStats:
     wakes: int = 0  # wakes started (the supervisor side)
     evictions: int = 0  # idle-eligible components scaled to zero to make room for a wake
-    wake_seconds: list[float] = field(default_factory=list)  # wake asked -> a copy RUNNING, per wake (last 1000)
+    woken: int = 0  # wakes that reached a running copy
+    wake_seconds: float = 0.0  # summed over those: wake asked -> a copy RUNNING
 
     def woke(self, seconds: float) -> None:
-        self.wake_seconds = [*self.wake_seconds[-999:], seconds]
+        self.woken += 1
+        self.wake_seconds += seconds
+
+    def write(self, folder: Path) -> None:
+        write_atomic(folder / FILE, json.dumps(asdict(self)))
+
+    @staticmethod
+    def read(folder: Path) -> WakeStats | None:
+        try:
+            return WakeStats(**json.loads((folder / FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from runtime.admission import Ledger
 from runtime.components import capacity
@@ -51,6 +52,7 @@ class ComponentController:
         self.stats = WakeStats()
         self.last: list[Component] = []
         self._published: capacity.Published | None = None
+        self._stats_written: WakeStats | None = None
 
     def start(self) -> None:
         self.signals.prepare()
@@ -64,6 +66,9 @@ class ComponentController:
                 self.rows.settle(c, "Failed", str(exc))
         self._drain(now)
         self._publish()
+        if self.stats != self._stats_written:
+            self.stats.write(self.signals.folder)
+            self._stats_written = replace(self.stats)
 
     def table(self, base: HostTable) -> HostTable:
         """`base` (the fleet's) with each component-hosting endpoint's components and their copies' routes."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from runtime.asyncinv import AsyncInvocations, AsyncQueue, BacklogCollector, make_async_guard, store_lookup
 from runtime.auth.authenticator import Authenticator
 from runtime.auth.build import build_authenticator
+from runtime.components.metrics import WaitMetrics, WakeCollector
 from runtime.components.signals import Signals
 from runtime.control.api import ControlPlane
 from runtime.control.arns import Arns
@@ -33,7 +34,11 @@ def build_front_app(settings: FrontSettings, table: TableSource, metrics: Router
     auth = build_authenticator(settings.auth, None) if settings.auth is not None else None  # secrets are inline
     requests = metrics.start()
     signals = Signals(Path(settings.state_dir) / "components") if settings.state_dir is not None else None
-    router = Router(table, settings.router, make_guard(auth), requests.observe, ComponentRouter(table, signals))
+    waits = WaitMetrics(metrics.registry)
+    if signals is not None:
+        metrics.exposed.register(WakeCollector(signals.folder))  # wakes, evictions, time to wake
+    components = ComponentRouter(table, signals, waits.observe)
+    router = Router(table, settings.router, make_guard(auth), requests.observe, components)
     control = asynchronous = None
     if settings.state_dir is not None:
         store = Store(Path(settings.state_dir)).open()

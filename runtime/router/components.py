@@ -44,10 +44,12 @@ def least_outstanding(routes: tuple[ContainerRoute, ...], counts: Mapping[int, i
 
 
 class ComponentRouter:
-    def __init__(self, source: TableSource, signals: Signals | None) -> None:
+    def __init__(self, source: TableSource, signals: Signals | None,
+                 observer: Callable[[str, float], None] | None = None) -> None:  # fmt: skip
         self.source = source
         self.signals = signals  # None: no state directory, so no wake (and no idleness to wake from)
         self.stats = WaitStats()
+        self.observer = observer  # (woken | timed_out | short, seconds held) after each wait
 
     def check(self, endpoint: EndpointTable, name: str | None) -> ComponentTable | SageMakerError | None:
         """The component a request names; None for a model endpoint's request (no header); the refusal."""
@@ -93,17 +95,25 @@ class ComponentRouter:
                 if now is None:
                     return ValidationError(f"Inference Component {component.name} not found for endpoint {endpoint}.")
                 if (chosen := least_outstanding(now.routes, counts)) is not None:
-                    self.stats.woken += 1
+                    self._waited("woken", started)
                     return chosen
                 if now.short is not None and time.monotonic() - started > SHORT_GRACE_S:
-                    self.stats.timed_out += 1
+                    self._waited("short", started)
                     return ServiceUnavailable(f"Inference component {component.name} cannot wake: {now.short}")
                 if not any(r.state in ("FETCHING", "STARTING", "BACKOFF") for r in now.routes):
                     self.signals.wake(component.name)  # not started yet (or stopped meanwhile): ask again
-            self.stats.timed_out += 1
+            self._waited("timed_out", started)
             return ServiceUnavailable(
                 f"Inference component {component.name} did not wake within {component.wake_s:g}s "
                 "(coserve:WakeTimeout). Try again."
             )
         finally:
             self.stats.wait_seconds += time.monotonic() - started
+
+    def _waited(self, outcome: str, started: float) -> None:
+        if outcome == "woken":
+            self.stats.woken += 1
+        else:
+            self.stats.timed_out += 1
+        if self.observer is not None:
+            self.observer(outcome, time.monotonic() - started)

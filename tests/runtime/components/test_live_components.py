@@ -6,6 +6,7 @@ host of which only the recently used hold memory."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,11 @@ def memory_limit(pid: int) -> int:
     return int((mount / line.split(":", 2)[2].lstrip("/") / "memory.limit_in_bytes").read_text())
 
 
+def metrics(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        return str(r.read().decode())
+
+
 def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
@@ -123,6 +129,10 @@ def test_copies_limits_zero_admission_and_wake(host: tuple[Path, int, int]) -> N
         woken = invoke(rt, "sleepy")  # held until a copy runs again
         assert woken["model"] == "sleepy" and woken["pid"] != first
         assert copies(sm, "sleepy") == ("InService", 1, 1)
+        wait_for(lambda: "coserve_component_wakes_total 1.0" in metrics(c.url), 10, "the wake counted on /metrics")
+        page = metrics(c.url)
+        assert 'coserve_component_waited_requests_total{outcome="woken"} 1.0' in page
+        assert "coserve_component_time_to_wake_seconds_count 1.0" in page
 
         listed = sm.list_inference_components(EndpointNameEquals="hosting")["InferenceComponents"]
         assert sorted(x["InferenceComponentName"] for x in listed) == ["pair", "sleepy"]
