@@ -40,6 +40,7 @@ from runtime.control.desired import to_deployment
 from runtime.control.errors import ValidationException
 from runtime.control.ops import HANDLERS, Operations
 from runtime.control.reconcile import Reconciler
+from runtime.control.state import StateUnavailable
 from runtime.control.store import Store
 from runtime.control.wire import Wire
 from runtime.fleet import SupervisorFleet
@@ -96,8 +97,11 @@ class Runtime:
             state_dir = self.state_dir or Path(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="coserve-state-"))
             )
-            store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
-            return await self._run(store, state_dir)
+            try:
+                store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
+                return await self._run(store, state_dir)
+            except StateUnavailable as exc:  # at start only: once serving, the reconciler rides an outage out
+                raise SystemExit(f"coserve: the state store cannot be used: {exc}") from exc
 
     async def _run(self, store: Store, state_dir: Path) -> int:
         d = self.deployment

@@ -7,6 +7,11 @@ routing switches to it once every container in it is ready, and only then is the
 stopped). If the new one fails, the routing never moved: the endpoint stays on the old one (SageMaker's
 rollback) with the reason. Tick-driven with `now` passed in, like the supervisor, so a fake fleet and a fake
 clock test every path.
+
+When the state store cannot be reached (`StateUnavailable`), a tick changes nothing: what runs keeps running
+and routed, the outage is logged once (and its end once), and the store is tried again after a back-off. Each
+tick writes an outcome to the store before acting on it in memory, so a write that fails leaves both as they
+were and the next successful tick does the step again.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from runtime.config import Deployment
 from runtime.control.desired import to_deployment
 from runtime.control.errors import ValidationException
 from runtime.control.records import Snapshot, Work
-from runtime.control.store import Store
+from runtime.control.state import StateStore, StateUnavailable
 
 log = logging.getLogger("runtime.control")
+RETRY_S = (1.0, 2.0, 4.0, 8.0)  # the store unreachable: wait this long before each try (then the last, again)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,13 @@ class Fleet(Protocol):
 
 
 @dataclass
+class _Outage:
+    since: float
+    tries: int
+    retry_at: float
+
+
+@dataclass
 class _Launch:
     gen: Generation
     work_generation: int  # the store's generation this launch answers; a newer API change supersedes it
@@ -82,7 +95,7 @@ class _Launch:
 
 
 class Reconciler:
-    def __init__(self, store: Store, fleet: Fleet) -> None:
+    def __init__(self, store: StateStore, fleet: Fleet) -> None:
         self.store = store
         self.fleet = fleet
         self.live: dict[str, Generation] = {}  # what each endpoint's routing points at
@@ -91,6 +104,7 @@ class Reconciler:
         self.retiring: list[Generation] = []
         self._serials: dict[str, int] = {}
         self._now = 0.0
+        self._outage: _Outage | None = None
 
     def restore(self, now: float, eager: Iterable[str] = ()) -> list[str]:
         """At start: bring back every endpoint that ran before (its `running` snapshot), routed at once so its
@@ -123,13 +137,32 @@ class Reconciler:
 
     def tick(self, now: float) -> None:
         self._now = now
-        self._restored()
-        for work in self.store.pending():
-            if work.status == "Deleting":
-                self._delete(work, now)
+        if self._outage is None or now >= self._outage.retry_at:
+            try:
+                self._restored()
+                for work in self.store.pending():
+                    if work.status == "Deleting":
+                        self._delete(work, now)
+                    else:
+                        self._converge(work, now)
+            except StateUnavailable as exc:
+                self._unreachable(exc, now)
             else:
-                self._converge(work, now)
+                self._reachable(now)
         self.retiring = [g for g in self.retiring if not self.fleet.gone(g)]
+
+    def _unreachable(self, exc: StateUnavailable, now: float) -> None:
+        if self._outage is None:
+            self._outage = _Outage(now, 0, now)
+            log.error("state store unreachable: %s; serving what runs, retrying", exc)
+        else:
+            self._outage.tries += 1
+        self._outage.retry_at = now + RETRY_S[min(self._outage.tries, len(RETRY_S) - 1)]
+
+    def _reachable(self, now: float) -> None:
+        if self._outage is not None:
+            log.warning("state store reachable again after %.1fs", now - self._outage.since)
+            self._outage = None
 
     def busy(self) -> bool:
         """Whether anything is still starting or stopping (a shutdown waits for none of it)."""
@@ -145,8 +178,8 @@ class Reconciler:
         for name, gen in list(self.restoring.items()):
             progress = self.fleet.progress(gen)
             if progress.ready(tolerant=True):
-                del self.restoring[name]
                 self.store.system_updating(name, False)
+                del self.restoring[name]
                 if progress.fatal:
                     log.error("endpoint %s is back, but not whole: %s", name, progress.reason)
 
@@ -165,17 +198,18 @@ class Reconciler:
             return
         progress = self.fleet.progress(launch.gen)
         if progress.failed(launch.tolerant):
+            self._fail(work, progress.reason)
             del self.launching[work.name]
             if self.live.get(work.name) == launch.gen:
                 del self.live[work.name]
                 self.fleet.route(work.name, None)
             self._retire(launch.gen)
-            self._fail(work, progress.reason)
         elif progress.ready(launch.tolerant):
+            # Recorded first, switched in the same tick: nothing else runs on this loop in between.
+            self.store.mark_in_service(work, progress.reason or None)
             del self.launching[work.name]
             self.restoring.pop(work.name, None)  # an update that overtook a restart's bring-back: it goes now
             self._switch(work.name, launch.gen)
-            self.store.mark_in_service(work, progress.reason or None)
             log.info("endpoint %s: InService on %s", work.name, work.target.config_name)
 
     def _delete(self, work: Work, now: float) -> None:
