@@ -1,0 +1,172 @@
+"""A state store that cannot be reached: SQLite's errors become StateUnavailable (real files), and the
+reconciler rides an outage out. The outage in the reconciler's tests is a FAKE switch around the real store
+(a real SQLite outage costs about 10 s per call: test_state_outage_live.py makes one against a live host)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import cast
+
+import pytest
+from botocore.exceptions import ClientError
+
+from runtime.control.reconcile import RETRY_S, Generation, Reconciler
+from runtime.control.records import Endpoint, Resource, Work
+from runtime.control.state import StateStore, StateTx, StateUnavailable
+from runtime.control.store import Store
+from tests.runtime.control.conftest import serve
+from tests.runtime.control.helpers import model
+from tests.runtime.control.test_reconcile import FakeFleet, setup, status
+
+
+class Switched:
+    """The real store, behind a switch: `down` refuses every call, `writes_down` only the reconciler's writes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.clock = store, store.clock
+        self.down = self.writes_down = False
+        self.calls = 0
+
+    def _gate(self, write: bool) -> None:
+        self.calls += 1
+        if self.down or (write and self.writes_down):
+            raise StateUnavailable("switched off by the test")
+
+    def transaction(self, write: bool = True) -> AbstractContextManager[StateTx]:
+        self._gate(write)
+        return self.store.transaction(write)
+
+    def endpoints(self) -> list[Endpoint]:
+        self._gate(False)
+        return self.store.endpoints()
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        self._gate(False)
+        return self.store.endpoint(name)
+
+    def pending(self) -> list[Work]:
+        self._gate(False)
+        return self.store.pending()
+
+    def mark_in_service(self, work: Work, reason: str | None = None) -> bool:
+        self._gate(True)
+        return self.store.mark_in_service(work, reason)
+
+    def mark_failed(self, work: Work, reason: str) -> bool:
+        self._gate(True)
+        return self.store.mark_failed(work, reason)
+
+    def mark_update_failed(self, work: Work, reason: str) -> bool:
+        self._gate(True)
+        return self.store.mark_update_failed(work, reason)
+
+    def system_updating(self, name: str, on: bool) -> None:
+        self._gate(True)
+        self.store.system_updating(name, on)
+
+    def forget(self, work: Work) -> bool:
+        self._gate(True)
+        return self.store.forget(work)
+
+
+def test_sqlite_errors_that_mean_unusable_are_state_unavailable_and_bugs_are_not(state_dir: Path) -> None:
+    state_dir.mkdir()
+    (state_dir / "coserve.db").write_bytes(b"not a database, " * 512)
+    with pytest.raises(StateUnavailable, match="file is not a database"):
+        Store(state_dir).open()
+    (state_dir / "coserve.db").unlink()
+    store = Store(state_dir).open()
+    try:
+        row = Resource("m", "arn:m", 0.0, {}, [])
+        with store.transaction() as tx:
+            tx.add_resource("model", row)
+        with pytest.raises(sqlite3.IntegrityError), store.transaction() as tx:  # a caller's bug passes unchanged
+            tx.add_resource("model", row)
+        with store.transaction(write=False) as tx:
+            assert tx.count("model") == 1
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def switched(store: Store) -> Iterator[Switched]:
+    yield Switched(store)
+
+
+def test_an_outage_changes_nothing_is_logged_once_and_retried_after_a_back_off(
+    store: Store, switched: Switched, caplog: pytest.LogCaptureFixture
+) -> None:
+    ops, fleet = setup(store), FakeFleet()
+    state: StateStore = switched  # structurally a StateStore: mypy checks the assignment
+    r = Reconciler(state, fleet)
+    ops.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+    r.tick(1.0)
+    fleet.ready(1)
+    r.tick(2.0)
+    assert fleet.routes["ep"] == Generation("ep", 1)
+    ops.call("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2"})
+    switched.down = True
+    caplog.set_level(logging.INFO, "runtime.control")
+    calls = switched.calls
+    for now in (3.0, 3.1, 3.2):
+        r.tick(now)  # raises nothing: the host goes on
+    assert switched.calls == calls + 1  # one try, then the back-off
+    assert fleet.routes["ep"] == Generation("ep", 1) and fleet.calls[-1] == "route ep -> 1"  # untouched
+    r.tick(3.0 + RETRY_S[0])
+    assert switched.calls == calls + 2
+    unreachable = [m for m in caplog.messages if "unreachable" in m]
+    assert len(unreachable) == 1 and "switched off by the test" in unreachable[0]
+    switched.down = False
+    r.tick(3.0 + RETRY_S[0] + RETRY_S[1])  # back: the pending update starts
+    assert fleet.calls[-1] == "launch ep#2"
+    assert sum("reachable again" in m for m in caplog.messages) == 1
+    fleet.ready(2)
+    r.tick(10.0)
+    assert fleet.routes["ep"] == Generation("ep", 2) and status(store) == ("InService", None, "c2")
+
+
+def test_a_failed_write_leaves_memory_as_the_store_so_the_next_tick_does_the_step_again(
+    store: Store, switched: Switched
+) -> None:
+    ops, fleet = setup(store), FakeFleet()
+    r = Reconciler(switched, fleet)
+    ops.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+    r.tick(1.0)
+    fleet.ready(1)
+    switched.writes_down = True
+    r.tick(2.0)  # ready, but InService cannot be recorded: not routed yet, nothing relaunched later
+    assert "ep" not in fleet.routes and status(store)[0] == "Creating"
+    switched.writes_down = False
+    r.tick(2.0 + RETRY_S[0])
+    assert fleet.routes["ep"] == Generation("ep", 1) and status(store) == ("InService", None, "c1")
+    assert fleet.calls == ["launch ep#1", "route ep -> 1"]  # one launch: the failed write did not restart it
+    ops.call("DeleteEndpoint", {"EndpointName": "ep"})
+    switched.writes_down = True
+    r.tick(5.0)  # retired and unrouted, but not forgotten: Deleting until the store answers
+    assert fleet.routes["ep"] is None and status(store)[0] == "Deleting"
+    switched.writes_down = False
+    r.tick(5.0 + RETRY_S[0])
+    assert store.endpoint("ep") is None
+
+
+def test_the_api_answers_503_service_unavailable_in_sagemakers_shape(store: Store, switched: Switched) -> None:
+    served = serve(cast(Store, switched))  # serve() is typed on the SQLite store; it uses only the interface
+    sm = served.client()
+    try:
+        sm.create_model(**model("m1"))
+        switched.down = True
+        for call in (lambda: sm.describe_model(ModelName="m1"), lambda: sm.delete_model(ModelName="m1")):
+            with pytest.raises(ClientError) as caught:
+                call()
+            assert caught.value.response["Error"]["Code"] == "ServiceUnavailable"
+            assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            assert "Retry later" in caught.value.response["Error"]["Message"]
+        switched.down = False
+        assert sm.describe_model(ModelName="m1")["ModelName"] == "m1"  # nothing was changed
+    finally:
+        sm.close()
+        served.stop()
