@@ -9,9 +9,9 @@ rollback) with the reason. Tick-driven with `now` passed in, like the supervisor
 clock test every path.
 
 When the state store cannot be reached (`StateUnavailable`), a tick changes nothing: what runs keeps running
-and routed, the outage is logged once (and its end once), and the store is tried again after a back-off. Each
-tick writes an outcome to the store before acting on it in memory, so a write that fails leaves both as they
-were and the next successful tick does the step again.
+and routed, and the store is used again once it answers (`runtime.control.outage`). Each tick writes an
+outcome to the store before acting on it in memory, so a write that fails leaves both as they were and the
+next tick with a store does the step again.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Protocol
 from runtime.config import Deployment
 from runtime.control.desired import to_deployment
 from runtime.control.errors import ValidationException
+from runtime.control.outage import Outage
 from runtime.control.records import Snapshot, Work
 from runtime.control.state import StateStore, StateUnavailable
 
 log = logging.getLogger("runtime.control")
-RETRY_S = (1.0, 2.0, 4.0, 8.0)  # the store unreachable: wait this long before each try (then the last, again)
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,6 @@ class Fleet(Protocol):
 
 
 @dataclass
-class _Outage:
-    since: float
-    tries: int
-    retry_at: float
-
-
-@dataclass
 class _Launch:
     gen: Generation
     work_generation: int  # the store's generation this launch answers; a newer API change supersedes it
@@ -104,7 +97,7 @@ class Reconciler:
         self.retiring: list[Generation] = []
         self._serials: dict[str, int] = {}
         self._now = 0.0
-        self._outage: _Outage | None = None
+        self.outage = Outage(store.pending)
 
     def restore(self, now: float, eager: Iterable[str] = ()) -> list[str]:
         """At start: bring back every endpoint that ran before (its `running` snapshot), routed at once so its
@@ -137,7 +130,7 @@ class Reconciler:
 
     def tick(self, now: float) -> None:
         self._now = now
-        if self._outage is None or now >= self._outage.retry_at:
+        if self.outage.usable(now):
             try:
                 self._restored()
                 for work in self.store.pending():
@@ -146,23 +139,10 @@ class Reconciler:
                     else:
                         self._converge(work, now)
             except StateUnavailable as exc:
-                self._unreachable(exc, now)
+                self.outage.failed(exc, now)
             else:
-                self._reachable(now)
+                self.outage.succeeded(now)
         self.retiring = [g for g in self.retiring if not self.fleet.gone(g)]
-
-    def _unreachable(self, exc: StateUnavailable, now: float) -> None:
-        if self._outage is None:
-            self._outage = _Outage(now, 0, now)
-            log.error("state store unreachable: %s; serving what runs, retrying", exc)
-        else:
-            self._outage.tries += 1
-        self._outage.retry_at = now + RETRY_S[min(self._outage.tries, len(RETRY_S) - 1)]
-
-    def _reachable(self, now: float) -> None:
-        if self._outage is not None:
-            log.warning("state store reachable again after %.1fs", now - self._outage.since)
-            self._outage = None
 
     def busy(self) -> bool:
         """Whether anything is still starting or stopping (a shutdown waits for none of it)."""

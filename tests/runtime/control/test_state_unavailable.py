@@ -1,12 +1,14 @@
 """A state store that cannot be reached: SQLite's errors become StateUnavailable (real files), and the
-reconciler rides an outage out. The outage in the reconciler's tests is a FAKE switch around the real store
-(a real SQLite outage costs about 10 s per call: test_state_outage_live.py makes one against a live host)."""
+reconciler rides an outage out. The outage in the reconciler's and the API's tests is a FAKE switch around the
+real store (a real SQLite outage costs about 10 s per call: test_state_outage_live.py makes one against a live
+host)."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import cast
@@ -14,13 +16,15 @@ from typing import cast
 import pytest
 from botocore.exceptions import ClientError
 
-from runtime.control.reconcile import RETRY_S, Generation, Reconciler
+from runtime.control.outage import RETRY_S
+from runtime.control.reconcile import Generation, Reconciler
 from runtime.control.records import Endpoint, Resource, Work
 from runtime.control.state import StateStore, StateTx, StateUnavailable
 from runtime.control.store import Store
 from tests.runtime.control.conftest import serve
 from tests.runtime.control.helpers import model
 from tests.runtime.control.test_reconcile import FakeFleet, setup, status
+from tests.support import wait_for
 
 
 class Switched:
@@ -28,11 +32,14 @@ class Switched:
 
     def __init__(self, store: Store) -> None:
         self.store, self.clock = store, store.clock
-        self.down = self.writes_down = False
+        self.down = self.writes_down = self.hang = False
+        self.release = threading.Event()
         self.calls = 0
 
     def _gate(self, write: bool) -> None:
         self.calls += 1
+        if self.hang:  # a store that takes its time to fail, as SQLite on a lock (~10 s)
+            self.release.wait(30)
         if self.down or (write and self.writes_down):
             raise StateUnavailable("switched off by the test")
 
@@ -97,7 +104,12 @@ def switched(store: Store) -> Iterator[Switched]:
     yield Switched(store)
 
 
-def test_an_outage_changes_nothing_is_logged_once_and_retried_after_a_back_off(
+def tick_until(r: Reconciler, now: float, done: Callable[[], bool], what: str) -> None:
+    """Tick at `now` until `done`: the probe runs in a thread of its own."""
+    wait_for(lambda: (r.tick(now), done())[1], 10, what)
+
+
+def test_an_outage_changes_nothing_is_logged_once_and_probed_off_the_loop(
     store: Store, switched: Switched, caplog: pytest.LogCaptureFixture
 ) -> None:
     ops, fleet = setup(store), FakeFleet()
@@ -114,18 +126,23 @@ def test_an_outage_changes_nothing_is_logged_once_and_retried_after_a_back_off(
     calls = switched.calls
     for now in (3.0, 3.1, 3.2):
         r.tick(now)  # raises nothing: the host goes on
-    assert switched.calls == calls + 1  # one try, then the back-off
+    assert switched.calls == calls + 1  # one call finds the outage; then the back-off
     assert fleet.routes["ep"] == Generation("ep", 1) and fleet.calls[-1] == "route ep -> 1"  # untouched
+    switched.hang = True  # the next probe blocks until released: ticks must not wait for it
     r.tick(3.0 + RETRY_S[0])
+    wait_for(lambda: switched.calls == calls + 2, 10, "the probe to start")
+    for now in (4.1, 50.0, 100.0):
+        r.tick(now)  # returns: the probe blocks its own thread only, and no second one starts beside it
     assert switched.calls == calls + 2
-    unreachable = [m for m in caplog.messages if "unreachable" in m]
-    assert len(unreachable) == 1 and "switched off by the test" in unreachable[0]
-    switched.down = False
-    r.tick(3.0 + RETRY_S[0] + RETRY_S[1])  # back: the pending update starts
-    assert fleet.calls[-1] == "launch ep#2"
+    switched.release.set()
+    assert [m for m in caplog.messages if "unreachable" in m] == [
+        "state store unreachable: switched off by the test; serving what runs, retrying"
+    ]
+    switched.down = switched.hang = False
+    tick_until(r, 200.0, lambda: fleet.calls[-1] == "launch ep#2", "the pending update to start")
     assert sum("reachable again" in m for m in caplog.messages) == 1
     fleet.ready(2)
-    r.tick(10.0)
+    r.tick(201.0)
     assert fleet.routes["ep"] == Generation("ep", 2) and status(store) == ("InService", None, "c2")
 
 
@@ -138,10 +155,10 @@ def test_a_failed_write_leaves_memory_as_the_store_so_the_next_tick_does_the_ste
     r.tick(1.0)
     fleet.ready(1)
     switched.writes_down = True
-    r.tick(2.0)  # ready, but InService cannot be recorded: not routed yet, nothing relaunched later
+    r.tick(2.0)  # ready, but InService cannot be recorded: not routed yet, and not relaunched later
     assert "ep" not in fleet.routes and status(store)[0] == "Creating"
     switched.writes_down = False
-    r.tick(2.0 + RETRY_S[0])
+    tick_until(r, 2.0 + RETRY_S[0], lambda: "ep" in fleet.routes, "the switch")
     assert fleet.routes["ep"] == Generation("ep", 1) and status(store) == ("InService", None, "c1")
     assert fleet.calls == ["launch ep#1", "route ep -> 1"]  # one launch: the failed write did not restart it
     ops.call("DeleteEndpoint", {"EndpointName": "ep"})
@@ -149,8 +166,7 @@ def test_a_failed_write_leaves_memory_as_the_store_so_the_next_tick_does_the_ste
     r.tick(5.0)  # retired and unrouted, but not forgotten: Deleting until the store answers
     assert fleet.routes["ep"] is None and status(store)[0] == "Deleting"
     switched.writes_down = False
-    r.tick(5.0 + RETRY_S[0])
-    assert store.endpoint("ep") is None
+    tick_until(r, 5.0 + RETRY_S[0], lambda: store.endpoint("ep") is None, "the delete to be recorded")
 
 
 def test_the_api_answers_503_service_unavailable_in_sagemakers_shape(store: Store, switched: Switched) -> None:
