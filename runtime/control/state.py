@@ -14,9 +14,13 @@ is its own. What a shared implementation must provide, because the callers rely 
   stale, whichever host computed it;
 - status per host: the `mark_*`/`system_updating` outcome of one host may not overwrite another's (a row per
   host and endpoint, with the desired state shared), which the SQLite store, one host's, does not need;
+- calls safe from any thread (the API runs calls in threads; the reconciler probes an outage from its own);
 - every failure to reach the state raised as `StateUnavailable`, within a bounded time (a short timeout per
   call: the reconciler runs on the supervisor's event loop, which serves invocations meanwhile). Callers
-  catch only that: the reconciler keeps what runs and retries later, the API answers 503 ServiceUnavailable.
+  catch only that: the reconciler keeps what runs and retries later (`runtime.control.outage`), the API
+  answers 503 ServiceUnavailable.
+Built: this interface, the SQLite implementation, and the callers' handling of `StateUnavailable`. On paper:
+the shared implementation, and the per-host status rows it needs (see the README, "More than one host").
 """
 
 from __future__ import annotations

@@ -108,6 +108,7 @@ def test_a_host_that_cannot_reach_its_state_serves_on_and_catches_up_after(host:
                 wait_for(lambda: "state store unreachable" in log.read_text(), 60, "the reconciler to see it")
                 wait_for(lambda: time.monotonic() - began >= 20 and len(load.times) >= before + 20, 90, "load")
                 during = len(load.times) - before
+                assert c.ping()[0] == 200, "an outage of the state does not take the host out of a balancer"
             wait_for(lambda: "state store reachable again" in log.read_text(), 60, "the reconciler to see it back")
         assert load.failures == [], load.failures[:5]
         text = log.read_text()
