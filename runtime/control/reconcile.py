@@ -133,7 +133,7 @@ class Reconciler:
         if self.outage.usable(now):
             try:
                 self._restored()
-                for work in self.store.pending():
+                for work in self.outage.read(self.store.pending):
                     if work.status == "Deleting":
                         self._delete(work, now)
                     else:

@@ -186,3 +186,24 @@ def test_the_api_answers_503_service_unavailable_in_sagemakers_shape(store: Stor
     finally:
         sm.close()
         served.stop()
+
+
+def test_a_read_that_does_not_answer_in_time_is_an_outage_and_the_tick_goes_on(
+    store: Store, switched: Switched, caplog: pytest.LogCaptureFixture
+) -> None:
+    ops, fleet = setup(store), FakeFleet()
+    r = Reconciler(switched, fleet)
+    r.outage.deadline_s = 0.2
+    ops.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+    switched.hang = True  # as SQLite on a lock it cannot take: the read waits (until released, here)
+    caplog.set_level(logging.INFO, "runtime.control")
+    r.tick(1.0)  # returns after the deadline, with nothing done
+    assert fleet.calls == [] and caplog.messages == [
+        "state store unreachable: no answer within 0.2s; serving what runs, retrying"
+    ]
+    r.tick(5.0)  # the read still waits in the store's thread: no second call beside it
+    assert switched.calls == 1
+    switched.hang = False
+    switched.release.set()
+    tick_until(r, 10.0, lambda: fleet.calls == ["launch ep#1"], "the create to start once the store answers")
+    assert sum("reachable again" in m for m in caplog.messages) == 1
