@@ -14,9 +14,9 @@ is its own. What a shared implementation must provide, because the callers rely 
   stale, whichever host computed it;
 - status per host: the `mark_*`/`system_updating` outcome of one host may not overwrite another's (a row per
   host and endpoint, with the desired state shared), which the SQLite store, one host's, does not need;
-- calls safe from any thread (the API runs calls in threads; the reconciler probes an outage from its own);
+- calls safe from any thread (the API runs calls in threads; the reconciler reads from one of its own);
 - every failure to reach the state raised as `StateUnavailable`, within a bounded time (a short timeout per
-  call: the reconciler runs on the supervisor's event loop, which serves invocations meanwhile). Callers
+  call: the API's threads and the reconciler's writes, on the supervisor's event loop, wait it out). Callers
   catch only that: the reconciler keeps what runs and retries later (`runtime.control.outage`), the API
   answers 503 ServiceUnavailable.
 Built: this interface, the SQLite implementation, and the callers' handling of `StateUnavailable`. On paper:
