@@ -40,6 +40,7 @@ from runtime.control.desired import to_deployment
 from runtime.control.errors import ValidationException
 from runtime.control.ops import HANDLERS, Operations
 from runtime.control.reconcile import Reconciler
+from runtime.control.schema import SchemaError
 from runtime.control.state import StateUnavailable
 from runtime.control.store import Store
 from runtime.control.wire import Wire
@@ -100,6 +101,8 @@ class Runtime:
             try:
                 store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
                 return await self._run(store, state_dir)
+            except SchemaError as exc:  # a state file of another coserve version: say so, touch nothing
+                raise SystemExit(f"coserve: {exc}") from exc
             except StateUnavailable as exc:  # at start only: once serving, the reconciler rides an outage out
                 raise SystemExit(f"coserve: the state store cannot be used: {exc}") from exc
 

@@ -1,4 +1,4 @@
-"""The `coserve` command: serve, check, fetch, cache, status, top, plan."""
+"""The `coserve` command: serve, apply, check, fetch, cache, status, top, plan."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="router processes (overrides Coserve.Server.Workers)")
     serve.add_argument("--allow-unauthenticated", action="store_true",
                        help="allow a non-loopback --host without Coserve.Auth")  # fmt: skip
+    from runtime.cli.apply import add_arguments as apply_arguments
+
+    apply_arguments(sub.add_parser("apply", help="apply a deployment file on a running host, as serve does at start"))
     check = sub.add_parser("check", help="validate a deployment file and print what would run")
     check.add_argument("deployment", help="a path, s3:// or https:// URL")
     check.add_argument("--port", type=int, default=8080, help="the front door port serve will use (default 8080)")
@@ -59,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         from runtime.cli.plan.command import run as plan
 
         return plan(args)
+    if args.command == "apply":
+        from runtime.cli.apply import run as apply
+
+        return apply(args)
     if args.command in ("status", "top"):
         from runtime.cli import status as view
 

@@ -3,6 +3,7 @@
 The front door hands it the requests `accepts()` says are its own (the runtime API uses REST paths, so both
 share one port). Order per request: read the body, name the operation, authenticate (guard), decode and
 validate, authorize the action on the resource's ARN (guard), run the operation in a thread (SQLite blocks).
+One target is coserve's own: `Coserve.ApplyDeployment` (runtime.control.deploy_op), a whole deployment file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
+from runtime.control import apply, deploy_op
 from runtime.control.context import Context
 from runtime.control.errors import ValidationException
 from runtime.control.ops import HANDLERS, Operations
@@ -87,6 +89,8 @@ class ControlPlane:
         if body is None:
             raise ValidationException(f"The request body is larger than {MAX_BODY} bytes.")
         target = _header(scope, b"x-amz-target")
+        if target == deploy_op.TARGET:
+            return await self._apply(scope, body)
         op = self.wire.operation(target)
         caller = self.guard.authenticate(scope, body) if self.guard else None
         params = self.wire.decode(op, body)
@@ -95,6 +99,18 @@ class ControlPlane:
         result = await asyncio.to_thread(self.ops.call, op.name, params)
         logger.info("%s %s", op.name, self.ops.resource_arn(op.name, params))
         return result
+
+    async def _apply(self, scope: Scope, body: bytes) -> dict[str, Any]:
+        """Authenticate, plan (reads the state), authorize every call the plan makes, then check and write."""
+        caller = self.guard.authenticate(scope, body) if self.guard else None
+        doc = deploy_op.document(body)
+        found = await asyncio.to_thread(apply.plan, self.ops, doc)
+        if self.guard is not None:
+            guard = self.guard
+            deploy_op.authorize(self.ops, found, lambda action, arn: guard.authorize(caller, action, arn))
+        await asyncio.to_thread(apply.execute, self.ops, self.wire, found)
+        logger.info("%s %s: %s", deploy_op.TARGET, found.endpoint, found.outcome)
+        return deploy_op.answer(self.ops, found)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -28,5 +28,5 @@ class Context:
 def over_limit(what: str, limit: int, used: int) -> ResourceLimitExceeded:
     return ResourceLimitExceeded(
         f"The host-level limit '{what}' is {limit}, with current utilization of {used} and a request delta of 1. "
-        "Delete some, or raise the limit in coserve's configuration."
+        "Delete some first: the host-level limits are fixed in this version of coserve."
     )

@@ -151,12 +151,14 @@ def test_each_torchserve_is_the_spawned_pid_and_keeps_to_its_own_ports(ts: Coser
     jvms = {p.pid: p for p in psutil.Process(ts.proc.pid).children() if p.name() == "java"}
     assert len(jvms) == len(SERVING), "the pid the supervisor spawned is the JVM itself"
     for hostname in SERVING:
-        (jvm,) = [p for p in jvms.values() if f"/ts-ep.1.{hostname}/tmp" in " ".join(p.cmdline())]
+        (work,) = (ts.workdir / "run").glob(f"{hostname}.*")  # <RunDir>/<hostname>.<port block>
+        (jvm,) = [p for p in jvms.values() if f"{work}/tmp" in " ".join(p.cmdline())]
         port = routes[hostname]["port"]
         listening = {c.laddr.port for c in jvm.net_connections("inet") if c.status == psutil.CONN_LISTEN}
         assert port in listening
         assert listening <= set(range(port, port + 10)), f"{hostname} listens outside its block: {listening}"
-    (mnist,) = [p for p in jvms.values() if "/ts-ep.1.mnist/tmp" in " ".join(p.cmdline())]
+    (work,) = (ts.workdir / "run").glob("mnist.*")
+    (mnist,) = [p for p in jvms.values() if f"{work}/tmp" in " ".join(p.cmdline())]
     assert "-Xmx256m" in mnist.cmdline(), "a quarter of the container's 1GiB"
 
 

@@ -59,3 +59,15 @@ def test_a_bad_file_names_the_field_and_writes_nothing(store: Store, wire: Wire)
     assert store.endpoints() == [] and ops.call("ListModels", {})["Models"] == []
     with pytest.raises(ValidationException, match=r"Unknown parameter in Containers\[0\]: \"Colour\""):
         apply_document(ops, wire, {**_doc(), "Containers": [{"Image": "process", "Colour": "blue"}]}, Path("/srv"))
+
+
+def test_host_sections_are_not_the_endpoints(store: Store, wire: Wire, tmp_path: Path) -> None:
+    """Server, Storage, Auth and Metrics are read by `serve` at start: the endpoint neither keeps them (an Auth
+    secret file is not read again, from wherever the process runs) nor changes when only they change."""
+    ops = Operations(Context(store))
+    auth = {"Principals": [{"AccessKeyId": "AK", "SecretAccessKeyFile": "not-here.secret", "Policies": []}]}
+    doc = {**_doc(), "Coserve": {**_doc()["Coserve"], "Auth": auth, "Server": {"Workers": 2}}}
+    assert apply_document(ops, wire, doc, tmp_path) == "created"
+    e: Any = store.endpoint("filed")
+    assert e.coserve == _doc()["Coserve"]
+    assert apply_document(ops, wire, _doc(), tmp_path) == "unchanged"
