@@ -5,7 +5,8 @@ in `BEGIN IMMEDIATE ... COMMIT`, so a crash mid-call leaves the state as it was 
 The reconciler's interface is `pending()` and the `mark_*`/`forget` methods: each takes the `Work` it was
 given and applies only if no API call changed the endpoint since (its generation), else returns False.
 It implements `runtime.control.state.StateStore`: sqlite3's errors that mean the file cannot be used now
-(locked, unreadable, not a database, disk full or gone) are raised as `StateUnavailable`, the others as they are.
+(locked, unreadable, not a database, disk full or failing) are raised as `StateUnavailable`, the others (bad
+SQL, a constraint: bugs) as they are.
 """
 
 from __future__ import annotations
@@ -130,14 +131,23 @@ class Store:
             return True
 
 
+# SQLite's result codes (the primary ones) that say the file cannot be used now, whatever the call: locked,
+# unreadable, corrupt or not a database, disk full or failing. SQLITE_ERROR (bad SQL, a missing table) is a bug.
+_OUTAGES = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_NOLFS,
+})  # fmt: skip
+
+
 @contextmanager
 def _unavailable(path: Path) -> Iterator[None]:
-    """sqlite3's errors that say the file cannot be used now, as StateUnavailable. IntegrityError,
-    ProgrammingError and the like are bugs, not outages: they pass unchanged."""
+    """sqlite3's errors that say the file cannot be used now, as StateUnavailable; the others (a constraint, bad
+    SQL: bugs, not outages) pass unchanged."""
     try:
         yield
-    except sqlite3.DatabaseError as exc:
-        if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _OUTAGES:
             raise
         raise StateUnavailable(f"{path}: {exc}") from exc
 

@@ -21,6 +21,7 @@ from runtime.control.reconcile import Generation, Reconciler
 from runtime.control.records import Endpoint, Resource, Work
 from runtime.control.state import StateStore, StateTx, StateUnavailable
 from runtime.control.store import Store
+from runtime.control.tx import Tx
 from tests.runtime.control.conftest import serve
 from tests.runtime.control.helpers import model
 from tests.runtime.control.test_reconcile import FakeFleet, setup, status
@@ -93,6 +94,8 @@ def test_sqlite_errors_that_mean_unusable_are_state_unavailable_and_bugs_are_not
             tx.add_resource("model", row)
         with pytest.raises(sqlite3.IntegrityError), store.transaction() as tx:  # a caller's bug passes unchanged
             tx.add_resource("model", row)
+        with pytest.raises(sqlite3.OperationalError, match="syntax error"), store.transaction() as tx:
+            cast(Tx, tx).db.execute("SELEC 1")  # bad SQL: an OperationalError, but a bug, not an outage
         with store.transaction(write=False) as tx:
             assert tx.count("model") == 1
     finally:
