@@ -141,7 +141,11 @@ class Runtime:
         fleet = self._fleet = SupervisorFleet(supervisor, d.server, file_endpoint)
         reconciler = Reconciler(store, fleet)
         # What ran before (and the file's endpoint) starts now, routed at once: /ping is 503 until it runs.
-        refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
+        try:
+            refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
+        except StateUnavailable:
+            supervisor.close()  # as for a refused endpoint: its cgroups go (nothing is spawned before a tick)
+            raise
         if file_endpoint in refused:
             supervisor.close()
             raise SystemExit(f"coserve: endpoint {file_endpoint} cannot start; see the log above")
