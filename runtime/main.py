@@ -41,6 +41,7 @@ from runtime.control.errors import ValidationException
 from runtime.control.ops import HANDLERS, Operations
 from runtime.control.reconcile import Reconciler
 from runtime.control.schema import SchemaError
+from runtime.control.state import StateUnavailable
 from runtime.control.store import Store
 from runtime.control.wire import Wire
 from runtime.copies.controller import ComponentController
@@ -100,9 +101,11 @@ class Runtime:
             )
             try:
                 store = stack.enter_context(contextlib.closing(Store(state_dir).open()))
+                return await self._run(store, state_dir)
             except SchemaError as exc:  # a state file of another coserve version: say so, touch nothing
                 raise SystemExit(f"coserve: {exc}") from exc
-            return await self._run(store, state_dir)
+            except StateUnavailable as exc:  # at start only: once serving, the reconciler rides an outage out
+                raise SystemExit(f"coserve: the state store cannot be used: {exc}") from exc
 
     async def _run(self, store: Store, state_dir: Path) -> int:
         d = self.deployment
@@ -141,7 +144,11 @@ class Runtime:
         components = ComponentController(store, supervisor, d.server, ledger)
         components.start()
         # What ran before (and the file's endpoint) starts now, routed at once: /ping is 503 until it runs.
-        refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
+        try:
+            refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
+        except StateUnavailable:
+            supervisor.close()  # as for a refused endpoint: its cgroups go (nothing is spawned before a tick)
+            raise
         if file_endpoint in refused:
             supervisor.close()
             raise SystemExit(f"coserve: endpoint {file_endpoint} cannot start; see the log above")

@@ -8,11 +8,11 @@ is not found, as InvokeEndpoint answers for it.
 from __future__ import annotations
 
 from runtime.asyncinv.config import AsyncConfig, EndpointNotFound, Lookup, from_endpoint_config
-from runtime.control.store import Store
+from runtime.control.state import StateStore
 
 
-def store_lookup(store: Store) -> Lookup:
-    """A Lookup reading `store` (an opened runtime.control Store) on each call: a few milliseconds of SQLite."""
+def store_lookup(store: StateStore) -> Lookup:
+    """A Lookup reading `store` (an opened runtime.control StateStore) on each call: a few milliseconds of SQLite."""
 
     def lookup(name: str) -> AsyncConfig | None:
         endpoint = store.endpoint(name)

@@ -19,8 +19,9 @@ from runtime.control import apply, deploy_op
 from runtime.control.context import Context
 from runtime.control.errors import ValidationException
 from runtime.control.ops import HANDLERS, Operations
+from runtime.control.state import StateUnavailable
 from runtime.control.wire import CONTENT_TYPE, Wire
-from runtime.errors import InternalFailure, SageMakerError
+from runtime.errors import InternalFailure, SageMakerError, ServiceUnavailable
 
 logger = logging.getLogger("runtime.control")
 MAX_BODY = 2 * 2**20  # a control-plane request is metadata; the largest (a 15-container model) is far smaller
@@ -73,6 +74,10 @@ class ControlPlane:
             status, extra, answer = 200, {}, self.wire.encode(output)
         except SageMakerError as exc:
             status, extra, answer = exc.status, exc.headers(), exc.body()
+        except StateUnavailable as exc:  # nothing was changed: a client may retry (botocore retries 503)
+            logger.warning("control plane call refused, the state is unavailable: request=%s: %s", request_id, exc)
+            failure: SageMakerError = ServiceUnavailable("The control plane's state store is unavailable. Retry later.")
+            status, extra, answer = failure.status, failure.headers(), failure.body()
         except Exception:
             logger.exception("control plane call failed: request=%s", request_id)
             failure = InternalFailure("An internal error occurred. See coserve's log.")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from runtime.control.arns import Arns
 from runtime.control.errors import ResourceLimitExceeded
-from runtime.control.store import Store
+from runtime.control.state import StateStore
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class HostLimits:
 
 @dataclass(frozen=True)
 class Context:
-    store: Store
+    store: StateStore
     arns: Arns = field(default_factory=Arns)
     limits: HostLimits = field(default_factory=HostLimits)
 

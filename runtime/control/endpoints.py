@@ -15,7 +15,7 @@ from runtime.control.context import Context, over_limit
 from runtime.control.errors import ValidationException
 from runtime.control.records import Endpoint, Snapshot
 from runtime.control.resources import not_found
-from runtime.control.tx import Tx
+from runtime.control.state import StateTx as Tx  # the interface, not the SQLite one
 
 
 def create(ctx: Context, p: dict[str, Any], coserve: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -7,6 +7,11 @@ routing switches to it once every container in it is ready, and only then is the
 stopped). If the new one fails, the routing never moved: the endpoint stays on the old one (SageMaker's
 rollback) with the reason. Tick-driven with `now` passed in, like the supervisor, so a fake fleet and a fake
 clock test every path.
+
+When the state store cannot be reached (`StateUnavailable`), a tick changes nothing: what runs keeps running
+and routed, and the store is used again once it answers (`runtime.control.outage`). Each tick writes an
+outcome to the store before acting on it in memory, so a write that fails leaves both as they were and the
+next tick with a store does the step again.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from typing import Protocol
 from runtime.config import Deployment
 from runtime.control.desired import to_deployment
 from runtime.control.errors import ValidationException
+from runtime.control.outage import Outage
 from runtime.control.records import Snapshot, Work
-from runtime.control.store import Store
+from runtime.control.state import StateStore, StateUnavailable
 
 log = logging.getLogger("runtime.control")
 
@@ -82,7 +88,7 @@ class _Launch:
 
 
 class Reconciler:
-    def __init__(self, store: Store, fleet: Fleet) -> None:
+    def __init__(self, store: StateStore, fleet: Fleet) -> None:
         self.store = store
         self.fleet = fleet
         self.live: dict[str, Generation] = {}  # what each endpoint's routing points at
@@ -91,6 +97,7 @@ class Reconciler:
         self.retiring: list[Generation] = []
         self._serials: dict[str, int] = {}
         self._now = 0.0
+        self.outage = Outage(store.pending)
 
     def restore(self, now: float, eager: Iterable[str] = ()) -> list[str]:
         """At start: bring back every endpoint that ran before (its `running` snapshot), routed at once so its
@@ -123,12 +130,18 @@ class Reconciler:
 
     def tick(self, now: float) -> None:
         self._now = now
-        self._restored()
-        for work in self.store.pending():
-            if work.status == "Deleting":
-                self._delete(work, now)
+        if self.outage.usable(now):
+            try:
+                self._restored()
+                for work in self.outage.read(self.store.pending):
+                    if work.status == "Deleting":
+                        self._delete(work, now)
+                    else:
+                        self._converge(work, now)
+            except StateUnavailable as exc:
+                self.outage.failed(exc, now)
             else:
-                self._converge(work, now)
+                self.outage.succeeded(now)
         self.retiring = [g for g in self.retiring if not self.fleet.gone(g)]
 
     def busy(self) -> bool:
@@ -145,8 +158,8 @@ class Reconciler:
         for name, gen in list(self.restoring.items()):
             progress = self.fleet.progress(gen)
             if progress.ready(tolerant=True):
-                del self.restoring[name]
                 self.store.system_updating(name, False)
+                del self.restoring[name]
                 if progress.fatal:
                     log.error("endpoint %s is back, but not whole: %s", name, progress.reason)
 
@@ -165,17 +178,18 @@ class Reconciler:
             return
         progress = self.fleet.progress(launch.gen)
         if progress.failed(launch.tolerant):
+            self._fail(work, progress.reason)
             del self.launching[work.name]
             if self.live.get(work.name) == launch.gen:
                 del self.live[work.name]
                 self.fleet.route(work.name, None)
             self._retire(launch.gen)
-            self._fail(work, progress.reason)
         elif progress.ready(launch.tolerant):
+            # Recorded first, switched in the same tick: nothing else runs on this loop in between.
+            self.store.mark_in_service(work, progress.reason or None)
             del self.launching[work.name]
             self.restoring.pop(work.name, None)  # an update that overtook a restart's bring-back: it goes now
             self._switch(work.name, launch.gen)
-            self.store.mark_in_service(work, progress.reason or None)
             log.info("endpoint %s: InService on %s", work.name, work.target.config_name)
 
     def _delete(self, work: Work, now: float) -> None:

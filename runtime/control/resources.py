@@ -14,7 +14,7 @@ from runtime.control.context import Context, over_limit
 from runtime.control.errors import ValidationException
 from runtime.control.listing import page
 from runtime.control.records import Kind, Resource
-from runtime.control.tx import Tx
+from runtime.control.state import StateTx as Tx  # the interface, not the SQLite one
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,14 @@ WAL mode, so readers (the API, a reconciler in another process) never wait on a 
 in `BEGIN IMMEDIATE ... COMMIT`, so a crash mid-call leaves the state as it was before the call.
 The reconciler's interface is `pending()` and the `mark_*`/`forget` methods: each takes the `Work` it was
 given and applies only if no API call changed the endpoint since (its generation), else returns False.
+It implements `runtime.control.state.StateStore`: sqlite3's errors that mean the file cannot be used now
+(locked, unreadable, not a database, disk full or failing) are raised as `StateUnavailable`, the others (bad
+SQL, a constraint: bugs) as they are.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -19,6 +23,7 @@ from typing import NoReturn
 
 from runtime.control.records import WORK_STATUSES, Endpoint, Status, Work
 from runtime.control.schema import FILE_NAME, prepare
+from runtime.control.state import StateUnavailable
 from runtime.control.tx import Tx
 
 
@@ -32,10 +37,11 @@ class Store:
 
     def open(self) -> Store:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")  # an acknowledged call survives a power cut, not only a crash
-        prepare(db, str(self.path))
+        with _unavailable(self.path):
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")  # an acknowledged call survives a power cut, not only a crash
+            prepare(db, str(self.path))
         self._db = db
         return self
 
@@ -49,15 +55,17 @@ class Store:
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         """All or nothing: commits when the block ends, rolls back if it raises. A write transaction takes
         the file's write lock at once (so two writers never deadlock on upgrading); a read one reads a snapshot."""
-        with self._lock:
+        with self._lock, _unavailable(self.path):
             assert self._db is not None, "Store.open() first"
             self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             try:
                 yield Tx(self._db)
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed statement may have rolled it back already
+                    with contextlib.suppress(sqlite3.Error):  # the file may be gone: the cause is what counts
+                        self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def endpoints(self) -> list[Endpoint]:
         """Every endpoint, whatever its status: at start, bring back each one's `running` snapshot."""
@@ -121,6 +129,27 @@ class Store:
                 return False
             tx.put_endpoint(replace(change(e), modified=self.clock(), generation=e.generation + 1))
             return True
+
+
+# SQLite's result codes (the primary ones) that say the file cannot be used now, whatever the call: locked,
+# unreadable, corrupt or not a database, disk full or failing. SQLITE_ERROR (bad SQL, a missing table) is a bug.
+_OUTAGES = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_NOLFS,
+})  # fmt: skip
+
+
+@contextmanager
+def _unavailable(path: Path) -> Iterator[None]:
+    """sqlite3's errors that say the file cannot be used now, as StateUnavailable; the others (a constraint, bad
+    SQL: bugs, not outages) pass unchanged."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _OUTAGES:
+            raise
+        raise StateUnavailable(f"{path}: {exc}") from exc
 
 
 def _never() -> NoReturn:

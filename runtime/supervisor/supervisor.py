@@ -251,7 +251,7 @@ class Supervisor:
 
     def _kill(self, c: Container, why: str) -> None:
         if c.handle is not None:
-            log.warning("killing '%s' pid=%s: %s", c.key, c.handle.pid, why)
+            log.warning("killing '%s' (%s) pid=%s: %s", c.spec.hostname, c.key, c.handle.pid, why)
             self._os.signal_group(c.handle.pid, signal.SIGKILL)
         self._isolation.kill(c.unit)
 

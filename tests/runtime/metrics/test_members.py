@@ -220,7 +220,7 @@ def test_the_hub_follows_a_real_supervisor_through_an_update(tmp_path: Path) -> 
 
     old = ContainerKey("ep", 1, "a")
     sup.stop([old], 2.0)
-    os_.by_dir[old.name].returncode = 0
+    os_.by_dir["a.0"].returncode = 0  # <RunDir>/<hostname>.<port block>
     for now in (2.1, 2.2, 2.3):
         sup.tick(now)
     assert sup.stopped([old])
