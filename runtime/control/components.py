@@ -14,13 +14,12 @@ from typing import Any
 
 from runtime.components import capacity
 from runtime.components.spec import SpecError, copy_spec, timeouts
-from runtime.control import icstore
 from runtime.control.context import Context
 from runtime.control.errors import ResourceLimitExceeded, ValidationException, unsupported
 from runtime.control.icstore import Component
 from runtime.control.listing import page
 from runtime.control.resources import not_found
-from runtime.control.tx import Tx
+from runtime.control.state import StateTx as Tx
 
 KIND = "inference-component"
 SPEC_UNSUPPORTED = {
@@ -38,7 +37,7 @@ def create(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     arn = ctx.arns.of(KIND, name)
     copies = _copy_count(p.get("RuntimeConfig"))
     with ctx.store.transaction() as tx:
-        if icstore.get(tx.db, name) is not None:
+        if tx.component(name) is not None:
             raise ValidationException(f'Cannot create already existing inference component "{arn}".')
         endpoint = tx.endpoint(p["EndpointName"])
         if endpoint is None:
@@ -46,7 +45,7 @@ def create(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
         variant = _variant(endpoint.running or endpoint.target, p.get("VariantName"), endpoint.arn)
         spec = _spec(tx, ctx, p.get("Specification"), p.get("Tags", []))
         _admit(tx, ctx, name, spec, copies)
-        icstore.put(tx.db, Component(
+        tx.put_component(Component(
             name=name, arn=arn, endpoint=endpoint.name, variant=variant, status="Creating", failure_reason=None,
             created=now, modified=now, spec=spec, spec_version=1, previous=None, desired=copies, current=0,
             tags=p.get("Tags", []), generation=1,
@@ -86,7 +85,7 @@ def update(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
                           modified=ctx.store.clock(), generation=c.generation + 1)  # fmt: skip
         if spec is not None and spec != c.spec:
             changed = replace(changed, spec=spec, previous=c.spec, spec_version=c.spec_version + 1)
-        icstore.put(tx.db, changed)
+        tx.put_component(changed)
     return {"InferenceComponentArn": c.arn}
 
 
@@ -99,12 +98,12 @@ def delete(ctx: Context, p: dict[str, Any]) -> None:
     with ctx.store.transaction() as tx:
         c = _existing(tx, ctx, p["InferenceComponentName"])
         if c.status != "Deleting":
-            icstore.put(tx.db, replace(c, status="Deleting", modified=ctx.store.clock(), generation=c.generation + 1))
+            tx.put_component(replace(c, status="Deleting", modified=ctx.store.clock(), generation=c.generation + 1))
 
 
 def list_(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction(write=False) as tx:
-        found = icstore.all_(tx.db)
+        found = tx.components()
     rows = [
         {"InferenceComponentName": c.name, "InferenceComponentArn": c.arn, "EndpointName": c.endpoint,
          "EndpointArn": ctx.arns.endpoint(c.endpoint), "VariantName": c.variant, "CreationTime": c.created,
@@ -121,7 +120,7 @@ def list_(ctx: Context, p: dict[str, Any]) -> dict[str, Any]:
 
 def names_on(tx: Tx, endpoint: str) -> list[str]:
     """The components an endpoint hosts (DeleteEndpoint refuses while there are any)."""
-    return [c.name for c in icstore.on_endpoint(tx.db, endpoint)]
+    return [c.name for c in tx.components(endpoint)]
 
 
 def _one_spec(p: dict[str, Any]) -> None:
@@ -175,14 +174,14 @@ def _spec(tx: Tx, ctx: Context, spec: dict[str, Any] | None, tag_list: list[dict
 
 
 def _admit(tx: Tx, ctx: Context, name: str, spec: dict[str, Any], copies: int) -> None:
-    published = capacity.read(ctx.store.state_dir)
-    problem = capacity.refusal(published, icstore.all_(tx.db), name, spec, copies) if published else None
+    published = ctx.capacity()
+    problem = capacity.refusal(published, tx.components(), name, spec, copies) if published else None
     if problem is not None:
         raise ResourceLimitExceeded(problem)
 
 
 def _existing(tx: Tx, ctx: Context, name: str) -> Component:
-    c = icstore.get(tx.db, name)
+    c = tx.component(name)
     if c is None:
         raise ValidationException(f'Could not find inference component "{ctx.arns.of(KIND, name)}".')
     return c

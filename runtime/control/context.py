@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from runtime.components.capacity import Published
 from runtime.control.arns import Arns
 from runtime.control.errors import ResourceLimitExceeded
 from runtime.control.state import StateStore
@@ -23,6 +25,8 @@ class Context:
     store: StateStore
     arns: Arns = field(default_factory=Arns)
     limits: HostLimits = field(default_factory=HostLimits)
+    # What the host can still reserve, as its supervisor last published it (None: nothing to judge components by).
+    capacity: Callable[[], Published | None] = lambda: None
 
 
 def over_limit(what: str, limit: int, used: int) -> ResourceLimitExceeded:

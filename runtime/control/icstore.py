@@ -1,7 +1,7 @@
-"""Inference components in the state store: the record, and the reads and writes of its table.
+"""Inference components in the state store: the record, and the rows of its table (used through `Tx`).
 
 The API writes a component's desired state (its Specification, CopyCount and the status SageMaker shows while
-work is under way) and bumps its generation; the supervisor side (runtime.components) moves the status on and
+work is under way) and bumps its generation; the supervisor side (runtime.copies) moves the status on and
 writes how many copies run. Each of its writes names the generation it acted on and applies only if no API
 call changed the component since, as the endpoints' reconciler does.
 """
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
-
-from runtime.control.store import Store
 
 ComponentStatus = Literal["Creating", "Updating", "InService", "Deleting", "Failed"]
 _COLUMNS = (
@@ -77,45 +75,3 @@ def _record(row: tuple[Any, ...]) -> Component:
     for n in _JSON:
         doc[n] = None if doc[n] is None else json.loads(doc[n])
     return Component(**doc)
-
-
-class ComponentStore:
-    """The supervisor side's view: every component, and conditional writes of what it did."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def components(self) -> list[Component]:
-        with self.store.transaction(write=False) as tx:
-            return all_(tx.db)
-
-    def settle(self, c: Component, status: ComponentStatus, reason: str | None = None) -> bool:
-        """Move a component on from the status it was given in (Creating/Updating) to `status`."""
-        return self._change(c, lambda now: replace(c, status=status, failure_reason=reason, previous=None,
-                                                   modified=now))  # fmt: skip
-
-    def roll_back(self, c: Component, reason: str) -> bool:
-        """An update's new copies failed: the previous Specification serves on, InService, with the reason."""
-        assert c.previous is not None
-        return self._change(c, lambda now: replace(
-            c, status="InService", failure_reason=reason, spec=c.previous or c.spec, previous=None,
-            spec_version=c.spec_version - 1, modified=now,  # an update adds exactly one
-        ))  # fmt: skip
-
-    def set_current(self, name: str, current: int) -> None:
-        """How many copies run now: not an API change, so the generation stays."""
-        with self.store.transaction() as tx:
-            tx.db.execute("UPDATE components SET current = ? WHERE name = ?", (current, name))
-
-    def forget(self, c: Component) -> bool:
-        with self.store.transaction() as tx:
-            now = get(tx.db, c.name)
-            return now is not None and now.generation == c.generation and delete(tx.db, c.name)
-
-    def _change(self, c: Component, change: Any) -> bool:
-        with self.store.transaction() as tx:
-            now = get(tx.db, c.name)
-            if now is None or now.generation != c.generation:
-                return False
-            put(tx.db, replace(change(self.store.clock()), generation=c.generation + 1, current=now.current))
-            return True

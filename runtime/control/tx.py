@@ -6,6 +6,8 @@ import json
 import sqlite3
 from typing import Any
 
+from runtime.control import icstore
+from runtime.control.icstore import Component
 from runtime.control.records import Endpoint, Kind, Resource, Snapshot
 
 _ENDPOINT_COLUMNS = (
@@ -69,6 +71,19 @@ class Tx:
 
     def delete_endpoint(self, name: str) -> bool:
         return self.db.execute("DELETE FROM endpoints WHERE name = ?", (name,)).rowcount > 0
+
+    # Inference components (runtime.control.icstore holds their rows).
+    def component(self, name: str) -> Component | None:
+        return icstore.get(self.db, name)
+
+    def components(self, endpoint: str | None = None) -> list[Component]:
+        return icstore.all_(self.db) if endpoint is None else icstore.on_endpoint(self.db, endpoint)
+
+    def put_component(self, c: Component) -> None:
+        icstore.put(self.db, c)
+
+    def delete_component(self, name: str) -> bool:
+        return icstore.delete(self.db, name)
 
 
 def _resource(row: tuple[Any, ...]) -> Resource:

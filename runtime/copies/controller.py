@@ -21,10 +21,13 @@ from runtime.components.signals import Signals
 from runtime.components.spec import SpecError, copy_spec, timeouts
 from runtime.components.stats import WakeStats
 from runtime.config import ServerSettings
-from runtime.control.icstore import Component, ComponentStore
+from runtime.control.icstore import Component
+from runtime.control.outage import Outage
+from runtime.control.state import StateUnavailable
 from runtime.control.store import Store
 from runtime.copies.copies import Copies, Retiring
 from runtime.copies.routes import decorate
+from runtime.copies.rows import ComponentStore
 from runtime.routing import HostTable
 from runtime.supervisor import State, Supervisor
 from runtime.supervisor.keys import ContainerKey
@@ -40,6 +43,7 @@ class ComponentController:
                  in_flight: Callable[[int], int | None] | None = None,
                  wall: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.rows = ComponentStore(store)
+        self.outage = Outage(self.rows.components)
         self.state_dir = store.state_dir
         self.supervisor = supervisor
         self.server = server
@@ -58,12 +62,17 @@ class ComponentController:
         self.signals.prepare()
 
     def tick(self, now: float) -> None:
-        self.last = self.rows.components()
-        for c in self.last:
+        """While the state store cannot be reached, what runs runs on, as the endpoints' reconciler does: the
+        read is made in the store's thread with a deadline (runtime.control.outage), and retried after it."""
+        if self.outage.usable(now):
             try:
-                self._one(c, now)
-            except SpecError as exc:  # stored before this coserve's checks changed: it cannot run
-                self.rows.settle(c, "Failed", str(exc))
+                self.last = self.outage.read(self.rows.components)
+                for c in self.last:
+                    self._one_checked(c, now)
+            except StateUnavailable as exc:
+                self.outage.failed(exc, now)
+            else:
+                self.outage.succeeded(now)
         self._drain(now)
         self._publish()
         if self.stats != self._stats_written:
@@ -75,6 +84,12 @@ class ComponentController:
         return decorate(base, self.last, self.held, self.supervisor, self.server.startup_timeout_s)
 
     # One component.
+    def _one_checked(self, c: Component, now: float) -> None:
+        try:
+            self._one(c, now)
+        except SpecError as exc:  # stored before this coserve's checks changed: it cannot run
+            self.rows.settle(c, "Failed", str(exc))
+
     def _one(self, c: Component, now: float) -> None:
         name = c.name.lower()
         h = self.held.setdefault(name, Copies(c.spec_version, self.wall()))

@@ -9,6 +9,7 @@ from pathlib import Path
 from runtime.asyncinv import AsyncInvocations, AsyncQueue, BacklogCollector, make_async_guard, store_lookup
 from runtime.auth.authenticator import Authenticator
 from runtime.auth.build import build_authenticator
+from runtime.components import capacity
 from runtime.components.metrics import WaitMetrics, WakeCollector
 from runtime.components.signals import Signals
 from runtime.control.api import ControlPlane
@@ -54,4 +55,5 @@ def control_plane(store: Store, auth: Authenticator | None) -> ControlPlane:
     """SageMaker's control plane (`POST /` with X-Amz-Target) over the state in `store`: each router process
     opens the same SQLite file; the supervisor's reconciler acts on what they write."""
     arns = Arns(auth.region, auth.account) if auth is not None else Arns()
-    return ControlPlane(Context(store, arns=arns), guard=SigV4Guard(auth) if auth is not None else None).load()
+    context = Context(store, arns=arns, capacity=lambda: capacity.read(store.state_dir))
+    return ControlPlane(context, guard=SigV4Guard(auth) if auth is not None else None).load()

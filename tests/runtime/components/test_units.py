@@ -68,7 +68,7 @@ def test_bad_specifications_are_named() -> None:
 
 
 def _ops(state_dir: Path) -> Operations:
-    return Operations(Context(Store(state_dir).open()))
+    return Operations(Context(Store(state_dir).open(), capacity=lambda: capacity.read(state_dir)))
 
 
 def _component(ops: Operations, name: str, copies: int, low: int = 128) -> dict[str, Any]:
