@@ -141,7 +141,7 @@ class Runtime:
         file_endpoint = d.endpoint_name if d.has_endpoint else None
         fleet = self._fleet = SupervisorFleet(supervisor, d.server, file_endpoint)
         reconciler = Reconciler(store, fleet)
-        components = ComponentController(store, supervisor, d.server, ledger)
+        components = ComponentController(store, supervisor, d.server, ledger, outage=reconciler.outage)
         components.start()
         # What ran before (and the file's endpoint) starts now, routed at once: /ping is 503 until it runs.
         try:

@@ -41,9 +41,10 @@ class ComponentController:
     def __init__(self, store: Store, supervisor: Supervisor, server: ServerSettings,
                  ledger: Callable[[], Ledger | None] = lambda: None,
                  in_flight: Callable[[int], int | None] | None = None,
-                 wall: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 wall: Callable[[], float] = time.time, outage: Outage | None = None) -> None:  # fmt: skip
         self.rows = ComponentStore(store)
-        self.outage = Outage(self.rows.components)
+        # The reconciler's, in one process: one outage of the one store is found, logged and probed once.
+        self.outage = outage or Outage(self.rows.components)
         self.state_dir = store.state_dir
         self.supervisor = supervisor
         self.server = server
