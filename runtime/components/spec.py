@@ -21,6 +21,7 @@ MIB = 2**20
 IDLE_TAG = "coserve:IdleTimeout"
 WAKE_TAG = "coserve:WakeTimeout"
 CPU_MODE_TAG = "coserve:CpuMode"
+COMPONENT_TAGS = (IDLE_TAG, WAKE_TAG, CPU_MODE_TAG)
 
 
 class SpecError(ValueError):

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from runtime.components import capacity
-from runtime.components.spec import SpecError, copy_spec, timeouts
+from runtime.components.spec import COMPONENT_TAGS, SpecError, copy_spec, timeouts
 from runtime.control.context import Context
 from runtime.control.errors import ResourceLimitExceeded, ValidationException, unsupported
 from runtime.control.icstore import Component
@@ -165,6 +165,9 @@ def _spec(tx: Tx, ctx: Context, spec: dict[str, Any] | None, tag_list: list[dict
             raise not_found(ctx, "model", "model", spec["ModelName"])
         out["Model"] = model.request
     own = {t["Key"]: t["Value"] for t in tag_list}
+    for key in own:
+        if key.startswith("coserve:") and key not in COMPONENT_TAGS:
+            raise ValidationException(f"Tag {key}: an inference component takes {', '.join(COMPONENT_TAGS)} only.")
     try:
         copy_spec(out, "component-check", own)
         timeouts(own, 1.0)

@@ -234,3 +234,25 @@ def test_stream_restart_and_a_new_specification(host: tuple[Path, int, int]) -> 
         sm.close()
         rt.close()
         c.stop()
+
+
+def test_wake_through_gunicorn_workers(host: tuple[Path, int, int]) -> None:
+    """With two router processes, requests and wakes reach the supervisor through the state directory's files."""
+    tmp, port, base = host
+    c = start_host(tmp / "host", tmp / "state", port, base, Workers=2)
+    sm, rt = clients(c)
+    try:
+        component_host(sm)
+        create(sm, "w", model_url(tmp, "w", "w"), copies=1, tags={"coserve:IdleTimeout": "2s"})
+        wait_copies(sm, "w", 1)
+        first = invoke(rt, "w")["pid"]
+        wait_for(lambda: copies(sm, "w") == ("InService", 1, 0), 30, "w scaled to zero when idle")
+        woken = [invoke(rt, "w")["pid"] for _ in range(4)]
+        assert first not in woken and len(set(woken)) == 1
+        with pytest.raises(ClientError) as bad:
+            create(sm, "x", model_url(tmp, "x", "x"), copies=1, tags={"coserve:Defaults.Memory": "1GiB"})
+        assert "an inference component takes coserve:IdleTimeout" in bad.value.response["Error"]["Message"]
+    finally:
+        sm.close()
+        rt.close()
+        c.stop()
