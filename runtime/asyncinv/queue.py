@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from runtime import sqlitefile
 from runtime.asyncinv.locations import Locations
 from runtime.asyncinv.records import COLUMNS, Backlog, Item, item_of
 from runtime.asyncinv.request import AsyncRequest
@@ -33,9 +34,7 @@ class AsyncQueue:
         """Create the queue's tables if absent. To share the control plane's file, open its store first: it refuses
         a new file that already holds tables (runtime.control.schema)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")  # a 202 means the request is on disk
+        db = sqlitefile.connect(self.path)  # synchronous FULL: a 202 means the request is on disk
         prepare(db, str(self.path))
         self._db = db
         return self
@@ -48,17 +47,10 @@ class AsyncQueue:
 
     @contextmanager
     def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """A write takes the file's write lock at once (no deadlock on upgrading); a read takes a snapshot and
-        never waits on a writer, the control plane's included when both share a file."""
         with self._lock:
             assert self._db is not None, "AsyncQueue.open() first"
-            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            with sqlitefile.transaction(self._db, write) as db:
+                yield db
 
     def enqueue(self, r: AsyncRequest, where: Locations, now: float) -> Locations:
         """Queue `r`; a client retrying an InferenceId still queued or running gets that request's locations

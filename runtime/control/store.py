@@ -11,7 +11,6 @@ SQL, a constraint: bugs) as they are.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 import time
@@ -21,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
+from runtime import sqlitefile
 from runtime.control.records import WORK_STATUSES, Endpoint, Status, Work
 from runtime.control.schema import FILE_NAME, prepare
 from runtime.control.state import StateUnavailable
@@ -38,9 +38,7 @@ class Store:
     def open(self) -> Store:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with _unavailable(self.path):
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")  # an acknowledged call survives a power cut, not only a crash
+            db = sqlitefile.connect(self.path)
             prepare(db, str(self.path))
         self._db = db
         return self
@@ -57,15 +55,8 @@ class Store:
         the file's write lock at once (so two writers never deadlock on upgrading); a read one reads a snapshot."""
         with self._lock, _unavailable(self.path):
             assert self._db is not None, "Store.open() first"
-            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            try:
-                yield Tx(self._db)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # a failed statement may have rolled it back already
-                    with contextlib.suppress(sqlite3.Error):  # the file may be gone: the cause is what counts
-                        self._db.execute("ROLLBACK")
-                raise
+            with sqlitefile.transaction(self._db, write) as db:
+                yield Tx(db)
 
     def endpoints(self) -> list[Endpoint]:
         """Every endpoint, whatever its status: at start, bring back each one's `running` snapshot."""
