@@ -29,6 +29,9 @@ class Published:
     source: str  # "host memory", or coserve's own cgroup limit
     held: dict[str, int] = field(default_factory=dict)  # lower-cased component name -> bytes its copies hold
     idle: list[str] = field(default_factory=list)  # lower-cased names of components scaled to zero by idleness
+    free_cpus: float | None = None  # cores not requested yet; None: not published (memory is judged alone)
+    cpus: float = 0.0
+    held_cpus: dict[str, float] = field(default_factory=dict)  # lower-cased component name -> cores held
 
 
 def write(state_dir: Path, published: Published) -> None:
@@ -47,15 +50,35 @@ def request_bytes(spec: Mapping[str, Any]) -> int:
     return int(spec.get("ComputeResourceRequirements", {}).get("MinMemoryRequiredInMb", 0)) * MIB
 
 
+def request_cpus(spec: Mapping[str, Any]) -> float:
+    return float(spec.get("ComputeResourceRequirements", {}).get("NumberOfCpuCoresRequired") or 0.0)
+
+
 def refusal(p: Published, components: Iterable[Any], name: str, spec: Mapping[str, Any], copies: int) -> str | None:
     """Why `copies` copies of `spec` for component `name` do not fit, or None. `components`: every stored one."""
+    others = [c for c in components if c.name.lower() != name.lower() and c.name.lower() not in p.idle
+              and c.status not in ("Deleting", "Failed")]  # fmt: skip
+    return _memory(p, others, name, spec, copies) or _cpus(p, others, name, spec, copies)
+
+
+def _cpus(p: Published, others: list[Any], name: str, spec: Mapping[str, Any], copies: int) -> str | None:
+    need = copies * request_cpus(spec)
+    if p.free_cpus is None or need == 0:
+        return None
+    promised = sum(max(0.0, c.desired * request_cpus(c.spec) - p.held_cpus.get(c.name.lower(), 0.0)) for c in others)
+    free = p.free_cpus + p.held_cpus.get(name.lower(), 0.0) - promised
+    if need <= free + 1e-9:
+        return None
+    return (
+        f"Inference component {name} needs {copies} cop{'y' if copies == 1 else 'ies'} x NumberOfCpuCoresRequired "
+        f"{request_cpus(spec):g} = {need:g} cores, but {max(free, 0.0):g} of {p.cpus:g} are free for it. Lower "
+        "CopyCount or NumberOfCpuCoresRequired, or delete or scale down other components."
+    )
+
+
+def _memory(p: Published, others: list[Any], name: str, spec: Mapping[str, Any], copies: int) -> str | None:
     need = copies * request_bytes(spec)
-    promised = 0
-    for c in components:
-        key = c.name.lower()
-        if key == name.lower() or key in p.idle or c.status in ("Deleting", "Failed"):
-            continue
-        promised += max(0, c.desired * request_bytes(c.spec) - p.held.get(key, 0))
+    promised = sum(max(0, c.desired * request_bytes(c.spec) - p.held.get(c.name.lower(), 0)) for c in others)
     free = p.free_bytes + p.held.get(name.lower(), 0) - promised
     if need <= free:
         return None

@@ -251,15 +251,19 @@ class ComponentController:
         ledger = self.ledger()
         if ledger is None:
             return
+        owners = {k.name: name for name, h in self.held.items() for k in (*h.live, *h.next)}
         held: dict[str, int] = {}
+        held_cpus: dict[str, float] = {}
         for n in ledger.needs:
-            owner = next((name for name, h in self.held.items()
-                          if any(k.name == n.key for k in (*h.live, *h.next))), None)  # fmt: skip
+            owner = owners.get(n.key)
             if owner is not None:
                 held[owner] = held.get(owner, 0) + (n.memory_request_bytes or 0)
+                held_cpus[owner] = held_cpus.get(owner, 0.0) + (n.cpu_request or 0.0)
         idle = sorted(name for name, h in self.held.items() if h.idle)
-        p = capacity.Published(ledger.free_bytes, ledger.capacity.memory_bytes, ledger.capacity.memory_source,
-                               held, idle)  # fmt: skip
+        p = capacity.Published(
+            ledger.free_bytes, ledger.capacity.memory_bytes, ledger.capacity.memory_source, held, idle,
+            ledger.capacity.cpus - ledger.cpu_requested, ledger.capacity.cpus, held_cpus,
+        )  # fmt: skip
         if p != self._published:
             capacity.write(self.state_dir, p)
             self._published = p

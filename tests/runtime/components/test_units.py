@@ -152,3 +152,15 @@ def test_what_cannot_be_honoured_is_named(tmp_path: Path, extra: dict[str, Any],
     with pytest.raises(ValidationException, match=f"{field} is not supported by coserve"):
         ops.call("CreateInferenceComponent", {"InferenceComponentName": "a", "EndpointName": "host",
                                               "Specification": spec, "RuntimeConfig": {"CopyCount": 1}})  # fmt: skip
+
+
+def test_admission_counts_cores_too(tmp_path: Path) -> None:
+    ops = _ops(tmp_path)
+    _host(ops)
+    capacity.write(tmp_path, capacity.Published(10_000 * MIB, 20_000 * MIB, "host memory", free_cpus=1.5, cpus=2.0))
+    spec = {"Container": {"Image": "process"},
+            "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 128, "NumberOfCpuCoresRequired": 1.0}}  # fmt: skip
+    ask = {"EndpointName": "host", "Specification": spec, "RuntimeConfig": {"CopyCount": 1}}
+    ops.call("CreateInferenceComponent", {"InferenceComponentName": "a", **ask})
+    with pytest.raises(ResourceLimitExceeded, match=r"NumberOfCpuCoresRequired 1 = 1 cores, but 0.5 of 2 are free"):
+        ops.call("CreateInferenceComponent", {"InferenceComponentName": "b", **ask})
