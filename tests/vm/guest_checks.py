@@ -52,9 +52,16 @@ def cgroup_line(c: Coserve) -> str:
     return next(line for line in c.text().splitlines() if "cgroups: v" in line or "cgroups: none" in line)
 
 
+def group(run: Path, hostname: str) -> Path:
+    """A container's cgroup under coserve's run cgroup: named by its key, `<endpoint>.<generation>.<hostname>`."""
+    found = [d for d in run.iterdir() if d.is_dir() and d.name.endswith(f".{hostname}")] if run.is_dir() else []
+    return found[0] if len(found) == 1 else run / hostname
+
+
 def limits_of(run: Path) -> dict[str, str]:
     files = {"hog": ["memory.max", "memory.swap.max", "pids.max"], "steady": ["cpu.max", "cpu.weight", "pids.max"]}
-    return {f"{h}/{f}": read(run / h / f) for h, names in files.items() for f in names if (run / h / f).exists()}
+    return {f"{h}/{f}": read(group(run, h) / f) for h, names in files.items() for f in names
+            if (group(run, h) / f).exists()}  # fmt: skip
 
 
 def assert_limits(run: Path, cpu: bool = True) -> dict[str, str]:
@@ -105,13 +112,13 @@ def check_busy_cgroup_oom_kill9_sigterm() -> str:
     run, scope = leaf.parent, leaf.parent.parent
     assert leaf.name == "supervisor" and scope.name.startswith("coserve.") and scope.suffix == ".scope", leaf
     assert_limits(run)
-    assert read(run / "hog" / "memory.swap.max") == "0"
+    assert read(group(run, "hog") / "memory.swap.max") == "0"
 
     load = Load(8102, "busy", "steady")
     try:
         status, body = invoke(8102, "busy", "hog", "hog=400")
         assert status == 424, (status, body)
-        wait_for(lambda: "oom_kill 1" in read(run / "hog" / "memory.events"), 30, "oom_kill in memory.events")
+        wait_for(lambda: "oom_kill 1" in read(group(run, "hog") / "memory.events"), 30, "oom_kill in memory.events")
         wait_for(lambda: ping(8102) == 200 and invoke(8102, "busy", "hog")[0] == 200, 120, "the hog back")
     finally:
         load.finish()
@@ -119,7 +126,7 @@ def check_busy_cgroup_oom_kill9_sigterm() -> str:
     assert "killed by the OOM killer" in c.text()
     oom = f"hog OOM-killed (424, memory.events oom_kill 1, restarted) while steady answered {load.served}/{load.served}"
 
-    pids = [int(p) for h in ("hog", "steady") for p in read(run / h / "cgroup.procs").split()]
+    pids = [int(p) for h in ("hog", "steady") for p in read(group(run, h) / "cgroup.procs").split()]
     assert c.stop(signal.SIGKILL) == -signal.SIGKILL
     assert all(Path(f"/proc/{p}").exists() for p in pids), "containers outlive a kill -9 of coserve"
     again = Coserve("busy", 8102).ready()
