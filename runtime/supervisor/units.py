@@ -1,17 +1,15 @@
 """What the supervisor is given to run (a Unit), and what it says back about each (a ContainerStatus).
 
 The supervisor knows no endpoints: a unit's key names its endpoint only so the layer above can group the
-routes it publishes. `deployment_units` and `deployment_table` are that layer for the deployment file.
+routes it publishes. `deployment_units` is that layer for the deployment file's first generation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.config import ContainerSpec, Deployment
-from runtime.routing import ContainerRoute, EndpointTable, HostTable
 from runtime.supervisor.keys import ContainerKey
 from runtime.supervisor.states import State
 
@@ -46,9 +44,3 @@ def deployment_units(d: Deployment, generation: int = 1) -> tuple[Unit, ...]:
              c.index if generation == 1 else None)
         for c in d.containers
     )  # fmt: skip
-
-
-def deployment_table(d: Deployment, routes: Sequence[ContainerStatus], version: int) -> HostTable:
-    """The file endpoint's routing table from its containers' routes, in Containers order."""
-    shown = tuple(ContainerRoute(r.hostname, r.port, r.state.value, str(r.log_path)) for r in routes)
-    return HostTable((EndpointTable(d.endpoint_name, d.variant_name, d.mode, shown),), version)

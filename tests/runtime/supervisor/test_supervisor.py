@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from runtime.config import Deployment, parse_deployment
-from runtime.routing import HostTable
+from runtime.routing import ContainerRoute, EndpointTable, HostTable
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.isolation import Isolation, ProcessGroupOnly
 from runtime.supervisor.keys import WorkKey, WorkKind
 from runtime.supervisor.states import InvalidTransition, Lifecycle
-from runtime.supervisor.units import Unit, deployment_table, deployment_units
+from runtime.supervisor.units import Unit, deployment_units
 from runtime.supervisor.work import Outcome, Probe
 
 
@@ -140,7 +140,8 @@ class FileSupervisor(Supervisor):
         self.add(deployment_units(self.d), now)
 
     def table(self) -> HostTable:
-        return deployment_table(self.d, self.routes(), self.version)
+        routes = tuple(ContainerRoute(r.hostname, r.port, r.state.value, str(r.log_path)) for r in self.routes())
+        return HostTable((EndpointTable(self.d.endpoint_name, self.d.variant_name, self.d.mode, routes),), self.version)
 
 
 def bring_up(sup: FileSupervisor, work: FakeWork, tmp: Path, now: float = 0.0) -> None:
