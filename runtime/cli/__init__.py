@@ -108,6 +108,8 @@ def _check(deployment: Deployment) -> int:
     from runtime.config.sources import describe as describe_data
 
     failed = False
+    if not deployment.has_endpoint:
+        print("a host file: its settings only, no endpoint of its own (endpoints come through the SageMaker API)")
     for c in deployment.containers:
         print(f"{c.hostname}: {c.adapter} {describe_data(c.model_data_url, c.model_data, c.additional_sources)}")
         for need in missing(c.adapter, c.environment):
