@@ -143,6 +143,7 @@ class Runtime:
         reconciler = Reconciler(store, fleet)
         components = ComponentController(store, supervisor, d.server, ledger, outage=reconciler.outage)
         components.start()
+        fleet.idle.wake_by(components.signals, components.stats)  # the file's containers idle as components do
         # What ran before (and the file's endpoint) starts now, routed at once: /ping is 503 until it runs.
         try:
             refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
