@@ -50,6 +50,7 @@ from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
 from runtime.router import Router
+from runtime.router.components import ComponentRouter
 from runtime.routing import HostTable, TableSource
 from runtime.rundir import RunDir
 from runtime.storage.s3 import make_client
@@ -164,7 +165,8 @@ class Runtime:
         # /metrics; gunicorn workers serve /metrics from their own files, which this process does not write.
         alone = d.server.workers <= 1
         counted = metrics.router.start().observe if alone else None
-        async_router = Router(table, settings.router, None, counted)
+        # It wakes what idled (components, the file's containers) as the front door's router does.
+        async_router = Router(table, settings.router, None, counted, ComponentRouter(table, components.signals))
         s3 = functools.cache(lambda: make_client(d.storage))  # made on the first async request, then kept
         latency = LatencyMetrics(metrics.router.registry).observe if alone else None
         worker = AsyncWorker(queue, store_lookup(store), router_invoker(async_router), s3, observer=latency)
