@@ -1,5 +1,5 @@
 """Issue 16's deployment-file half through a real coserve: a container with Coserve.Containers.<host>.IdleTimeout
-is stopped when unused (its process gone, its route IDLE), a request wakes it and succeeds while concurrent
+is stopped when unused (its process and cgroup gone, its route IDLE), a request wakes it and succeeds while concurrent
 requests share the one wake (in one process and with gunicorn workers), and a neighbour without IdleTimeout runs
 on untouched meanwhile; a Serial chain with an idle member wakes it for the chain's request."""
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from runtime.cgroups.procfs import cgroup_mounts
 from tests.support import Coserve, echo_container, start_coserve, wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,6 +27,12 @@ def invoke(c: Coserve, target: str) -> dict[str, Any]:
 
 def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
+
+
+def memory_cgroup(pid: int) -> Path:
+    """The v1 memory cgroup directory `pid` runs in."""
+    line = next(x for x in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if ":memory:" in x)
+    return cgroup_mounts().v1["memory"] / line.split(":", 2)[2].lstrip("/")
 
 
 def metrics(c: Coserve) -> str:
@@ -46,8 +53,11 @@ def test_an_idle_container_stops_and_a_request_wakes_it(tmp_path: Path, workers:
     c = start_coserve(doc, tmp_path)
     try:
         first, neighbour = invoke(c, "sleepy")["pid"], invoke(c, "steady")["pid"]
+        group = memory_cgroup(first)
+        assert group.name.endswith("sleepy") and group.is_dir()
         c.wait_state("sleepy", "IDLE", 30)
         wait_for(lambda: not alive(first), 30, "the idle container's process gone")
+        wait_for(lambda: not group.exists(), 30, "the idle container's cgroup gone")
         assert c.state("steady") == "RUNNING" and alive(neighbour)
         assert c.ping()[0] == 200  # an idle container is not a sick endpoint: a request wakes it
         with ThreadPoolExecutor(3) as pool:
