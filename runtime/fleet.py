@@ -3,7 +3,8 @@
 A generation's containers are supervisor units keyed `<endpoint>/<serial>/<hostname>`; the routing table lists,
 per endpoint, the generation the reconciler routed it to. A retired generation is drained before it is
 stopped: in one process, until the router has no request in flight on its ports (bounded by DrainTimeout);
-with gunicorn workers, whose counts this process cannot see, for DrainTimeout.
+with gunicorn workers, whose counts this process cannot see, for DrainTimeout. Containers with an IdleTimeout
+idle and wake as runtime.fleetidle says.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 
 from runtime.config import Deployment, ServerSettings
 from runtime.control.reconcile import Generation, Progress
+from runtime.fleetidle import IdleContainers
 from runtime.metrics.members import Member
-from runtime.routing import ContainerRoute, EndpointTable, HostTable
+from runtime.routing import EndpointTable, HostTable
 from runtime.supervisor import Event, State, Supervisor
 from runtime.supervisor.keys import ContainerKey
 from runtime.supervisor.units import Unit
@@ -44,6 +46,7 @@ class SupervisorFleet:
         self.routed: dict[str, Generation] = {}
         self.version = 0
         self._reasons: dict[ContainerKey, str] = {}  # the last lifecycle message of each container
+        self.idle = IdleContainers(supervisor, server.startup_timeout_s)
 
     def members(self) -> list[Member]:
         """Every supervised container, from its add to its forget, for the metrics (runtime.metrics.members)."""
@@ -67,6 +70,7 @@ class SupervisorFleet:
         except ValueError as exc:
             return str(exc)
         self.held[gen] = _Held(deployment, tuple(u.key for u in units))
+        self.idle.track(units)
         return None
 
     def _log(self, endpoint: str, hostname: str) -> Path:
@@ -74,10 +78,11 @@ class SupervisorFleet:
 
     def progress(self, gen: Generation) -> Progress:
         held = self.held[gen]
-        states = self.supervisor.states(held.keys)
+        states = self.supervisor.states(self.idle.present(held.keys))
         fatal = [k for k, s in states.items() if s is State.FATAL]
         reason = "; ".join(_named(k.hostname, self._reasons.get(k, "gave up")) for k in fatal)
-        running = sum(1 for s in states.values() if s is State.RUNNING)
+        # An idle container counts as running: it served, and a request wakes it.
+        running = sum(1 for s in states.values() if s is State.RUNNING) + len(held.keys) - len(states)
         return Progress(len(held.keys), running, len(fatal), reason)
 
     def route(self, endpoint: str, gen: Generation | None) -> None:
@@ -91,20 +96,23 @@ class SupervisorFleet:
         held = self.held.get(gen)
         if held is not None and held.retire_at is None:
             held.retire_at = now
+            self.idle.untrack(held.keys)  # what is idle stays down; what is stopping for idleness is drained as is
 
     def gone(self, gen: Generation) -> bool:
         return gen not in self.held
 
     def tick(self, now: float) -> None:
-        """Drain, stop and forget what was retired."""
+        """Idle and wake what may; drain, stop and forget what was retired."""
+        self.idle.tick(now, {k for g in self.routed.values() for k in self.held[g].keys}, self.in_flight)
         for gen, held in list(self.held.items()):
             if held.retire_at is None:
                 continue
+            keys = tuple(k for k in held.keys if k in self.supervisor.states())  # an idle one is forgotten already
             if not held.stopping and self._drained(held, now):
                 held.stopping = True
-                self.supervisor.stop(held.keys, now)
-            if held.stopping and self.supervisor.stopped(held.keys):
-                self.supervisor.forget(held.keys)
+                self.supervisor.stop(keys, now)
+            if held.stopping and self.supervisor.stopped(keys):
+                self.supervisor.forget(keys)
                 for key in held.keys:
                     self._reasons.pop(key, None)
                 del self.held[gen]
@@ -117,16 +125,15 @@ class SupervisorFleet:
             return True
         if self.in_flight is None or waited < SWITCH_S:
             return False
-        counts = [self.in_flight(r.port) for r in self.supervisor.routes(held.keys)]
+        keys = tuple(k for k in held.keys if k in self.supervisor.states())
+        counts = [self.in_flight(r.port) for r in self.supervisor.routes(keys)]
         return all(n == 0 for n in counts)  # None (workers: counts this process cannot see) waits for DrainTimeout
 
     def table(self) -> HostTable:
         endpoints = []
         for name, gen in self.routed.items():
             d = self.held[gen].deployment
-            routes = tuple(ContainerRoute(r.hostname, r.port, r.state.value, str(r.log_path))
-                           for r in self.supervisor.routes(self.held[gen].keys))  # fmt: skip
-            endpoints.append(EndpointTable(name, d.variant_name, d.mode, routes))
+            endpoints.append(EndpointTable(name, d.variant_name, d.mode, self.idle.routes(self.held[gen].keys)))
         return HostTable(tuple(endpoints), self.supervisor.version + self.version, self.file_endpoint)
 
 

@@ -48,8 +48,10 @@ from runtime.copies.controller import ComponentController
 from runtime.fleet import SupervisorFleet
 from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
 from runtime.metrics import MetricsHub
+from runtime.metrics.members import Member
 from runtime.models import ModelPreparer
 from runtime.router import Router
+from runtime.router.components import ComponentRouter
 from runtime.routing import HostTable, TableSource
 from runtime.rundir import RunDir
 from runtime.storage.s3 import make_client
@@ -76,6 +78,7 @@ class Runtime:
         self._os: RealOs | None = None
         self._door: FrontDoor | None = None
         self._fleet: SupervisorFleet | None = None
+        self._components: ComponentController | None = None
 
     def request_stop(self, code: int = 0) -> None:
         """Safe from a signal handler: it only records and wakes the main loop."""
@@ -132,8 +135,7 @@ class Runtime:
         cgroups = isolation if isinstance(isolation, CgroupIsolation) else None
         stats = (lambda key: cgroups.stats(key.name)) if cgroups else (lambda key: None)
         ledger = (lambda: cgroups.ledger) if cgroups else (lambda: None)  # replaced on every add and forget
-        members = lambda: self._fleet.members() if self._fleet is not None else ()  # noqa: E731
-        metrics = self._metrics = MetricsHub(d, run, members, stats, preparer.store.stats, ledger)
+        metrics = self._metrics = MetricsHub(d, run, self._members, stats, preparer.store.stats, ledger)
         metrics.prepare()  # before the front door: gunicorn workers need an empty multiprocess directory
         self._os = RealOs(d.server.log_max_bytes, d.server.log_backups)
         status = [int(d.server.status_listen.rpartition(":")[2])] if d.server.status_listen else []
@@ -141,8 +143,11 @@ class Runtime:
         file_endpoint = d.endpoint_name if d.has_endpoint else None
         fleet = self._fleet = SupervisorFleet(supervisor, d.server, file_endpoint)
         reconciler = Reconciler(store, fleet)
-        components = ComponentController(store, supervisor, d.server, ledger, outage=reconciler.outage)
+        components = self._components = ComponentController(
+            store, supervisor, d.server, ledger, outage=reconciler.outage
+        )
         components.start()
+        fleet.idle.wake_by(components.signals, components.stats)  # the file's containers idle as components do
         # What ran before (and the file's endpoint) starts now, routed at once: /ping is 503 until it runs.
         try:
             refused = reconciler.restore(time.monotonic(), [file_endpoint] if file_endpoint else [])
@@ -163,7 +168,8 @@ class Runtime:
         # /metrics; gunicorn workers serve /metrics from their own files, which this process does not write.
         alone = d.server.workers <= 1
         counted = metrics.router.start().observe if alone else None
-        async_router = Router(table, settings.router, None, counted)
+        # It wakes what idled (components, the file's containers) as the front door's router does.
+        async_router = Router(table, settings.router, None, counted, ComponentRouter(table, components.signals))
         s3 = functools.cache(lambda: make_client(d.storage))  # made on the first async request, then kept
         latency = LatencyMetrics(metrics.router.registry).observe if alone else None
         worker = AsyncWorker(queue, store_lookup(store), router_invoker(async_router), s3, observer=latency)
@@ -212,6 +218,12 @@ class Runtime:
         if e is None or snapshot is None:
             return d
         return replace(d, containers=to_deployment(e.name, snapshot, e.coserve).containers)
+
+    def _members(self) -> list[Member]:
+        """What the metrics and `coserve status` follow: the endpoints' containers, then the components' copies."""
+        if self._fleet is None or self._components is None:
+            return []
+        return [*self._fleet.members(), *self._components.members()]
 
     def _on_event(self, event: Event) -> None:
         if self._metrics is not None:

@@ -14,6 +14,8 @@ from typing import Any
 
 from runtime.published import Published
 
+IDLE = "IDLE"  # a container stopped for idleness (runtime.fleetidle): not a supervisor State; a request wakes it
+
 
 @dataclass(frozen=True)
 class ContainerRoute:
@@ -23,6 +25,7 @@ class ContainerRoute:
     port: int  # SAGEMAKER_BIND_TO_PORT on 127.0.0.1
     state: str  # a supervisor State's value; only RUNNING takes requests
     log_path: str  # the container's log, reported as LogStreamArn
+    wake_s: float | None = None  # it idles (IdleTimeout): a request finding it IDLE wakes it and waits this long
 
     @property
     def running(self) -> bool:
@@ -57,7 +60,8 @@ class EndpointTable:
         return next((r for r in self.routes if r.hostname == hostname), None)
 
     def not_running(self) -> list[ContainerRoute]:
-        return [r for r in self.routes if not r.running]
+        """Its containers that can take no request now; an idle one is not among them, a request wakes it."""
+        return [r for r in self.routes if not r.running and r.state != IDLE]
 
 
 @dataclass(frozen=True)

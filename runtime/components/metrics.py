@@ -19,7 +19,8 @@ WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 30
 class WaitMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter("coserve_component_waited_requests", "Requests held while their inference "
-                                "component woke, by how the wait ended", ["outcome"], registry=registry)  # fmt: skip
+                                "component (or container) woke, by how the wait ended", ["outcome"],
+                                registry=registry)  # fmt: skip
         self.seconds = Histogram("coserve_component_wait_seconds", "Time requests were held for a wake",
                                  registry=registry, buckets=WAIT_BUCKETS)  # fmt: skip
 
@@ -35,9 +36,10 @@ class WakeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = WakeStats.read(self.folder) or WakeStats()
-        yield CounterMetricFamily("coserve_component_wakes", "Wakes of inference components scaled to zero by "
-                                  "idleness", value=stats.wakes)  # fmt: skip
+        yield CounterMetricFamily("coserve_component_wakes", "Wakes of inference components (and deployment-file "
+                                  "containers) stopped for idleness", value=stats.wakes)  # fmt: skip
         yield CounterMetricFamily("coserve_component_evictions", "Idle-eligible components scaled to zero to make "
                                   "room for a wake", value=stats.evictions)  # fmt: skip
-        yield SummaryMetricFamily("coserve_component_time_to_wake_seconds", "From a wake asked for to a copy "
-                                  "running", count_value=stats.woken, sum_value=stats.wake_seconds)  # fmt: skip
+        yield SummaryMetricFamily("coserve_component_time_to_wake_seconds", "From a wake asked for to a copy (or "
+                                  "container) running", count_value=stats.woken,
+                                  sum_value=stats.wake_seconds)  # fmt: skip

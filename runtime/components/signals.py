@@ -16,6 +16,12 @@ from pathlib import Path
 TOUCH_EVERY_S = 1.0
 
 
+def container_signal(endpoint: str, hostname: str) -> str:
+    """The signal name of a deployment-file container that idles (runtime.fleetidle): a component's name has no
+    dot, so the two never meet."""
+    return f"{endpoint}.{hostname}"
+
+
 class Signals:
     def __init__(self, folder: Path) -> None:
         self.folder = folder

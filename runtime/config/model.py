@@ -34,6 +34,8 @@ class ContainerSpec:
     model_data: S3Data | None = None  # ModelDataSource when uncompressed (an S3 prefix or object); else None
     additional_sources: tuple[Channel, ...] = ()  # AdditionalModelDataSources, each under its ChannelName
     image_pull: str = "missing"  # Coserve.Containers.<hostname>.ImagePull (OCI images): missing | always | never
+    idle_timeout_s: float | None = None  # Coserve.Containers.<hostname>.IdleTimeout: stopped after this long unused
+    wake_timeout_s: float | None = None  # ...WakeTimeout: how long a request waits for a wake (None: StartupTimeout)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ CONTAINER_KEYS = {
     "AdditionalModelDataSources",
 }  # fmt: skip
 LIMIT_KEYS = {"Memory", "MemoryRequest", "Cpus", "CpuRequest", "CpuWeight", "Pids", "CpuMode"}
+IDLE_KEYS = {"IdleTimeout", "WakeTimeout"}  # Coserve.Containers.<hostname>: scale to zero when idle, wake on request
 IMAGE_PULL = ("missing", "always", "never")  # Coserve.Containers.<hostname>.ImagePull, for OCI images
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -187,8 +188,20 @@ def _container(p: Problems, i: int, raw: object, own: dict[str, Any]) -> Contain
         additional_sources=parse_additional(p, f"{at}.AdditionalModelDataSources", c.get("AdditionalModelDataSources")),
         environment=_environment(p, f"{at}.Environment", c.get("Environment", {})),
         command=command, limits=_limits(p, f"Coserve.Containers.{hostname}", extra),
-        image_pull=str(pull),
+        image_pull=str(pull), idle_timeout_s=_timeout(p, f"Coserve.Containers.{hostname}.IdleTimeout", extra),
+        wake_timeout_s=_timeout(p, f"Coserve.Containers.{hostname}.WakeTimeout", extra),
     )  # fmt: skip
+
+
+def _timeout(p: Problems, at: str, raw: dict[str, Any]) -> float | None:
+    key = at.rpartition(".")[2]
+    if key not in raw:
+        return None
+    value = p.convert(at, raw[key], p.duration)
+    if value is not None and value <= 0:
+        p.add(at, "must be above 0", raw[key])
+        return None
+    return value
 
 
 def _settings_for(p: Problems, own: dict[str, Any], hostname: str) -> dict[str, Any]:
@@ -197,7 +210,7 @@ def _settings_for(p: Problems, own: dict[str, Any], hostname: str) -> dict[str, 
         p.add(f"Coserve.Defaults.{key}", f"unknown key (expected one of {sorted(LIMIT_KEYS)})", defaults[key])
     per = p.mapping("Coserve.Containers", own.get("Containers", {}))
     mine = p.mapping(f"Coserve.Containers.{hostname}", per.get(hostname, {}))
-    for key in sorted(set(mine) - LIMIT_KEYS - {"Command", "ImagePull"}, key=str):
+    for key in sorted(set(mine) - LIMIT_KEYS - IDLE_KEYS - {"Command", "ImagePull"}, key=str):
         p.add(f"Coserve.Containers.{hostname}.{key}", "unknown key", mine[key])
     return {**{k: v for k, v in defaults.items() if k in LIMIT_KEYS}, **mine}
 

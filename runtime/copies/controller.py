@@ -28,6 +28,7 @@ from runtime.control.store import Store
 from runtime.copies.copies import Copies, Retiring
 from runtime.copies.routes import decorate
 from runtime.copies.rows import ComponentStore
+from runtime.metrics.members import Member
 from runtime.routing import HostTable
 from runtime.supervisor import State, Supervisor
 from runtime.supervisor.keys import ContainerKey
@@ -58,6 +59,11 @@ class ComponentController:
         self.last: list[Component] = []
         self._published: capacity.Published | None = None
         self._stats_written: WakeStats | None = None
+        self._members: dict[ContainerKey, Member] = {}  # every copy from its add to its forget
+
+    def members(self) -> list[Member]:
+        """Every copy the supervisor holds, for the metrics and `coserve status` (runtime.metrics.members)."""
+        return list(self._members.values())
 
     def start(self) -> None:
         self.signals.prepare()
@@ -201,6 +207,7 @@ class ComponentController:
             self.supervisor.add((Unit(key, spec, log_path),), now)
         except ValueError as exc:
             return str(exc)
+        self._members[key] = Member(key, spec, c.variant, "Direct")  # one container per copy: nothing chained
         return None
 
     def _evict(self, waking: str, now: float) -> bool:
@@ -237,6 +244,8 @@ class ComponentController:
                 self.supervisor.stop(r.keys, now)
             if r.stopping and self.supervisor.stopped(r.keys):
                 self.supervisor.forget(r.keys)
+                for key in r.keys:
+                    self._members.pop(key, None)
                 self.retiring.remove(r)
 
     def _unused(self, keys: list[ContainerKey] | tuple[ContainerKey, ...]) -> bool:

@@ -142,7 +142,9 @@ class Router:
             if isinstance(copy, SageMakerError):
                 return Result(None, (), copy, None, endpoint)
             return Admitted(endpoint, (copy,), read[0])
-        routes = targets(endpoint, target)
+        routes: tuple[ContainerRoute, ...] | SageMakerError = targets(endpoint, target)
+        if not isinstance(routes, SageMakerError):  # containers that idled: woken, and waited for
+            routes = await self.components.containers(endpoint, routes)
         if isinstance(routes, SageMakerError):
             return Result(None, (), routes, None, endpoint)
         return Admitted(endpoint, routes, read[0])

@@ -3,7 +3,8 @@
 Least outstanding requests (SageMaker's default RoutingConfig for components) by this process's in-flight
 counts per port; ties are broken at random, so equal copies share the load rather than the first taking it.
 A component scaled to zero by idleness is woken (runtime.components.signals) and the request held until a copy
-runs, polling the published table, bounded by its WakeTimeout; concurrent requests share the one wake.
+runs, polling the published table, bounded by its WakeTimeout; concurrent requests share the one wake. A
+deployment-file container with an IdleTimeout (runtime.fleetidle) is seen, woken and waited for the same way.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import random
 import time
 from collections.abc import Callable, Mapping
 
-from runtime.components.signals import Signals
+from runtime.components.signals import Signals, container_signal
 from runtime.components.stats import WaitStats
 from runtime.errors import SageMakerError, ServiceUnavailable, ValidationError
-from runtime.routing import ComponentTable, ContainerRoute, EndpointTable, TableSource
+from runtime.routing import IDLE, ComponentTable, ContainerRoute, EndpointTable, TableSource
 
 POLL_S = 0.02
 SHORT_GRACE_S = 0.5  # a shortage published before this wake was taken is an earlier wake's: look past it
@@ -106,6 +107,52 @@ class ComponentRouter:
             return ServiceUnavailable(
                 f"Inference component {component.name} did not wake within {component.wake_s:g}s "
                 "(coserve:WakeTimeout). Try again."
+            )
+        finally:
+            self.stats.wait_seconds += time.monotonic() - started
+
+    async def containers(self, endpoint: EndpointTable, routes: tuple[ContainerRoute, ...]
+                         ) -> tuple[ContainerRoute, ...] | SageMakerError:  # fmt: skip
+        """The containers a model endpoint's request goes to, those of them that idled woken first."""
+        if self.signals is None:
+            return routes
+        asleep = False
+        for r in routes:  # a loop, no object made per request where nothing idles
+            if r.wake_s is not None:
+                self.signals.seen(container_signal(endpoint.name, r.hostname))
+                asleep = asleep or r.state == IDLE
+        return await self._wake_containers(endpoint.name, routes) if asleep else routes
+
+    async def _wake_containers(self, endpoint: str, routes: tuple[ContainerRoute, ...]
+                               ) -> tuple[ContainerRoute, ...] | SageMakerError:  # fmt: skip
+        assert self.signals is not None
+        self.stats.waited += 1
+        started = time.monotonic()
+        wake_s = max(r.wake_s or 0.0 for r in routes)
+        hostnames = [r.hostname for r in routes]
+        try:
+            while True:
+                for r in routes:  # asked again while still idle: a wake taken meanwhile was an older table's
+                    if r.state == IDLE:
+                        self.signals.wake(container_signal(endpoint, r.hostname))
+                if time.monotonic() - started >= wake_s:
+                    break
+                await asyncio.sleep(POLL_S)
+                table = self.source.get().endpoint(endpoint)
+                found = [table.route(h) for h in hostnames] if table is not None else []
+                now = tuple(r for r in found if r is not None)
+                if len(now) != len(hostnames):
+                    self._waited("timed_out", started)
+                    return ServiceUnavailable(f"Endpoint {endpoint} changed while its containers woke. Try again.")
+                routes = now
+                if all(r.running for r in routes):
+                    self._waited("woken", started)
+                    return routes
+            self._waited("timed_out", started)
+            asleep = ", ".join(r.hostname for r in routes if not r.running)
+            return ServiceUnavailable(
+                f"Container {asleep} of endpoint {endpoint} did not wake within {wake_s:g}s "
+                "(Coserve.Containers.<hostname>.WakeTimeout). Try again."
             )
         finally:
             self.stats.wait_seconds += time.monotonic() - started

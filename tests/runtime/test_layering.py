@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("router", "metrics"),
     ("control",),
     ("asyncinv",),  # InvokeEndpointAsync: reads endpoint configs from the control plane, wired by the front door
-    ("fleet", "copies"),  # the reconciler's generations and the components' copies as supervisor units
+    ("fleet", "fleetidle", "copies"),  # the reconciler's generations and the components' copies as supervisor units
     ("frontdoor",),
     ("main",),
     ("cli", "__main__"),

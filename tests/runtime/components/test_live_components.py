@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runtime.cgroups.procfs import cgroup_mounts
+from runtime.cli.status import fetch
 from runtime.confinement import host_capacity
 from tests.runtime.control.test_live_boto3 import WAIT, clients, model_url, start_host
 from tests.support import free_block, free_port, wait_for
@@ -91,6 +92,9 @@ def test_copies_limits_zero_admission_and_wake(host: tuple[Path, int, int]) -> N
         pids = {invoke(rt, "pair")["pid"] for _ in range(40)}
         assert len(pids) == 2, pids  # both copies took requests: distinct processes
         assert {memory_limit(pid) for pid in pids} == {192 * 2**20}
+        shown = [x for x in fetch(c.url)["containers"] if x["hostname"].startswith("pair-")]  # `coserve status`'s
+        assert len(shown) == 2 and {x["state"] for x in shown} == {"RUNNING"}, shown
+        assert {x["memory_limit_bytes"] for x in shown} == {192 * 2**20}
 
         with pytest.raises(ClientError) as unknown:
             invoke(rt, "nobody")

@@ -279,3 +279,20 @@ def test_merge_keys_may_override_and_aliases_within_bounds_load(tmp_path: Path) 
 def test_a_bad_value_is_quoted_short() -> None:
     found = problems(doc(Unknown={"k": ["x" * 10_000] * 10_000}))
     assert len(found) == 1 and len(found[0]) < 300 and found[0].startswith("Unknown: unknown key (got {'k': ['xxx")
+
+
+def test_idle_and_wake_timeouts_parse_per_container() -> None:
+    d = doc()
+    d["Coserve"]["Containers"]["a"].update({"IdleTimeout": "2s", "WakeTimeout": "1m"})
+    a, b = parse_deployment(d).containers
+    assert (a.idle_timeout_s, a.wake_timeout_s) == (2.0, 60.0)
+    assert (b.idle_timeout_s, b.wake_timeout_s) == (None, None)
+
+
+@pytest.mark.parametrize(("key", "value"), [("IdleTimeout", "soon"), ("IdleTimeout", 0), ("WakeTimeout", "-3s")])
+def test_a_bad_idle_or_wake_timeout_names_the_field_and_the_value(key: str, value: object) -> None:
+    d = doc()
+    d["Coserve"]["Containers"]["b"][key] = value
+    (problem,) = problems(d)
+    assert problem.startswith(f"Coserve.Containers.b.{key}:")
+    assert repr(value) in problem or str(value) in problem
