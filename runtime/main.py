@@ -22,7 +22,8 @@ import uvloop
 
 from runtime.config import Deployment
 from runtime.confinement import CgroupIsolation, choose_isolation
-from runtime.frontdoor import FrontDoor, check_ports
+from runtime.dataplane import front_door
+from runtime.frontdoor import check_ports
 from runtime.metrics import MetricsHub
 from runtime.models import ModelPreparer
 from runtime.routing import TableSource, write_table
@@ -72,7 +73,7 @@ class Runtime:
         table_path = d.server.run_dir / "routes.json"
         source = TableSource(supervisor.table())
         write_table(supervisor.table(), table_path)
-        door = FrontDoor(d, source, table_path, self.host, self.port, metrics.router)
+        door = front_door(d, source, table_path, self.host, self.port, metrics.router)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
