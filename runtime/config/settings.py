@@ -125,7 +125,11 @@ def parse_server(p: Problems, raw: dict[str, Any]) -> ServerSettings:
     if server.port_base + server.port_block * server.max_containers > 65535:
         p.add("Coserve.Server.PortBase", "PortBase + PortBlock * MaxContainers passes 65535", server.port_base)
     if server.data_plane == "haproxy" and server.workers > 1:  # HAProxy's counts fold into one process's metrics
-        p.add("Coserve.Server.Workers", "must be 1 with DataPlane haproxy (HAProxy relays Direct requests)", server.workers)
+        p.add(
+            "Coserve.Server.Workers",
+            "must be 1 with DataPlane haproxy (HAProxy relays Direct requests)",
+            server.workers,
+        )
     return server
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import socket
 import time
 from dataclasses import replace
@@ -92,17 +93,20 @@ class DataPlaneDoor:
         folded = 0.0
         while True:
             await asyncio.sleep(WATCH_S)
+            assert self.haproxy is not None and self.fold is not None
+            fold = time.monotonic() >= folded + FOLD_S
             try:
-                await asyncio.to_thread(self._step, time.monotonic() >= folded + FOLD_S)
-            except OSError as exc:  # HAProxy is restarting or busy: the next step tries again
+                if self.haproxy.ensure(time.monotonic()):  # here, not in a thread: its death signal is this thread's
+                    self.fold.reset()  # a new HAProxy counts from 0, and loads the map file as it stands
+                    await asyncio.to_thread(self.haproxy.wait_ready, 10.0)
+                await asyncio.to_thread(self._step, fold)
+            except (OSError, SystemExit) as exc:  # HAProxy restarting or busy: the next step tries again
                 log.warning("data plane: haproxy's runtime API: %s", exc)
-            folded = time.monotonic() if time.monotonic() >= folded + FOLD_S else folded
+            except Exception:  # never let the watch die: routing would stop following the table
+                log.exception("data plane: unexpected failure following the routing table")
+            folded = time.monotonic() if fold else folded
 
     def _step(self, fold: bool) -> None:
-        assert self.haproxy is not None and self.fold is not None
-        if self.haproxy.ensure(time.monotonic()):
-            self.fold.reset()  # a new HAProxy counts from 0, and loads the map file as it stands
-            self.haproxy.wait_ready(10.0)
         wanted = map_lines(self.source.get())
         if wanted != self._map:
             self._apply(wanted)
@@ -131,16 +135,21 @@ class DataPlaneDoor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
             self._watch = None
-        if self.haproxy is not None:
-            await asyncio.to_thread(self._drain)
-            self.haproxy = None
-        await self.python.stop()
+        try:
+            if self.haproxy is not None:
+                await asyncio.to_thread(self._drain)
+        finally:
+            if self.haproxy is not None:
+                self.haproxy.stop(0)  # a no-op once drained; otherwise it must not outlive coserve
+                self.haproxy = None
+            await self.python.stop()
+            shutil.rmtree(self.paths.folder, ignore_errors=True)
 
     def _drain(self) -> None:
         assert self.haproxy is not None and self.fold is not None
         grace = self.d.server.drain_timeout_s
         if self.haproxy.alive():
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 self.haproxy.command("shutdown frontend coserve")  # refused from now on; open requests go on
                 deadline = time.monotonic() + grace
                 while _in_flight(self.haproxy.command("show stat")) and time.monotonic() < deadline:

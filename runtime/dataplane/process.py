@@ -6,6 +6,7 @@ API (the admin stats socket) changes the routing map without a reload and reads 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import shutil
 import signal
@@ -16,6 +17,11 @@ from pathlib import Path
 
 log = logging.getLogger("runtime.dataplane")
 BACKOFF_MAX_S = 10.0
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when coserve's thread that started it ends (coserve killed with -9)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def find_haproxy() -> str | None:
@@ -46,7 +52,8 @@ class HAProxy:
         self.socket_path.unlink(missing_ok=True)
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen([self.binary, "-db", "-f", str(self.config)], stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)  # fmt: skip
         log.info("data plane: haproxy pid=%d (%s)", self.proc.pid, self.config)
 
     def ready(self) -> bool:

@@ -137,10 +137,7 @@ def _backends(d: Deployment, paths: Paths, inner_port: int) -> str:
     s = d.server
     keep_sent = "|".join(SENT)
     keep_back = "|".join(PASSED_BACK)
-    out = [
-        "backend frontdoor\n    retry-on conn-failure\n    retries 2\n"
-        f"    server python 127.0.0.1:{inner_port}\n\n"
-    ]
+    out = [f"backend frontdoor\n    retry-on conn-failure\n    retries 2\n    server python 127.0.0.1:{inner_port}\n\n"]
     if d.mode != "Direct" or d.auth is not None:
         return out[0]
     for c in d.containers:
@@ -148,7 +145,12 @@ def _backends(d: Deployment, paths: Paths, inner_port: int) -> str:
         out.append(f"""\
 backend {name}
     timeout server {_seconds(s.invocation_timeout_s)}
-    retries 0
+    # A reused connection the container closed (idle, or dying) is tried once on a new one; without that HAProxy
+    # would close the client's connection without an answer. What still fails gets Python's ModelError (502).
+    retry-on conn-failure empty-response
+    retries 1
+    http-request return status 503 content-type application/json hdr x-amzn-errortype {_code("ServiceUnavailable")} \
+file {paths.errorfile(f"{name}.busy.body")} if {{ srv_conn({name}/{name}) ge {s.max_in_flight} }}
     http-request del-header ^(?!({keep_sent})$) -m reg
     http-request set-header host 127.0.0.1:{s.container_port(c.index)}
     http-request set-uri /invocations
@@ -161,7 +163,7 @@ if {{ res.hdr_val(content-length) gt {s.max_response_bytes} }}
     errorfile 502 {paths.errorfile(f"{name}.502")}
     errorfile 503 {paths.errorfile(f"{name}.503")}
     errorfile 504 {paths.errorfile(f"{name}.504")}
-    server {name} 127.0.0.1:{s.container_port(c.index)} maxconn {s.max_in_flight}
+    server {name} 127.0.0.1:{s.container_port(c.index)}
 
 """)
     return "".join(out)
@@ -185,8 +187,12 @@ def errorfiles(d: Deployment) -> dict[str, bytes]:
     s = d.server
     files = {
         "400": _http(ValidationError("Invalid HTTP request received."), "Bad Request"),
-        "408": _http(RequestTimeout(f"The request's headers did not arrive within {s.header_timeout_s:g}s "
-                                    "(Coserve.Server.HeaderTimeout)."), "Request Timeout"),  # fmt: skip
+        "408": _http(
+            RequestTimeout(
+                f"The request's headers did not arrive within {s.header_timeout_s:g}s (Coserve.Server.HeaderTimeout)."
+            ),
+            "Request Timeout",
+        ),  # fmt: skip
         "500": _http(SageMakerError("An internal error occurred in coserve."), "Internal Server Error"),
         "503": _http(ServiceUnavailable("The front door is not available. Try again."), "Service Unavailable"),
         "maxconn.body": ServiceUnavailable(
@@ -200,9 +206,10 @@ def errorfiles(d: Deployment) -> dict[str, bytes]:
         files[f"{name}.502"] = _http(ModelError(
             f'Received server error (0) from {c.hostname} with message "{reset}". See {log_path} for more information.',
             OriginalStatusCode=502, OriginalMessage=reset, LogStreamArn=log_path), "Failed Dependency")  # fmt: skip
-        files[f"{name}.503"] = _http(ServiceUnavailable(
+        files[f"{name}.503"] = files[f"{name}.502"]  # HAProxy's 503 here: no connection to the container
+        files[f"{name}.busy.body"] = ServiceUnavailable(
             f"Container {c.hostname} already has {s.max_in_flight} requests in flight "
-            "(Coserve.Server.MaxInFlight). Reduce the request rate and try again."), "Service Unavailable")  # fmt: skip
+            "(Coserve.Server.MaxInFlight). Reduce the request rate and try again.").body()  # fmt: skip
         files[f"{name}.504"] = _http(ModelError(
             f"Your invocation timed out while waiting for a response from container {c.hostname}. "
             f"Review the latency of the container, resolve the issue, and try again. See {log_path}.",

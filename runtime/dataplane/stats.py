@@ -43,7 +43,10 @@ def parse(csv_text: str, backends: dict[str, str], too_large: str = "") -> dict[
         answers = sum(v for k, v in n.items() if k.startswith("hrsp_"))
         found[host] = Counts(answers, n["hrsp_4xx"], n["hrsp_5xx"] + n["hrsp_other"], n["eresp"] + n["econ"])
     for line in too_large.splitlines():  # `<hostname> <1-3xx> <4xx>`
-        host, ok, client = line.split()
+        words = line.split()
+        if len(words) != 3 or not words[1].isdigit() or not words[2].isdigit():
+            continue  # the runtime API's prompt or blank lines
+        host, ok, client = words
         if host in found:
             c = found[host]
             moved = int(ok) + int(client)
