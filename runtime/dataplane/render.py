@@ -99,6 +99,8 @@ defaults
 
 frontend coserve
     bind {public[0]}:{public[1]}
+    errorfile 400 {paths.errorfile("400")}
+    errorfile 408 {paths.errorfile("408")}
     maxconn {s.max_connections + 64}
     http-request set-var(txn.over) bool(1) if {{ fe_conn gt {s.max_connections} }}
     http-request return status 503 content-type application/json hdr x-amzn-ErrorType {_code("ServiceUnavailable")} \
@@ -126,7 +128,6 @@ def _direct(d: Deployment, paths: Paths) -> str:
     http-request set-var(txn.key) path,field(3,/),lower,concat(/,txn.target) if named
     http-request set-var(txn.key) str({d.endpoint_name.lower()}),concat(/,txn.target) if {{ path /invocations }}
     http-request set-var(txn.relay) bool(1) if {relayable}
-    http-request wait-for-body time {_seconds(s.body_timeout_s)} if {{ var(txn.relay) -m bool }}
     use_backend %[var(txn.key),map({paths.routes})] if {{ var(txn.relay) -m bool }}
     default_backend frontdoor
 
@@ -149,6 +150,8 @@ backend {name}
     # would close the client's connection without an answer. What still fails gets Python's ModelError (502).
     retry-on conn-failure empty-response
     retries 1
+    errorfile 408 {paths.errorfile("408.body")}
+    http-request wait-for-body time {_seconds(s.body_timeout_s)}
     http-request return status 503 content-type application/json hdr x-amzn-errortype {_code("ServiceUnavailable")} \
 file {paths.errorfile(f"{name}.busy.body")} if {{ srv_conn({name}/{name}) ge {s.max_in_flight} }}
     http-request del-header ^(?!({keep_sent})$) -m reg
@@ -192,7 +195,13 @@ def errorfiles(d: Deployment) -> dict[str, bytes]:
                 f"The request's headers did not arrive within {s.header_timeout_s:g}s (Coserve.Server.HeaderTimeout)."
             ),
             "Request Timeout",
-        ),  # fmt: skip
+        ),
+        "408.body": _http(
+            RequestTimeout(
+                f"The request's body did not arrive within {s.body_timeout_s:g}s (Coserve.Server.BodyTimeout)."
+            ),
+            "Request Timeout",
+        ),
         "500": _http(SageMakerError("An internal error occurred in coserve."), "Internal Server Error"),
         "503": _http(ServiceUnavailable("The front door is not available. Try again."), "Service Unavailable"),
         "maxconn.body": ServiceUnavailable(

@@ -4,9 +4,10 @@ A request HAProxy relays never reaches Python's observer; HAProxy counts it on t
 (`show stat`). Each fold adds what those counters gained since the last fold to the same counters Python's observer
 increments: `Invocations` (every answer and every failed attempt), `Invocation4XXErrors` (4xx answers),
 `Invocation5XXErrors` (5xx answers, and resets and timeouts, which HAProxy counts under `eresp`, and connection
-failures, `econ`). An answer over MaxResponse, which HAProxy counted by its status, is moved to the 5XX errors
-as Python counts it (the Lua action keeps those counts: `coserve too-large`). Latency histograms are not folded: HAProxy keeps averages, not samples (README says so).
-A restarted HAProxy starts its counters at 0: the fold starts again from there.
+failures, `econ`). An answer over MaxResponse, which HAProxy counted by its status, is moved to the 5XX errors as
+Python counts it (the Lua action keeps those counts: `coserve too-large`). Latency histograms are not folded:
+HAProxy keeps averages, not samples (README says so). A restarted HAProxy starts its counters at 0: the fold
+starts again from there.
 """
 
 from __future__ import annotations

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.leftovers import lifecycle
 from tests.runtime.metrics.scrape import scrape, value
 from tests.runtime.router.hostile.frontdoor import exchange
-from botocore.exceptions import ClientError
-
 from tests.support import Coserve, echo_container, start_coserve, wait_for
 
 pytestmark = pytest.mark.integration
@@ -64,8 +63,8 @@ def answer(c: Coserve, **kwargs: Any) -> Any:
         out = c.client().invoke_endpoint(EndpointName=name, **kwargs)
     except ClientError as exc:  # only its parsed response is kept: no traceback holds a pooled connection
         error = exc.response
-        return normalized(c, {"Error": error["Error"], "Status": error["ResponseMetadata"]["HTTPStatusCode"],
-                              **{k: v for k, v in error.items() if k not in ("Error", "ResponseMetadata")}})  # fmt: skip
+        fields = {k: v for k, v in error.items() if k not in ("Error", "ResponseMetadata")}
+        return normalized(c, {"Error": error["Error"], "Status": error["ResponseMetadata"]["HTTPStatusCode"], **fields})
     body = out["Body"].read()
     parsed = {k: v for k, v in out.items() if k not in ("Body", "ResponseMetadata")}
     return normalized(c, {**parsed, "Body": json.loads(body) if body.startswith(b"{") else body.decode()})
@@ -78,7 +77,7 @@ CASES: dict[str, dict[str, Any]] = {
         "Accept": "application/x-npy",
         "CustomAttributes": "k=v",
         "TargetContainerHostname": "a",
-    },  # fmt: skip
+    },
     "endpoint name in another case": {"name": ENDPOINT.upper(), "Body": b"1", "TargetContainerHostname": "a"},
     "other endpoint": {"name": "nope", "Body": b"1", "TargetContainerHostname": "a"},
     "client error answer": {"Body": b"1", "CustomAttributes": "status=404", "TargetContainerHostname": "a"},
