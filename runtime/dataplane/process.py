@@ -25,8 +25,8 @@ def _die_with_parent() -> None:
 
 
 def find_haproxy() -> str | None:
-    """The binary, on PATH or in /usr/sbin (Debian installs it there, and root's PATH may lack it)."""
-    return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    """The binary on PATH (Debian's package installs /usr/sbin/haproxy)."""
+    return shutil.which("haproxy")
 
 
 class HAProxy:

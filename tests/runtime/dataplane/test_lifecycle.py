@@ -1,0 +1,115 @@
+"""HAProxy as coserve's child: started with it, restarted when it dies, gone after SIGTERM with nothing left behind;
+Serial endpoints and Coserve.Auth send every request through Python. Real coserve, real HAProxy, real containers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.leftovers import snapshot
+from tests.support import Coserve, echo_container, start_coserve, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def haproxy_of(c: Coserve) -> psutil.Process | None:
+    return next((p for p in c.descendants() if p.name() == "haproxy"), None)
+
+
+def direct(plane: str = "haproxy", **coserve: Any) -> dict[str, Any]:
+    a, a_cfg = echo_container("a")
+    return {"EndpointName": "life", "InferenceExecutionConfig": {"Mode": "Direct"}, "Containers": [a],
+            "Coserve": {"Containers": {"a": a_cfg}, "Server": {"DataPlane": plane}, **coserve}}  # fmt: skip
+
+
+def invoke(c: Coserve, **kwargs: Any) -> Any:
+    out = c.client().invoke_endpoint(EndpointName="life", Body=b"{}", ContentType="application/json", **kwargs)
+    return out["Body"].read()
+
+
+def test_sigterm_stops_haproxy_and_leaves_nothing(tmp_path: Path) -> None:
+    c = start_coserve(direct(), tmp_path)
+    try:
+        proxy = haproxy_of(c)
+        assert proxy is not None and proxy.ppid() == c.proc.pid
+        assert b'"container": "a"' in invoke(c, TargetContainerHostname="a")
+        left = snapshot(c)
+    finally:
+        code = c.stop()
+    assert code == 0
+    left.assert_gone()
+    assert not (tmp_path / "run" / "dataplane").exists()
+
+
+def test_a_killed_haproxy_is_restarted_and_serves_again(tmp_path: Path) -> None:
+    c = start_coserve(direct(), tmp_path)
+    try:
+        first = haproxy_of(c)
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        wait_for(lambda: (p := haproxy_of(c)) is not None and p.pid != first.pid, 15, "a new haproxy")
+        wait_for(lambda: c.ping()[0] == 200, 15, "the front door to answer again")
+        assert b'"container": "a"' in invoke(c, TargetContainerHostname="a")
+        assert "haproxy exited" in c.log.read_text(errors="replace")
+    finally:
+        assert c.stop() == 0
+
+
+def test_a_missing_haproxy_binary_fails_fast(tmp_path: Path) -> None:
+    """Where HAProxy is not installed (here: a PATH without /usr/sbin, where Debian puts it): exit non-zero, named."""
+    env = {"PATH": str(Path(sys.executable).parent)}
+    c = start_coserve(direct(), tmp_path, wait_ready=False, env=env)
+    try:
+        assert c.proc.wait(30) != 0
+    finally:
+        c.stop()
+    assert "no haproxy binary" in c.log.read_text(errors="replace")
+
+
+def test_serial_and_auth_go_through_python(tmp_path: Path) -> None:
+    """No container backend is written: every request is Python's, and still answered through HAProxy."""
+    a, a_cfg = echo_container("a")
+    b, b_cfg = echo_container("b")
+    serial = {"EndpointName": "life", "InferenceExecutionConfig": {"Mode": "Serial"}, "Containers": [a, b],
+              "Coserve": {"Containers": {"a": a_cfg, "b": b_cfg}, "Server": {"DataPlane": "haproxy"}}}  # fmt: skip
+    c = start_coserve(serial, tmp_path / "serial")
+    try:
+        assert b'"container": "b"' in invoke(c)
+        assert "backend c0" not in (tmp_path / "serial" / "run" / "dataplane" / "haproxy.cfg").read_text()
+    finally:
+        c.stop()
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    auth = {"Principals": [{"AccessKeyId": "AKIDTEST", "SecretAccessKeyEnv": "T_SECRET", "Policies": [policy]}]}
+    c = start_coserve(direct(Auth=auth), tmp_path / "auth", env={"T_SECRET": "secret"})
+    try:
+        assert b'"container": "a"' in invoke(c, TargetContainerHostname="a")  # signed: SigV4 checked by Python
+        assert "backend c0" not in (tmp_path / "auth" / "run" / "dataplane" / "haproxy.cfg").read_text()
+    finally:
+        c.stop()
+
+
+def test_haproxy_dies_with_a_killed_coserve(tmp_path: Path) -> None:
+    """SIGKILL gives coserve no shutdown: HAProxy goes with it (its parent-death signal); the next coserve on the
+    same directories sweeps the containers, as after any SIGKILL, and stops with nothing left."""
+    c = start_coserve(direct(), tmp_path)
+    left = snapshot(c)
+    proxy = haproxy_of(c)
+    assert proxy is not None
+    c.proc.kill()
+    c.proc.wait(10)
+    psutil.wait_procs([proxy], timeout=10)
+    assert not proxy.is_running()
+    again = start_coserve(direct(), tmp_path)
+    try:
+        assert b'"container": "a"' in invoke(again, TargetContainerHostname="a")
+    finally:
+        left.add(again.descendants())
+        assert again.stop() == 0
+        c.stop()
+    left.assert_gone()
