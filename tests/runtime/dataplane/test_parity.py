@@ -135,6 +135,10 @@ def test_metrics_count_what_haproxy_relayed(doors: dict[str, Coserve]) -> None:
     python = counts(doors["python"])
     assert python[("coserve_invocations_total", "a")]  # the cases above reached container a
     wait_for(lambda: counts(doors["haproxy"]) == python, 10, "HAProxy's counts folded into /metrics")
+    # HAProxy relayed: only the requests Python sent on (the trace header's) have a ContainerLatency sample there.
+    latency = {p: value(scrape(c.url), "coserve_container_latency_microseconds_count", container="a")
+               for p, c in doors.items()}  # fmt: skip
+    assert latency["haproxy"] == 2 and latency["python"] == python[("coserve_invocations_total", "a")]
 
 
 def test_files_stay_in_the_run_directory(doors: dict[str, Coserve]) -> None:
