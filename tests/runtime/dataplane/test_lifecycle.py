@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +115,23 @@ def test_haproxy_dies_with_a_killed_coserve(tmp_path: Path) -> None:
         assert again.stop() == 0
         c.stop()
     left.assert_gone()
+
+
+def test_sigterm_lets_a_relayed_request_finish_then_refuses(tmp_path: Path) -> None:
+    c = start_coserve(direct(), tmp_path)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(invoke, c, TargetContainerHostname="a", CustomAttributes="sleep=1")
+            wait_for(lambda: b"echo: sleeping" in c.log.read_bytes(), 10, "the slow request to reach the container")
+            c.proc.send_signal(signal.SIGTERM)
+            assert b'"container": "a"' in pending.result(timeout=20)
+        refused = wait_for(lambda: _refused(c.port), 10, "the public port to refuse connections")
+        assert refused
+    finally:
+        assert c.stop() == 0
+    assert "runtime API" not in c.log.read_text(errors="replace")  # the drain spoke to HAProxy without failing
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
