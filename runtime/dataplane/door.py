@@ -146,9 +146,9 @@ class DataPlaneDoor:
             shutil.rmtree(self.paths.folder, ignore_errors=True)
 
     def _drain(self) -> None:
-        assert self.haproxy is not None and self.fold is not None
+        assert self.haproxy is not None
         grace = self.d.server.drain_timeout_s
-        if self.haproxy.alive():
+        if self.haproxy.alive() and self.fold is not None:  # not when start() failed before HAProxy served
             with contextlib.suppress(OSError, ValueError):
                 self.haproxy.command("shutdown frontend coserve")  # refused from now on; open requests go on
                 deadline = time.monotonic() + grace

@@ -17,6 +17,7 @@ from pathlib import Path
 
 log = logging.getLogger("runtime.dataplane")
 BACKOFF_MAX_S = 10.0
+STABLE_S = 60.0  # running this long, HAProxy's count of restarts starts again (as a container's StableAfter)
 
 
 def _die_with_parent() -> None:
@@ -40,6 +41,7 @@ class HAProxy:
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._next_start = 0.0
+        self._started = 0.0
 
     def check(self) -> None:
         """Refuse a configuration HAProxy refuses, with its words."""
@@ -68,6 +70,8 @@ class HAProxy:
 
     def ensure(self, now: float) -> bool:
         """Restart a dead HAProxy once its backoff has passed; True when one was started."""
+        if self.alive() and now - self._started > STABLE_S:
+            self.restarts = 0
         if self.alive() or now < self._next_start:
             return False
         code = self.proc.returncode if self.proc is not None else None
@@ -75,6 +79,7 @@ class HAProxy:
         self._next_start = now + min(2.0 ** min(self.restarts, 8) / 4, BACKOFF_MAX_S)
         log.error("data plane: haproxy exited (%s); restarting it (restart %d)", code, self.restarts)
         self.start()
+        self._started = now
         return True
 
     def command(self, line: str, timeout: float = 2.0) -> str:
