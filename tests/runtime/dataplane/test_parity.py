@@ -105,6 +105,8 @@ def test_a_reset_is_the_same_model_error(doors: dict[str, Coserve]) -> None:
     for c in doors.values():  # the echo exited: it is restarted after its backoff (1s)
         back = lambda: (lines := lifecycle(c, "a")) and "-> EXITED" in " ".join(lines) and "-> RUNNING" in lines[-1]  # noqa: B023, E731
         wait_for(back, 20, "container a to be restarted")
+    routes = doors["haproxy"].workdir / "run" / "dataplane" / "routes.map"  # written once HAProxy's map has it
+    wait_for(lambda: f"{ENDPOINT.lower()}/a" in routes.read_text(), 10, "container a back in HAProxy's map")
 
 
 @pytest.mark.parametrize("path", ["/invocations", f"/endpoints/{ENDPOINT.lower()}/invocations"])
