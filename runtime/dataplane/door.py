@@ -115,8 +115,8 @@ class DataPlaneDoor:
 
     def _fold(self) -> None:
         assert self.haproxy is not None and self.fold is not None
-        too_large = self.haproxy.command("coserve too-large")  # first: `show stat` already counts what it lists
-        self.fold.add(self.haproxy.command("show stat"), too_large)
+        counts = self.haproxy.command("coserve counts")  # first: `show stat` already counts what it lists
+        self.fold.add(self.haproxy.command("show stat"), counts)
 
     def _apply(self, wanted: dict[str, str]) -> None:
         """Keys out first, then in, through the runtime API; the file follows."""

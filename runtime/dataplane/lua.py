@@ -8,13 +8,19 @@ does for a lone bad byte), the status and the log path. Written next to haproxy.
 
 SOURCE = r"""
 local ERROR_TYPE = "ModelError:http://internal.amazon.com/coral/com.amazon.sagemaker/"
--- Too-large answers per container, by the status class HAProxy counted them under (1-3xx, 4xx): Python counts each
--- as a 5XX error, so the metrics fold moves them (`coserve too-large` on the runtime API lists them).
-local too_large = {}
+-- What HAProxy's own counters cannot tell the metrics fold, per container (`coserve counts` on the runtime API):
+-- answers over MaxResponse by the status class HAProxy counted them under (1-3xx, 4xx), which Python counts as 5XX
+-- errors; and requests refused at MaxInFlight, which Python counts under the variant.
+local too_large, busy = {}, {}
 
-core.register_cli({"coserve", "too-large"}, "too-large answers per container", function(applet)
-  for host, n in pairs(too_large) do applet:send(host .. " " .. n[1] .. " " .. n[2] .. "\n") end
+core.register_cli({"coserve", "counts"}, "the data plane's counts per container", function(applet)
+  for host, n in pairs(too_large) do applet:send("too-large " .. host .. " " .. n[1] .. " " .. n[2] .. "\n") end
+  for host, n in pairs(busy) do applet:send("busy " .. host .. " " .. n .. "\n") end
 end)
+
+core.register_action("coserve_busy", {"http-req"}, function(txn, host)
+  busy[host] = (busy[host] or 0) + 1
+end, 1)
 
 -- Valid UTF-8 kept, each invalid byte replaced by U+FFFD, at most `limit` characters.
 local function text(raw, limit)

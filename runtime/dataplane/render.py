@@ -146,14 +146,14 @@ def _backends(d: Deployment, paths: Paths, inner_port: int) -> str:
         out.append(f"""\
 backend {name}
     timeout server {_seconds(s.invocation_timeout_s)}
-    # A reused connection the container closed (idle, or dying) is tried once on a new one; without that HAProxy
-    # would close the client's connection without an answer. What still fails gets Python's ModelError (502).
-    retry-on conn-failure empty-response
-    retries 1
+    # Never sent twice, as Python never does: a failed connection gets Python's ModelError (502) at once.
+    retries 0
     errorfile 408 {paths.errorfile("408.body")}
     http-request wait-for-body time {_seconds(s.body_timeout_s)}
+    http-request set-var(txn.busy) bool(1) if {{ srv_conn({name}/{name}) ge {s.max_in_flight} }}
+    http-request lua.coserve_busy {c.hostname} if {{ var(txn.busy) -m bool }}
     http-request return status 503 content-type application/json hdr x-amzn-errortype {_code("ServiceUnavailable")} \
-file {paths.errorfile(f"{name}.busy.body")} if {{ srv_conn({name}/{name}) ge {s.max_in_flight} }}
+file {paths.errorfile(f"{name}.busy.body")} if {{ var(txn.busy) -m bool }}
     http-request del-header ^(?!({keep_sent})$) -m reg
     http-request set-header host 127.0.0.1:{s.container_port(c.index)}
     http-request set-uri /invocations

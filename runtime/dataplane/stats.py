@@ -2,57 +2,62 @@
 
 A request HAProxy relays never reaches Python's observer; HAProxy counts it on the container's server line
 (`show stat`). Each fold adds what those counters gained since the last fold to the same counters Python's observer
-increments: `Invocations` (every answer and every failed attempt), `Invocation4XXErrors` (4xx answers),
-`Invocation5XXErrors` (5xx answers, and resets and timeouts, which HAProxy counts under `eresp`, and connection
-failures, `econ`). An answer over MaxResponse, which HAProxy counted by its status, is moved to the 5XX errors as
-Python counts it (the Lua action keeps those counts: `coserve too-large`). Latency histograms are not folded:
-HAProxy keeps averages, not samples (README says so). A restarted HAProxy starts its counters at 0: the fold
-starts again from there.
+increments, with Python's meaning:
+- `Invocations`: requests sent to the container and finished (`stot` less `scur`, those under way; HAProxy sends
+  each request once: `retries 0`);
+- `Invocation4XXErrors`: 4xx answers;
+- `Invocation5XXErrors`: every finished request without a 1-4xx answer (5xx answers, resets, timeouts, closes),
+  and answers over MaxResponse, which HAProxy counted under their own status (the Lua action lists them);
+- the variant's `Invocations` and `Invocation5XXErrors`: requests refused at MaxInFlight (the Lua action counts them);
+  its `Invocations` and `Invocation4XXErrors`: bodies that missed BodyTimeout (HAProxy's own 4xx answers on the
+  container's BACKEND line), which Python's router sees as a client gone before its body (a ValidationError).
+Latency histograms are not folded: HAProxy keeps averages, not samples (README says so). Each figure only grows:
+a restarted HAProxy counts from 0 again, and the fold from there.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from collections.abc import Iterator
 
-from runtime.metrics.requests import RequestMetrics
+from runtime.metrics.requests import VARIANT, RequestMetrics
 
-
-@dataclass(frozen=True)
-class Counts:
-    answers: int = 0  # every status class, as HAProxy counts a server's answers
-    errors_4xx: int = 0
-    errors_5xx: int = 0
-    failed: int = 0  # no answer: reset, timeout, connection failure
-
-    def minus(self, other: Counts) -> Counts:
-        return Counts(self.answers - other.answers, self.errors_4xx - other.errors_4xx,
-                      self.errors_5xx - other.errors_5xx, self.failed - other.failed)  # fmt: skip
+Figures = dict[tuple[str, str], int]  # (hostname, figure) -> total since HAProxy started
 
 
-def parse(csv_text: str, backends: dict[str, str], too_large: str = "") -> dict[str, Counts]:
-    """`show stat` CSV -> counts per hostname; `backends` maps a backend name to its container's hostname."""
-    rows = csv.DictReader(io.StringIO(csv_text.lstrip("# ")))
-    found: dict[str, Counts] = {}
-    for row in rows:
+def parse(stat_csv: str, counts: str, backends: dict[str, str]) -> Figures:
+    """`show stat` CSV and `coserve counts` -> figures; `backends` maps a backend name to its container."""
+    found: Figures = {}
+    generated: dict[str, int] = {}  # 4xx answers of the BACKEND line: the container's and HAProxy's own (408)
+    for row in csv.DictReader(io.StringIO(stat_csv.lstrip("# "))):
         host = backends.get(row.get("pxname", ""))
+        if host is not None and row.get("svname") == "BACKEND":
+            generated[host] = int(row.get("hrsp_4xx") or 0)
         if host is None or row.get("svname") != row.get("pxname"):  # the server line, named as its backend
             continue
-        n = {k: int(row.get(k) or 0) for k in ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx",
-                                               "hrsp_other", "eresp", "econ")}  # fmt: skip
-        answers = sum(v for k, v in n.items() if k.startswith("hrsp_"))
-        found[host] = Counts(answers, n["hrsp_4xx"], n["hrsp_5xx"] + n["hrsp_other"], n["eresp"] + n["econ"])
-    for line in too_large.splitlines():  # `<hostname> <1-3xx> <4xx>`
-        words = line.split()
-        if len(words) != 3 or not words[1].isdigit() or not words[2].isdigit():
-            continue  # the runtime API's prompt or blank lines
-        host, ok, client = words
-        if host in found:
-            c = found[host]
-            moved = int(ok) + int(client)
-            found[host] = Counts(c.answers, c.errors_4xx - int(client), c.errors_5xx + moved, c.failed)
+        n = {k: int(row.get(k) or 0) for k in ("stot", "scur", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx")}
+        done = n["stot"] - n["scur"]
+        found[host, "invocations"] = done
+        found[host, "4xx"] = n["hrsp_4xx"]
+        found[host, "5xx"] = done - n["hrsp_1xx"] - n["hrsp_2xx"] - n["hrsp_3xx"] - n["hrsp_4xx"]
+    for host, total in generated.items():
+        if (host, "4xx") in found:
+            found[host, "body-timeout"] = total - found[host, "4xx"]
+    for kind, host, *values in _lines(counts):
+        if kind == "too-large" and (host, "4xx") in found:  # values: 1-3xx answers, 4xx answers
+            found[host, "4xx"] -= values[1]
+            found[host, "5xx"] += values[0] + values[1]
+        elif kind == "busy":
+            found[host, "busy"] = values[0]
     return found
+
+
+def _lines(text: str) -> Iterator[tuple[str, str, *tuple[int, ...]]]:
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 3 and all(w.isdigit() for w in words[2:]):  # not the runtime API's prompt or blank lines
+            yield (words[0], words[1], *(int(w) for w in words[2:]))
 
 
 class Fold:
@@ -61,21 +66,23 @@ class Fold:
     def __init__(self, metrics: RequestMetrics, backends: dict[str, str]) -> None:
         self.metrics = metrics
         self.backends = backends
-        self.seen: dict[str, Counts] = {}
+        self.seen: Figures = {}
 
     def reset(self) -> None:
         self.seen = {}
 
-    def add(self, csv_text: str, too_large: str = "") -> None:
-        for host, now in parse(csv_text, self.backends, too_large).items():
-            gain = now.minus(self.seen.get(host, Counts()))
-            self.seen[host] = now
-            if gain.answers < 0 or gain.failed < 0:  # counters went back: HAProxy restarted unseen
-                gain = now
+    def add(self, stat_csv: str, counts: str = "") -> None:
+        for (host, figure), total in parse(stat_csv, counts, self.backends).items():
+            gain = total - self.seen.get((host, figure), 0)
+            if gain <= 0:  # nothing new, or a figure read mid-update: it is added once it is whole
+                continue
+            self.seen[host, figure] = total
+            if figure in ("busy", "body-timeout"):
+                variant = self.metrics.of(VARIANT)
+                variant.invocations.inc(gain)
+                (variant.errors_5xx if figure == "busy" else variant.errors_4xx).inc(gain)
+                continue
             children = self.metrics.of(host)
-            if gain.answers + gain.failed:
-                children.invocations.inc(gain.answers + gain.failed)
-            if gain.errors_4xx > 0:
-                children.errors_4xx.inc(gain.errors_4xx)
-            if gain.errors_5xx + gain.failed > 0:
-                children.errors_5xx.inc(gain.errors_5xx + gain.failed)
+            {"invocations": children.invocations, "4xx": children.errors_4xx, "5xx": children.errors_5xx}[figure].inc(
+                gain
+            )

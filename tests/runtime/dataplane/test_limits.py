@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.runtime.metrics.scrape import scrape, value
 from tests.runtime.router.hostile.frontdoor import botocore_error, exchange, read_answer
 from tests.support import Coserve, echo_container, start_coserve, wait_for
 
@@ -112,3 +114,18 @@ def test_a_container_at_max_in_flight_is_503(doors: dict[str, Coserve]) -> None:
 def test_requests_within_the_limits_are_served(doors: dict[str, Coserve]) -> None:
     for c in doors.values():
         assert exchange(c.port, head("Content-Type: application/json\r\n") + b"{}")[0] == 200
+
+
+def test_both_planes_counted_the_same(doors: dict[str, Coserve]) -> None:
+    """Run last (file order): refusals at MaxInFlight count under the variant on both, the rest alike."""
+    names = ("coserve_invocations_total", "coserve_invocation_4xx_errors_total", "coserve_invocation_5xx_errors_total")
+
+    def counts(c: Coserve) -> dict[tuple[str, str], float | None]:
+        samples = scrape(c.url)
+        return {(n, h): value(samples, n, container=h) for n in names for h in ("", "echo")}
+
+    python = counts(doors["python"])
+    assert python[("coserve_invocation_5xx_errors_total", "")] == 1  # the MaxInFlight refusal
+    with contextlib.suppress(TimeoutError):
+        wait_for(lambda: counts(doors["haproxy"]) == python, 10, "HAProxy's counts folded into /metrics")
+    assert counts(doors["haproxy"]) == python

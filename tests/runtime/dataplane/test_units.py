@@ -87,8 +87,8 @@ def test_haproxy_accepts_the_configuration(
 
 
 CSV = """# pxname,svname,qcur,scur,stot,eresp,econ,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other
-c0,c0,0,0,{stot},{eresp},0,0,{ok},0,{c4},{c5},0
-c0,BACKEND,0,0,99,0,0,0,99,0,0,0,0
+c0,c0,0,{scur},{stot},0,0,0,{ok},0,{c4},{c5},0
+c0,BACKEND,0,0,99,0,0,0,99,0,{b4},0,0
 frontdoor,python,0,0,5,0,0,0,5,0,0,0,0
 """
 
@@ -98,16 +98,19 @@ def counts(m: RequestMetrics, host: str) -> tuple[float, float, float]:
     return c.invocations.get(), c.errors_4xx.get(), c.errors_5xx.get()
 
 
-def test_the_fold_adds_gains_moves_too_large_answers_and_survives_a_restart() -> None:
+def test_the_fold_adds_finished_requests_moves_too_large_answers_and_counts_refusals() -> None:
     m = RequestMetrics.register(CollectorRegistry(), "My-Ep", "AllTraffic", "Direct")
     fold = Fold(m, {"c0": "Alpha"})
-    fold.add(CSV.format(stot=4, eresp=1, ok=2, c4=1, c5=0))
-    assert counts(m, "Alpha") == (4, 1, 1)  # 2 ok + one 4xx + one timeout
-    fold.add(CSV.format(stot=6, eresp=1, ok=4, c4=1, c5=0), "Alpha 1 0\n> ")  # one of the 2xx was too large
-    assert counts(m, "Alpha") == (6, 1, 2)
-    fold.add(CSV.format(stot=1, eresp=0, ok=1, c4=0, c5=0))  # HAProxy restarted unseen: counts from 0 again
+    fold.add(CSV.format(scur=1, stot=5, ok=2, c4=1, c5=0, b4=1))  # one under way, one ended without an answer
+    assert counts(m, "Alpha") == (4, 1, 1)
+    fold.add(CSV.format(scur=0, stot=7, ok=5, c4=1, c5=0, b4=2), "too-large Alpha 1 0\nbusy Alpha 2\n> ")
+    assert counts(m, "Alpha") == (7, 1, 2)  # one of the 2xx was over MaxResponse: a 5XX error, as Python counts it
+    assert counts(m, "") == (3, 1, 2)  # MaxInFlight refusals and a BodyTimeout: the variant's, as Python counts them
+    fold.add(CSV.format(scur=1, stot=7, ok=5, c4=1, c5=0, b4=2))  # a figure read lower: nothing is taken back
     assert counts(m, "Alpha") == (7, 1, 2)
-    assert counts(m, "") == (0, 0, 0)
+    fold.reset()  # HAProxy restarted: it counts from 0 again
+    fold.add(CSV.format(scur=0, stot=1, ok=1, c4=0, c5=0, b4=0))
+    assert counts(m, "Alpha") == (8, 1, 2)
 
 
 def test_check_names_a_missing_haproxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
