@@ -99,15 +99,16 @@ class DataPlaneDoor:
                 if self.haproxy.ensure(time.monotonic()):  # here, not in a thread: its death signal is this thread's
                     self.fold.reset()  # a new HAProxy counts from 0, and loads the map file as it stands
                     await asyncio.to_thread(self.haproxy.wait_ready, 10.0)
-                await asyncio.to_thread(self._step, fold)
+                wanted = map_lines(self.source.get())
+                if wanted != self._map or fold:  # the runtime API is a socket round trip: only when needed
+                    await asyncio.to_thread(self._step, wanted, fold)
             except (OSError, SystemExit) as exc:  # HAProxy restarting or busy: the next step tries again
                 log.warning("data plane: haproxy's runtime API: %s", exc)
             except Exception:  # never let the watch die: routing would stop following the table
                 log.exception("data plane: unexpected failure following the routing table")
             folded = time.monotonic() if fold else folded
 
-    def _step(self, fold: bool) -> None:
-        wanted = map_lines(self.source.get())
+    def _step(self, wanted: dict[str, str], fold: bool) -> None:
         if wanted != self._map:
             self._apply(wanted)
         if fold:
