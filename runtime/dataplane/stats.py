@@ -8,9 +8,9 @@ increments, with Python's meaning:
 - `Invocation4XXErrors`: 4xx answers;
 - `Invocation5XXErrors`: every finished request without a 1-4xx answer (5xx answers, resets, timeouts, closes),
   and answers over MaxResponse, which HAProxy counted under their own status (the Lua action lists them);
-- the variant's `Invocations` and `Invocation5XXErrors`: requests refused at MaxInFlight (the Lua action counts them);
-  its `Invocations` and `Invocation4XXErrors`: bodies that missed BodyTimeout (HAProxy's own 4xx answers on the
-  container's BACKEND line), which Python's router sees as a client gone before its body (a ValidationError).
+- the variant's `Invocations` and `Invocation5XXErrors`: requests refused at MaxInFlight (the Lua action counts them).
+A body that misses BodyTimeout is not counted: Python's router counts it under the variant as a 4XX (it sees a
+client gone before its body), HAProxy answers it before any counter of a container (README says so).
 Latency histograms are not folded: HAProxy keeps averages, not samples (README says so). Each figure only grows:
 a restarted HAProxy counts from 0 again, and the fold from there.
 """
@@ -29,11 +29,8 @@ Figures = dict[tuple[str, str], int]  # (hostname, figure) -> total since HAProx
 def parse(stat_csv: str, counts: str, backends: dict[str, str]) -> Figures:
     """`show stat` CSV and `coserve counts` -> figures; `backends` maps a backend name to its container."""
     found: Figures = {}
-    generated: dict[str, int] = {}  # 4xx answers of the BACKEND line: the container's and HAProxy's own (408)
     for row in csv.DictReader(io.StringIO(stat_csv.lstrip("# "))):
         host = backends.get(row.get("pxname", ""))
-        if host is not None and row.get("svname") == "BACKEND":
-            generated[host] = int(row.get("hrsp_4xx") or 0)
         if host is None or row.get("svname") != row.get("pxname"):  # the server line, named as its backend
             continue
         n = {k: int(row.get(k) or 0) for k in ("stot", "scur", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx")}
@@ -41,9 +38,6 @@ def parse(stat_csv: str, counts: str, backends: dict[str, str]) -> Figures:
         found[host, "invocations"] = done
         found[host, "4xx"] = n["hrsp_4xx"]
         found[host, "5xx"] = done - n["hrsp_1xx"] - n["hrsp_2xx"] - n["hrsp_3xx"] - n["hrsp_4xx"]
-    for host, total in generated.items():
-        if (host, "4xx") in found:
-            found[host, "body-timeout"] = total - found[host, "4xx"]
     for kind, host, *values in _lines(counts):
         if kind == "too-large" and (host, "4xx") in found:  # values: 1-3xx answers, 4xx answers
             found[host, "4xx"] -= values[1]
@@ -77,10 +71,10 @@ class Fold:
             if gain <= 0:  # nothing new, or a figure read mid-update: it is added once it is whole
                 continue
             self.seen[host, figure] = total
-            if figure in ("busy", "body-timeout"):
+            if figure == "busy":
                 variant = self.metrics.of(VARIANT)
                 variant.invocations.inc(gain)
-                (variant.errors_5xx if figure == "busy" else variant.errors_4xx).inc(gain)
+                variant.errors_5xx.inc(gain)
                 continue
             children = self.metrics.of(host)
             {"invocations": children.invocations, "4xx": children.errors_4xx, "5xx": children.errors_5xx}[figure].inc(

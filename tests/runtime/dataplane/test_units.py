@@ -105,7 +105,7 @@ def test_the_fold_adds_finished_requests_moves_too_large_answers_and_counts_refu
     assert counts(m, "Alpha") == (4, 1, 1)
     fold.add(CSV.format(scur=0, stot=7, ok=5, c4=1, c5=0, b4=2), "too-large Alpha 1 0\nbusy Alpha 2\n> ")
     assert counts(m, "Alpha") == (7, 1, 2)  # one of the 2xx was over MaxResponse: a 5XX error, as Python counts it
-    assert counts(m, "") == (3, 1, 2)  # MaxInFlight refusals and a BodyTimeout: the variant's, as Python counts them
+    assert counts(m, "") == (2, 0, 2)  # refused at MaxInFlight: the variant's, as Python counts them
     fold.add(CSV.format(scur=1, stot=7, ok=5, c4=1, c5=0, b4=2))  # a figure read lower: nothing is taken back
     assert counts(m, "Alpha") == (7, 1, 2)
     fold.reset()  # HAProxy restarted: it counts from 0 again
