@@ -3,10 +3,12 @@ Serial endpoints and Coserve.Auth send every request through Python. Real coserv
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -135,3 +137,25 @@ def test_sigterm_lets_a_relayed_request_finish_then_refuses(tmp_path: Path) -> N
 def _refused(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_response_stream_passes_through_haproxy_as_it_is_written(tmp_path: Path) -> None:
+    """Streams are Python's: HAProxy hands each part on as it comes, not buffered until the end."""
+    streamer = [sys.executable, str(Path(__file__).parents[3] / "tests" / "containers" / "streamer.py")]
+    doc = {"EndpointName": "life", "InferenceExecutionConfig": {"Mode": "Direct"},
+           "Containers": [{"ContainerHostname": "s", "Image": "process"}],
+           "Coserve": {"Containers": {"s": {"Command": streamer}}, "Server": {"DataPlane": "haproxy"}}}  # fmt: skip
+    c = start_coserve(doc, tmp_path)
+    try:
+        r = c.client().invoke_endpoint_with_response_stream(
+            EndpointName="life", TargetContainerHostname="s", Body=b"{}", CustomAttributes="parts=4,gap=0.4"
+        )
+        arrived, data = [], b""
+        for event in r["Body"]:
+            arrived.append(time.time())
+            data += event["PayloadPart"]["Bytes"]
+        lines = [json.loads(line) for line in data.splitlines()]
+        assert [doc["i"] for doc in lines] == [0, 1, 2, 3]
+        assert arrived[0] < lines[-1]["t"] - 0.8  # the first part came over 0.8 s before the last was written
+    finally:
+        c.stop()
