@@ -89,7 +89,6 @@ defaults
     timeout server {_seconds(python_s + 5)}
     timeout http-request {_seconds(s.header_timeout_s)}
     timeout http-keep-alive {_seconds(s.keep_alive_s)}
-    timeout queue 1ms
     errorfile 400 {paths.errorfile("400")}
     errorfile 408 {paths.errorfile("408")}
     errorfile 500 {paths.errorfile("500")}
