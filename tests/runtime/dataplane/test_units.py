@@ -66,6 +66,7 @@ def write(tmp_path: Path, d: Any) -> Path:
     return paths.config
 
 
+@pytest.mark.integration  # runs `haproxy -c`
 @pytest.mark.parametrize(("mode", "auth", "backends"), [("Direct", False, True), ("Serial", False, False),
                                                         ("Direct", True, False)])  # fmt: skip
 def test_haproxy_accepts_the_configuration(
