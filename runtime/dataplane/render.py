@@ -89,6 +89,8 @@ defaults
     timeout server {_seconds(python_s + 5)}
     timeout http-request {_seconds(s.header_timeout_s)}
     timeout http-keep-alive {_seconds(s.keep_alive_s)}
+    # HAProxy 2.6's HTTP/1 layer answers a head it cannot parse (400) or that timed out (408) with its built-in
+    # pages, whatever these say (README); these serve the same codes where the stream answers.
     errorfile 400 {paths.errorfile("400")}
     errorfile 408 {paths.errorfile("408")}
     errorfile 500 {paths.errorfile("500")}
@@ -98,8 +100,6 @@ defaults
 
 frontend coserve
     bind {public[0]}:{public[1]}
-    errorfile 400 {paths.errorfile("400")}
-    errorfile 408 {paths.errorfile("408")}
     maxconn {s.max_connections + 64}
     http-request set-var(txn.over) bool(1) if {{ fe_conn gt {s.max_connections} }}
     http-request return status 503 content-type application/json hdr x-amzn-ErrorType {_code("ServiceUnavailable")} \
