@@ -58,6 +58,8 @@ class DataPlaneDoor:
         self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.d.server.workers > 1:  # `serve --workers N` comes after the file's validation
+            raise SystemExit(f"coserve: --workers {self.d.server.workers}: DataPlane haproxy runs one router process")
         binary = find_haproxy()
         if binary is None:
             raise SystemExit("coserve: Coserve.Server.DataPlane is haproxy but no haproxy binary was found "

@@ -159,3 +159,12 @@ def test_a_response_stream_passes_through_haproxy_as_it_is_written(tmp_path: Pat
         assert arrived[0] < lines[-1]["t"] - 0.8  # the first part came over 0.8 s before the last was written
     finally:
         c.stop()
+
+
+def test_workers_on_the_command_line_are_refused(tmp_path: Path) -> None:
+    c = start_coserve(direct(), tmp_path, extra_args=["--workers", "2"], wait_ready=False)
+    try:
+        assert c.proc.wait(30) != 0
+    finally:
+        c.stop()
+    assert "DataPlane haproxy runs one router process" in c.log.read_text(errors="replace")
