@@ -12,6 +12,9 @@ benchmark starts each in one), less coserve's containers' cgroups.
     .venv/bin/python benchmarks/overhead.py --workers 1,2,4        # a bigger host: 4 workers too
     .venv/bin/python benchmarks/overhead.py --patched-root /tmp/wt # also a patched checkout, side by side
 
+Side `dataplane` is one more coserve with `Coserve.Server.DataPlane: haproxy`: HAProxy inside coserve relays the
+Direct invocations (its CPU is counted in coserve's cgroup, with the Python front door's and the supervisor's).
+
 On 2 shared cores wrk, the container and coserve compete; `--pin` (default with 2+ cores) gives wrk CPU 0
 and the server side (container, coserve) the others, so both sides are served by the same CPUs.
 """
@@ -47,8 +50,10 @@ BODY = BODY.rsplit(b",", 1)[0] + b"]]}"  # about 1 KB of valid JSON
 class Side:
     """One coserve (in its own accounting cgroup) with the echo container, and how to reach each."""
 
-    def __init__(self, name: str, root: Path, work: Path, server_cpus: str | None, workers: int) -> None:
+    def __init__(self, name: str, root: Path, work: Path, server_cpus: str | None, workers: int,
+                 plane: str = "python") -> None:  # fmt: skip
         self.name = name
+        self.plane = plane
         self.root = root
         self.work = work / name
         self.server_cpus = server_cpus
@@ -62,7 +67,7 @@ class Side:
             "EndpointName": ENDPOINT, "InferenceExecutionConfig": {"Mode": "Direct"},
             "Containers": [{"ContainerHostname": HOST, "Image": "process"}],
             "Coserve": {"Containers": {HOST: {"Command": echo, "Memory": "256MiB"}},
-                        "Server": {"Workers": self.workers}},
+                        "Server": {"Workers": self.workers, "DataPlane": self.plane}},
         }  # fmt: skip
         pin = ["taskset", "-c", self.server_cpus] if self.server_cpus else []
         self.cgroup.create()
@@ -114,6 +119,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     wrk_cpus, server_cpus = ("0", f"1-{cpus - 1}") if pin else (None, None)
     workers = [int(w) for w in args.workers.split(",")]
     sides = [Side(side_name("coserve", w), ROOT, work, server_cpus, w) for w in workers]
+    if args.data_plane:  # HAProxy relaying Direct invocations inside coserve (Coserve.Server.DataPlane: haproxy)
+        sides.append(Side("dataplane", ROOT, work, server_cpus, 1, "haproxy"))
     if args.patched_root:
         sides.append(Side("patched", args.patched_root.resolve(), work, server_cpus, workers[0]))
     anchor = HAProxySide(work, server_cpus, f"coserve-bench-haproxy-{os.getpid()}")
@@ -171,6 +178,12 @@ def main() -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also measure uvicorn with the front door's protocol answering itself (no proxying)",
+    )
+    parser.add_argument(
+        "--data-plane",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure coserve with Coserve.Server.DataPlane: haproxy (side 'dataplane')",
     )
     parser.add_argument("--patched-root", type=Path, help="a second checkout measured as side 'patched'")
     parser.add_argument("--out", type=Path, default=RESULTS / "overhead.json")

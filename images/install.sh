@@ -3,7 +3,9 @@
 #
 #   images/install.sh [--extras LIST] [--venv DIR] [--no-os-packages] [--editable]
 #
-#   --extras      comma list of: demo, dev, bench, torchserve, tensorflow, podman, all (default: none, the core only)
+#   --extras      comma list of: demo, dev, bench, torchserve, tensorflow, podman, dataplane, all (default: none, the
+#                 core only)
+#                 dataplane: Debian's HAProxy, for Coserve.Server.DataPlane: haproxy (`coserve check` names it missing)
 #                 podman: bring-your-own images (podman, runc for cgroup v1 hosts, crun for v2; with dev also
 #                 debootstrap, which the tests use to make a base image)
 #   --venv        where the virtual environment goes (default: .venv in the checkout)
@@ -27,11 +29,11 @@ while [ $# -gt 0 ]; do
     --no-os-packages) os_packages=0; shift ;;
     --editable) editable=1; shift ;;
     --no-editable) editable=0; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-[ "$extras" = all ] && extras="demo,dev,bench,torchserve,tensorflow,podman"
+[ "$extras" = all ] && extras="demo,dev,bench,torchserve,tensorflow,podman,dataplane"
 has_extra() { [[ ",$extras," == *",$1,"* ]]; }
 say() { printf 'install.sh: %s\n' "$*"; }
 
@@ -49,6 +51,8 @@ if [ "$os_packages" -eq 1 ] && command -v apt-get >/dev/null; then
   has_extra bench && wanted+=(wrk)
   # The three-host test (tests/images/scaleout): Debian's HAProxy as the balancer, iproute2 for network namespaces.
   has_extra dev && wanted+=(haproxy iproute2)
+  # DataPlane: haproxy runs Debian's HAProxy (2.6 on bookworm, with Lua) as the front door's relay.
+  has_extra dataplane && wanted+=(haproxy)
   # podman with its recommends (netavark, aardvark-dns, catatonit for --init, conmon), as images/ci-image.sh
   # installs and tested it; runc and crun explicitly: Debian's podman takes either, coserve picks by cgroup version.
   engine=()

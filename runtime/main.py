@@ -45,8 +45,9 @@ from runtime.control.state import StateUnavailable
 from runtime.control.store import Store
 from runtime.control.wire import Wire
 from runtime.copies.controller import ComponentController
+from runtime.dataplane import Door, front_door
 from runtime.fleet import SupervisorFleet
-from runtime.frontdoor import FrontDoor, FrontSettings, check_ports
+from runtime.frontdoor import FrontSettings, check_ports
 from runtime.metrics import MetricsHub
 from runtime.metrics.members import Member
 from runtime.models import ModelPreparer
@@ -76,7 +77,7 @@ class Runtime:
         self._forced = asyncio.Event()
         self._metrics: MetricsHub | None = None
         self._os: RealOs | None = None
-        self._door: FrontDoor | None = None
+        self._door: Door | None = None
         self._fleet: SupervisorFleet | None = None
         self._components: ComponentController | None = None
 
@@ -159,7 +160,7 @@ class Runtime:
             raise SystemExit(f"coserve: endpoint {file_endpoint} cannot start; see the log above")
         table = TableSource.writing(run.routes)  # gunicorn workers follow the file
         table.set(components.table(fleet.table()))
-        door = self._door = FrontDoor(settings, run, table, self.host, self.port, metrics.router)
+        door = self._door = front_door(d, settings, run, table, self.host, self.port, metrics.router)
         fleet.in_flight = door.in_flight  # drains a retired generation by the router's own counts (one process)
         components.in_flight = door.in_flight  # idleness and drains of copies, by the same counts
         # InvokeEndpointAsync's worker, in this process: its own router over the published table.

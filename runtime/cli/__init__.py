@@ -116,7 +116,19 @@ def _check(deployment: Deployment) -> int:
             failed |= need.required
             level = "error" if need.required else "note"
             print(f"coserve: {level}: container {c.hostname} ({c.adapter}) {describe(need)}", file=sys.stderr)
+    failed |= _check_data_plane(deployment)
     return 2 if failed else 0
+
+
+def _check_data_plane(deployment: Deployment) -> bool:
+    """True (an error, printed) when DataPlane haproxy has no haproxy binary on PATH."""
+    from runtime.dataplane.process import find_haproxy
+
+    if deployment.server.data_plane != "haproxy" or find_haproxy() is not None:
+        return False
+    print("coserve: error: Coserve.Server.DataPlane is haproxy but no haproxy binary is on PATH "
+          "(images/install.sh --extras dataplane installs it)", file=sys.stderr)  # fmt: skip
+    return True
 
 
 def _serve(args: argparse.Namespace, deployment: object) -> int:

@@ -73,6 +73,7 @@ class ServerSettings:
     stream_first_byte_timeout_s: float = 60.0  # response streaming: request sent to first byte; past it 424 (504)
     stream_chunk_timeout_s: float = 60.0  # response streaming: silence between chunks; past it ModelStreamError
     status_listen: str | None = None  # host:port on loopback serving /metrics and /coserve/status unsigned
+    data_plane: Literal["python", "haproxy"] = "python"  # haproxy: HAProxy relays Direct calls (runtime.dataplane)
 
     def container_port(self, index: int) -> int:
         """SAGEMAKER_BIND_TO_PORT of the container at `index`: the first port of its block."""

@@ -74,6 +74,7 @@ SERVER_KEYS: dict[str, Rule] = {
         "must be over 0s, at most 1h",
     ),
     "StatusListen": ("status_listen", str, _loopback_address, "must be host:port with a loopback host"),
+    "DataPlane": ("data_plane", str, lambda v: v in ("python", "haproxy"), "must be python or haproxy"),
 }
 STORAGE_KEYS: dict[str, Rule] = {
     "CacheDir": ("cache_dir", Problems.path, lambda v: True, ""),
@@ -124,6 +125,12 @@ def parse_server(p: Problems, raw: dict[str, Any]) -> ServerSettings:
     server: ServerSettings = _apply(p, "Coserve.Server", raw, SERVER_KEYS, ServerSettings())
     if server.port_base + server.port_block * server.max_containers > 65535:
         p.add("Coserve.Server.PortBase", "PortBase + PortBlock * MaxContainers passes 65535", server.port_base)
+    if server.data_plane == "haproxy" and server.workers > 1:  # HAProxy's counts fold into one process's metrics
+        p.add(
+            "Coserve.Server.Workers",
+            "must be 1 with DataPlane haproxy (HAProxy relays Direct requests)",
+            server.workers,
+        )
     return server
 
 

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("asyncinv",),  # InvokeEndpointAsync: reads endpoint configs from the control plane, wired by the front door
     ("fleet", "fleetidle", "copies"),  # the reconciler's generations and the components' copies as supervisor units
     ("frontdoor",),
+    ("dataplane",),  # HAProxy in front of the front door (Coserve.Server.DataPlane: haproxy)
     ("main",),
     ("cli", "__main__"),
 )
