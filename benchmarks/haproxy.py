@@ -65,14 +65,10 @@ class HAProxySide:
         with (self.work / "haproxy.log").open("wb") as log:
             argv = [*pin, *self.cgroup.prologue([binary, "-db", "-f", str(config)])]
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: self.proc is not None and (self.proc.poll() is not None or self._listening()), 10,
+        wait_for(lambda: self.proc is not None and (self.proc.poll() is not None or _listening(self.port)), 10,
                  "haproxy to listen")  # fmt: skip
         if self.proc.poll() is not None:
             raise RuntimeError(f"haproxy exited with {self.proc.returncode}; see {self.work / 'haproxy.log'}")
-
-    def _listening(self) -> bool:
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", self.port)) == 0
 
     def urls(self) -> tuple[str, str]:
         return "", f"http://127.0.0.1:{self.port}/invocations"

@@ -135,9 +135,9 @@ class Reconciler:
                 self._restored()
                 for work in self.outage.read(self.store.pending):
                     if work.status == "Deleting":
-                        self._delete(work, now)
+                        self._delete(work)
                     else:
-                        self._converge(work, now)
+                        self._converge(work)
             except StateUnavailable as exc:
                 self.outage.failed(exc, now)
             else:
@@ -163,14 +163,14 @@ class Reconciler:
                 if progress.fatal:
                     log.error("endpoint %s is back, but not whole: %s", name, progress.reason)
 
-    def _converge(self, work: Work, now: float) -> None:
+    def _converge(self, work: Work) -> None:
         assert work.target is not None, "Creating and Updating carry a target"
         launch = self.launching.get(work.name)
         if launch is not None and launch.work_generation != work.generation:
             self._retire(self.launching.pop(work.name).gen)  # superseded by a newer call: start over
             launch = None
         if launch is None:
-            gen, reason = self._launch(work.name, work.target, work.coserve, now)
+            gen, reason = self._launch(work.name, work.target, work.coserve, self._now)
             if gen is None:
                 self._fail(work, reason)
             else:
@@ -192,7 +192,7 @@ class Reconciler:
             self._switch(work.name, launch.gen)
             log.info("endpoint %s: InService on %s", work.name, work.target.config_name)
 
-    def _delete(self, work: Work, now: float) -> None:
+    def _delete(self, work: Work) -> None:
         held = self.launching.pop(work.name, None)
         if held is not None:
             self._retire(held.gen)
