@@ -37,12 +37,20 @@ from benchmarks import launch, poisson  # noqa: E402
 from benchmarks.common import RESULTS, document, finish, note_start, write_json  # noqa: E402
 from benchmarks.consolidation_report import choose_instance, render, requests  # noqa: E402
 from benchmarks.consolidation_setup import ENDPOINT, Sizing, deployment, plan_models, variants  # noqa: E402
+from benchmarks.consolidation_tail import context  # noqa: E402
+from benchmarks.cpu_timeline import Sampler, sources  # noqa: E402
 from benchmarks.instance import InstanceCgroup  # noqa: E402
 from benchmarks.models import KINDS  # noqa: E402
 from tests.support import wait_for  # noqa: E402
 
 GIB = 2**30
 LATENCY = "coserve_container_latency_microseconds"
+
+
+def below(hostname: str) -> str:
+    """The glob, under the instance cgroup, of a container's cgroup: coserve names it
+    `<endpoint>.<generation>.<hostname>` (runtime.supervisor.keys.ContainerKey) under its own cgroup."""
+    return f"*/{ENDPOINT}.1.{hostname}"
 
 
 def ready_seconds(running: launch.Running, hosts: list[str]) -> dict[str, float | None]:
@@ -92,20 +100,27 @@ def scenario(label: str, models: list[dict[str, Any]], artifacts: dict[str, Path
         try:
             cold = ready_seconds(running, hosts)
             admission = running.status().get("host")
-            idle = {h: cg.memory_now(f"*/{h}") for h in hosts}
+            missing = [h for h in hosts if not cg.container_dirs(below(h))]
+            if missing:
+                raise RuntimeError(f"no cgroup found for {missing} under {cg.dirs}: has coserve's naming changed?")
+            idle = {h: cg.memory_now(below(h)) for h in hosts}
             url = f"{running.url}/endpoints/{ENDPOINT}/invocations"
             streams = [poisson.Stream(url, m["hostname"], KINDS[m["kind"]].body(), m["rate"]) for m in models]
             poisson.warm(streams)
-            cpu0 = {h: cg.cpu_ns(f"*/{h}") for h in hosts}
-            thr0 = {h: cg.throttled(f"*/{h}") for h in hosts}
+            columns = sources(cg.cpu_dir(), {h: cg.container_dirs(below(h))[0] for h in hosts}, cg.cpu_stat_dir())
+            cpu0 = {h: cg.cpu_ns(below(h)) for h in hosts}
+            thr0 = {h: cg.throttled(below(h)) for h in hosts}
             total0, inst0, lat0 = cg.cpu_ns(), cg.throttled(), container_latency(running.get("/metrics")[1].decode())
-            outcomes = poisson.drive(streams, seconds, seed)
-            cpu1 = {h: cg.cpu_ns(f"*/{h}") for h in hosts}
-            thr1 = {h: cg.throttled(f"*/{h}") for h in hosts}
+            with Sampler(columns, work / f"{label}.timeline") as sampler:
+                outcomes = poisson.drive(streams, seconds, seed)
+                timeline = sampler.stop()
+            cpu1 = {h: cg.cpu_ns(below(h)) for h in hosts}
+            thr1 = {h: cg.throttled(below(h)) for h in hosts}
             total1, inst1, lat1 = cg.cpu_ns(), cg.throttled(), container_latency(running.get("/metrics")[1].decode())
+            contexts = context({h: outcomes[h].spans for h in hosts}, timeline)
             per = {h: {"latencies_ms": outcomes[h].latencies_ms, "errors": outcomes[h].errors,
                        "ready_s": cold[h], "idle_memory_bytes": idle[h],
-                       "peak_memory_bytes": cg.memory_peak(f"*/{h}"),
+                       "peak_memory_bytes": cg.memory_peak(below(h)), "context": contexts[h],
                        "cpu_cores": (cpu1[h] - cpu0[h]) / 1e9 / seconds,
                        "nr_throttled": thr1[h] - thr0[h], "service_ms": service_ms(lat0, lat1, h)}
                    for h in hosts}  # fmt: skip

@@ -74,6 +74,33 @@ def _main_table(rows: list[dict[str, Any]]) -> str:
     return table(header, body)
 
 
+def _tail_table(rows: list[dict[str, Any]]) -> str:
+    """Per model, B's requests above A's p99 against its other B requests: what each window held."""
+    if not any(r["tail"] for r in rows):
+        return "(this result has no CPU timeline: it predates the tail measurement)\n"
+    header = ["model", "A p99 ms", "B above it", "CPU wait % slow/rest", "vCPUs busy % slow/rest",
+              "neighbour cores slow/rest", "front door cores slow/rest", "own CPU ms slow/rest",
+              "own queue % slow/rest", "cause at the tail"]  # fmt: skip
+    body = []
+    for r in rows:
+        t = r["tail"]
+        if t is None:
+            continue
+        s, o = t.tail, t.rest
+        body.append([r["hostname"], f"{t.threshold_ms:.1f}", f"{s.n}/{s.n + o.n}", _pair(s.stall, o.stall, 100, 0),
+                     _pair(s.busy, o.busy, 100, 0), _pair(s.neighbour_cores, o.neighbour_cores, 1, 2),
+                     _pair(s.front_cores, o.front_cores, 1, 2), _pair(s.own_cpu_ms, o.own_cpu_ms, 1, 1),
+                     _pair(s.own_queued, o.own_queued, 100, 0), t.label])  # fmt: skip
+    return table(header, body)
+
+
+def _pair(a: float, b: float, scale: float, digits: int) -> str:
+    def one(v: float) -> str:
+        return "-" if v != v else f"{v * scale:.{digits}f}"
+
+    return f"{one(a)}/{one(b)}"
+
+
 def _interval(r: Ratio) -> str:
     return f"{r.ratio:.2f} [{r.low:.2f}-{r.high:.2f}]"
 
@@ -126,6 +153,13 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
         "ContainerLatency); throttled: CFS periods its own cgroup hit a quota. Cold start is spawn to first `/ping` "
         "200 (B starts every container at once).\n",
         verdict(rows, c, headline), "",
+        f"## B `{headline}` at the tail: what its slowest requests ran beside\n",
+        "Each answered request's window (arrival to answer) is given its share of counters sampled every 5 ms "
+        "during the load (benchmarks/cpu_timeline.py): the host's CPU pressure (PSI `some`: time in which at least "
+        "one runnable task waited for a CPU), the instance cgroup's CPU, each container's, the front door's (the "
+        "instance less its containers) and CFS throttling. `slow` are the model's B requests above A's p99, `rest` "
+        "its other B requests; own queue: arrived while its own earlier request was in flight.\n",
+        _tail_table(rows), "",
         "## Every B variant side by side\n", _side_by_side(doc, by),
         *(verdict(by[n], c, n) + "\n" for n in names[1:]),
         "## Does `coserve plan` reproduce B?\n", plan_check(doc), "",

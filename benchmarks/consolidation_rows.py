@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.consolidation_stats import MIN_REQUESTS, SLO, Figures, causes, p99_ratio, passes, shortfall
+from benchmarks.consolidation_tail import Tail, attribute, pooled
 from runtime.units import parse_size
 
 MIB = 2**20
@@ -70,7 +71,10 @@ def per_model(doc: dict[str, Any], variant: str) -> list[dict[str, Any]]:
         h = m["hostname"]
         a = _side([r["A"]["containers"][h] for r in rounds if "A" in r])
         b = _side([x["containers"][h] for x in bs])
-        ratio = p99_ratio(a.pop("latencies"), b.pop("latencies"), seed=i)
+        latencies_b = b.pop("latencies")
+        ratio = p99_ratio(a.pop("latencies"), latencies_b, seed=i)
+        ctx = pooled([x["containers"][h] for x in bs])
+        tail = None if ctx is None else attribute(latencies_b, ctx, a["p99"], float(bs[0]["cgroup_cpus"]))
         limit = bs[0]["sizes"][h].get("Memory")
         alone = [r["A"]["instances"][h] for r in rounds if "A" in r]
         figures = Figures(
@@ -82,10 +86,19 @@ def per_model(doc: dict[str, Any], variant: str) -> list[dict[str, Any]]:
             oom_kills_b=max(x["oom_kills"] for x in bs),
         )  # fmt: skip
         ok = passes(ratio, a["errors"], b["errors"])
-        rows.append({**m, "A": a, "B": b, "ratio": ratio, "ok": ok,
+        rows.append({**m, "A": a, "B": b, "ratio": ratio, "ok": ok, "tail": tail,
                      "shortfall": shortfall(ratio, a["errors"], b["errors"]),
-                     "causes": [] if ok else causes(figures)})  # fmt: skip
+                     "causes": [] if ok else why(figures, tail)})  # fmt: skip
     return rows
+
+
+def why(figures: Figures, tail: Tail | None) -> list[str]:
+    """The causes of a failing model: measured at the tail where the run has a CPU timeline, then what the run's
+    totals add (throttling of its own quota, memory); a result without a timeline keeps the run-level causes."""
+    if tail is None:
+        return causes(figures)
+    run = [c for c in causes(figures) if c.startswith(("CPU quota", "memory"))]
+    return [f"at the tail, {c}" for c in tail.causes] + [f"over the run, {c}" for c in run]
 
 
 def verdict(rows: list[dict[str, Any]], c: dict[str, float], variant: str) -> str:

@@ -97,6 +97,18 @@ class InstanceCgroup:
         text = self._read("", "memory.events") if self.v2 else self._read("memory", "memory.oom_control")
         return next((int(ln.split()[1]) for ln in text.splitlines() if ln.startswith("oom_kill ")), 0)
 
+    def cpu_dir(self) -> Path:
+        """The directory whose CPU counter is the instance's (v1 cpuacct, or v2's one)."""
+        return self.dirs["" if self.v2 else "cpuacct"]
+
+    def cpu_stat_dir(self) -> Path:
+        """The directory of the instance's cpu.stat (nr_throttled): v1 cpu, or v2's one."""
+        return self.dirs["" if self.v2 else "cpu"]
+
+    def container_dirs(self, below: str) -> list[Path]:
+        """The CPU-counting cgroup directories matching `below` (a glob under the instance)."""
+        return self._glob("" if self.v2 else "cpuacct", below)
+
     def _glob(self, controller: str, below: str) -> list[Path]:
         base = self.dirs[controller]
         return sorted(base.glob(below)) if below else [base]

@@ -27,6 +27,7 @@ class Stream:
 @dataclass
 class Outcome:
     latencies_ms: list[float] = field(default_factory=list)
+    spans: list[tuple[float, float]] = field(default_factory=list)  # (arrival, answer) per latency, perf_counter s
     errors: dict[str, int] = field(default_factory=dict)  # status or exception name -> count
 
 
@@ -40,7 +41,9 @@ async def _one(session: aiohttp.ClientSession, s: Stream, due: float, out: Outco
         out.errors[type(exc).__name__] = out.errors.get(type(exc).__name__, 0) + 1
         return
     if status == 200:
-        out.latencies_ms.append((time.perf_counter() - due) * 1000)
+        end = time.perf_counter()
+        out.latencies_ms.append((end - due) * 1000)
+        out.spans.append((due, end))
     else:
         out.errors[str(status)] = out.errors.get(str(status), 0) + 1
 
