@@ -108,7 +108,8 @@ def test_the_sampler_reads_a_real_cgroup_and_a_window_holds_the_cpu_its_burner_u
     try:
         columns = sources(cg.cpu_dir(), {"burner": cg.cpu_dir()}, cg.cpu_stat_dir())
         assert set(columns) >= {"instance", "c:burner", "throttled"}
-        burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\nprint(time.process_time())"
+        burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+        burn += "print(time.process_time())"
         with Sampler(columns, tmp_path / "t.bin") as sampler:
             quiet = (time.perf_counter(), time.perf_counter() + 0.05)
             time.sleep(0.1)  # a window with nothing running in the cgroup, fully sampled before the burner starts
