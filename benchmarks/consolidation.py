@@ -39,7 +39,7 @@ from benchmarks.consolidation_report import choose_instance, render, requests  #
 from benchmarks.consolidation_setup import ENDPOINT, Sizing, deployment, plan_models, variants  # noqa: E402
 from benchmarks.consolidation_tail import context  # noqa: E402
 from benchmarks.cpu_timeline import Sampler, sources  # noqa: E402
-from benchmarks.instance import InstanceCgroup  # noqa: E402
+from benchmarks.instance import InstanceCgroup, instance_cores  # noqa: E402
 from benchmarks.models import KINDS  # noqa: E402
 from tests.support import wait_for  # noqa: E402
 
@@ -89,7 +89,8 @@ def scenario(label: str, models: list[dict[str, Any]], artifacts: dict[str, Path
              variant: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """One coserve holding `models`, confined to `instance`, all loads at once; figures per container."""
     cpus = min(float(instance["vcpu"]), float(os.cpu_count() or 1))
-    cg = InstanceCgroup(f"coserve-bench-{label}-{os.getpid()}", cpus, int(instance["memory_gib"] * GIB)).create()
+    cores = instance_cores(float(instance["vcpu"]))  # a bigger host: the instance's vCPUs as whole cores
+    cg = InstanceCgroup(f"coserve-bench-{label}-{os.getpid()}", cpus, int(instance["memory_gib"] * GIB), cores).create()
     hosts = [m["hostname"] for m in models]
     doc = deployment(models, artifacts, sizing, variant, args.cpus_per_container)
     seconds = args.seconds
@@ -128,6 +129,7 @@ def scenario(label: str, models: list[dict[str, Any]], artifacts: dict[str, Path
             sizes = {h: {k: v for k, v in doc["Coserve"]["Containers"][h].items() if k != "Command"} for h in hosts}
             return {"containers": per, "instance_peak_memory_bytes": cg.memory_peak(), "all_ready_s": all_ready_s,
                     "coserve_cpu_cores": front, "oom_kills": cg.oom_kills(), "cgroup_cpus": cpus,
+                    "cgroup_cores": cores,
                     "instance_nr_throttled": inst1 - inst0, "admission": admission, "sizes": sizes,
                     "environment": {c["ContainerHostname"]: c.get("Environment", {})
                                     for c in doc["Containers"]}}  # fmt: skip
@@ -155,7 +157,9 @@ def run_b(models: list[dict[str, Any]], artifacts: dict[str, Path], instance: di
     """B once per variant into `out`: {name: its scenario, or {not_applicable: why}}, saved after each. A variant
     that would pass the --budget-minutes (judged by the longest B so far) is left out, and says so."""
     longest = 0.0
-    for v in variants(args.cpu_modes, args.machine_threads, len(models), args.cpus_per_container):
+    seen = instance_cores(float(instance["vcpu"]))  # what B's coserve will see as its cores
+    cores = len(seen) if seen else None
+    for v in variants(args.cpu_modes, args.machine_threads, len(models), args.cpus_per_container, cores):
         if v["not_applicable"]:
             out[v["name"]] = {"not_applicable": v["not_applicable"]}
             continue

@@ -144,7 +144,8 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
         f"{cfg['seconds']:g} s per scenario and round, {cfg['rounds']} round(s) alternating A and B. A: each model "
         f"alone in coserve in a {cfg['a_instance']} cgroup. B: all in one coserve in a {cfg['b_instance']} cgroup "
         f"(smallest that holds its requests, A's peaks x {cfg['headroom']}; held to {b_all[0]['cgroup_cpus']:g} "
-        f"CPUs on this {cfg['host_cores']}-core host), once per variant: {', '.join(f'`{n}`' for n in names)}. "
+        f"CPUs on this {cfg['host_cores']}-core host{_cores(b_all[0])}), once per variant: "
+        f"{', '.join(f'`{n}`' for n in names)}. "
         f"In B `{headline}` its peak was {b_peak:.0f} MiB, OOM kills {max(b['oom_kills'] for b in b_all)}."
         f"{admitted}{skipped}{_load(cfg)}\n",
         f"## B `{headline}` against A\n", _main_table(rows), "",
@@ -170,6 +171,11 @@ def render(doc: dict[str, Any], md: Path, png: Path) -> str:
         text += f"\n![consolidation]({png.name})\n"
     md.write_text(text)
     return text
+
+
+def _cores(b: dict[str, Any]) -> str:
+    cores = b.get("cgroup_cores")
+    return f", pinned to cores {','.join(map(str, cores))}" if cores else ""
 
 
 def _load(cfg: dict[str, Any]) -> str:

@@ -62,18 +62,19 @@ def plan_models(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     return models, skipped
 
 
-def variants(modes: str, machine_threads: bool, n: int, cpus: float) -> list[dict[str, Any]]:
-    """B's runs, in order: [{name, mode, machine_threads, not_applicable}] (the reason, or None)."""
+def variants(modes: str, machine_threads: bool, n: int, cpus: float, cores: int | None = None) -> list[dict[str, Any]]:
+    """B's runs, in order: [{name, mode, machine_threads, not_applicable}] (the reason, or None). `cores`: the
+    cores B's coserve will see (its instance's cpuset on a bigger host); default this process's."""
     asked = [m.strip() for m in modes.split(",") if m.strip()]
     if not asked or any(m not in MODES for m in asked):
         raise SystemExit(f"--cpu-modes {modes!r}: expected a comma-separated list of {', '.join(MODES)}")
-    cores = len(os.sched_getaffinity(0))
+    cores = cores or len(os.sched_getaffinity(0))
     out = []
     for mode in dict.fromkeys(asked):
         why = None
         if mode == "pinned" and n * pinned_cores(cpus) > cores - 1:
             why = (f"pinning {n} containers to {pinned_cores(cpus)} whole core(s) each needs {n * pinned_cores(cpus)} "
-                   f"cores plus one for coserve; this host has {cores}")  # fmt: skip
+                   f"cores plus one for coserve; B has {cores}")  # fmt: skip
         out.append({"name": mode, "mode": mode, "machine_threads": False, "not_applicable": why})
     if machine_threads:
         first = next((v for v in out if v["not_applicable"] is None), out[0])

@@ -2,7 +2,13 @@
 
 coserve makes its containers' cgroups under the cgroup it runs in, so a coserve started inside this one has
 every container under it: the instance's CPU quota and memory limit hold for all of them together, and its
-counters add them up. cgroup v1 (memory, cpu, cpuacct, pids) and v2 are supported; we must be root.
+counters add them up. cgroup v1 (memory, cpu, cpuacct, pids, and cpuset when pinned) and v2 are supported; we
+must be root.
+
+On a host with more cores than the instance has vCPUs (a 16-core host standing in for a 2-vCPU instance), a
+quota alone would let the instance's threads run on every core at once and then throttle them for the rest
+of each period: a burst pattern no real 2-vCPU instance has. There the cgroup is also given a cpuset of
+exactly its vCPUs (`instance_cores`), the host's last cores, leaving the first to the load generator.
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ V1 = ("memory", "cpu", "cpuacct", "pids")
 PERIOD_US = 100_000
 
 
+def instance_cores(vcpus: float, host: list[int] | None = None) -> list[int] | None:
+    """The cores an instance of `vcpus` is pinned to on this host: its last whole vCPUs' worth, or None where the
+    host has no more cores than that (the quota alone then matches the instance)."""
+    cores = sorted(host if host is not None else os.sched_getaffinity(0))
+    whole = max(1, int(vcpus + 0.999))
+    return cores[-whole:] if len(cores) > whole else None
+
+
 def own_cgroups() -> dict[str, str]:
     """controller -> this process's cgroup path ('' is the v2 hierarchy)."""
     out: dict[str, str] = {}
@@ -31,27 +45,35 @@ def own_cgroups() -> dict[str, str]:
 class InstanceCgroup:
     """One cgroup per hierarchy, named `name`, under the cgroups this process is in."""
 
-    def __init__(self, name: str, cpus: float, memory_bytes: int) -> None:
+    def __init__(self, name: str, cpus: float, memory_bytes: int, cores: list[int] | None = None) -> None:
         self.name = name
         self.cpus = cpus
         self.memory_bytes = memory_bytes
+        self.cores = cores  # a cpuset (instance_cores), or None: the quota alone
         self.v2 = not (MOUNT / "memory" / "memory.limit_in_bytes").exists()
         own = own_cgroups()
         if self.v2:
             self.dirs = {"": MOUNT / own.get("", "/").lstrip("/") / name}
         else:
-            self.dirs = {c: MOUNT / c / own.get(c, "/").lstrip("/") / name for c in V1 if (MOUNT / c).is_dir()}
+            wanted = (*V1, "cpuset") if cores else V1
+            self.dirs = {c: MOUNT / c / own.get(c, "/").lstrip("/") / name for c in wanted if (MOUNT / c).is_dir()}
 
     def create(self) -> InstanceCgroup:
         for path in self.dirs.values():
             path.mkdir(exist_ok=True)
         quota = max(1000, round(self.cpus * PERIOD_US))
+        cpus = ",".join(map(str, self.cores or []))
         if self.v2:
             self._enable_v2(self.dirs[""].parent)
             self._write("", "memory.max", str(self.memory_bytes))
             self._write("", "memory.swap.max", "0")
             self._write("", "cpu.max", f"{quota} {PERIOD_US}")
+            if cpus:
+                self._write("", "cpuset.cpus", cpus)
             return self
+        if cpus:  # v1 cpuset: mems before cpus, and both before any task joins
+            self._write("cpuset", "cpuset.mems", (self.dirs["cpuset"].parent / "cpuset.mems").read_text().strip())
+            self._write("cpuset", "cpuset.cpus", cpus)
         self._write("memory", "memory.limit_in_bytes", str(self.memory_bytes))
         with contextlib.suppress(OSError):  # no swap accounting: nothing to cap
             self._write("memory", "memory.memsw.limit_in_bytes", str(self.memory_bytes))
@@ -61,7 +83,7 @@ class InstanceCgroup:
 
     def _enable_v2(self, parent: Path) -> None:
         with contextlib.suppress(OSError):  # already enabled, or the parent delegates none: limits then fail loudly
-            (parent / "cgroup.subtree_control").write_text("+memory +cpu +pids")
+            (parent / "cgroup.subtree_control").write_text("+memory +cpu +pids" + (" +cpuset" if self.cores else ""))
 
     def _write(self, controller: str, file: str, value: str) -> None:
         (self.dirs[controller] / file).write_text(value)

@@ -105,6 +105,9 @@ def test_variants_leave_out_pinning_the_host_cannot_hold_and_add_the_machine_siz
     assert vs[3]["machine_threads"] and vs[3]["mode"] == "weight" and vs[3]["not_applicable"] is None
     with pytest.raises(SystemExit, match="--cpu-modes 'weight,fast'"):
         variants("weight,fast", False, 1, 1.0)
+    # B's instance decides, not the host: 15 pinned containers fit 16 cores, not a 2-vCPU instance on them
+    assert variants("pinned", False, 15, 1.0, cores=16)[0]["not_applicable"] is None
+    assert "B has 2" in variants("pinned", False, 15, 1.0, cores=2)[0]["not_applicable"]
 
 
 def test_each_variant_writes_its_cpu_mode_and_the_machine_run_overrides_the_pools(tmp_path: Path) -> None:
