@@ -83,8 +83,12 @@ class Side:
         return f"http://127.0.0.1:{port}/invocations", f"{self.running.url}/endpoints/{ENDPOINT}/invocations"
 
     def cpu_ns(self) -> tuple[int, int]:
-        """(coserve's own CPU ns: front door + supervisor, its containers' CPU ns)."""
-        container = self.cgroup.cpu_ns(f"*/{HOST}")
+        """(coserve's own CPU ns: front door + supervisor, its containers' CPU ns). The container's cgroup is
+        `<endpoint>.<generation>.<hostname>` under coserve's own (runtime.supervisor.keys.ContainerKey)."""
+        below = f"*/{ENDPOINT}.1.{HOST}"
+        if not self.cgroup.container_dirs(below):
+            raise RuntimeError(f"no cgroup {below} under {self.cgroup.dirs}: has coserve's naming changed?")
+        container = self.cgroup.cpu_ns(below)
         return self.cgroup.cpu_ns() - container, container
 
     def stop(self) -> None:
