@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -76,16 +76,15 @@ def _containers(reading: Reading) -> list[Key]:
     return [k for k in reading if k[2] or (k[0], k[1]) not in sampled]
 
 
-def _names(keys: Iterable[Key]) -> dict[Key, str]:
+def _names(keys: list[Key]) -> dict[Key, str]:
     """The hostname alone while it is unique on the host (a single endpoint's names stay as they were)."""
-    keys = list(keys)
     hosts = Counter(h for _, h, _ in keys)
     per_endpoint = Counter((e, h) for e, h, _ in keys)
     return {(e, h, g): h if hosts[h] == 1 else f"{e}/{h}" if per_endpoint[e, h] == 1 else f"{e}/{h} (generation {g})"
             for e, h, g in keys}  # fmt: skip
 
 
-def _newest(keys: Iterable[Key]) -> dict[tuple[str, str], Key]:
+def _newest(keys: list[Key]) -> dict[tuple[str, str], Key]:
     out: dict[tuple[str, str], Key] = {}
     for k in keys:
         seen = out.get((k[0], k[1]))
