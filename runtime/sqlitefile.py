@@ -1,5 +1,6 @@
 """One SQLite file that several processes share (the control plane's state, the async queue): the connection
-settings every user of it takes, and its transactions. No knowledge of what the tables hold."""
+settings every user of it takes, its transactions, and which of its errors mean it cannot be used now. No
+knowledge of what the tables hold."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 10.0  # how long a call waits for another process's write lock before it fails
+# SQLite's result codes (the primary ones) that say the file cannot be used now, whatever the call: locked,
+# unreadable, corrupt or not a database, disk full or failing. SQLITE_ERROR (bad SQL, a missing table) is a bug.
+_OUTAGES = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_NOLFS,
+})  # fmt: skip
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -18,6 +26,12 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = FULL")
     return db
+
+
+def unusable(exc: BaseException) -> bool:
+    """Whether `exc` is sqlite3's error for a file that cannot be used now (an outage), not a bug (bad SQL, a
+    constraint)."""
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", 0) & 0xFF in _OUTAGES
 
 
 @contextlib.contextmanager

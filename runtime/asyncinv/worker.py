@@ -5,6 +5,9 @@ It wakes when the handler in the same process queues a request (`wake()`), when 
 otherwise (a handler in another process writes the same file). Exactly one worker runs per queue file: `start()`
 takes back whatever a previous process left running.
 
+While the state file cannot be used (runtime.asyncinv.outage), requests stay queued; the outage is logged once
+when found and once when over, not on every poll.
+
 Shutdown, in order: stop claiming; give running jobs `drain_s` to finish; cancel the rest (their rows stay
 claimed, and the next start runs them again, writing the same keys).
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 
 from runtime.asyncinv.config import AsyncConfig, EndpointNotFound, Lookup, NotAsync
 from runtime.asyncinv.job import Done, Job, JobSettings
+from runtime.asyncinv.outage import OutageLog, is_outage
 from runtime.asyncinv.outcome import Invoker
 from runtime.asyncinv.queue import AsyncQueue
 from runtime.errors import SageMakerError
@@ -49,6 +53,7 @@ class AsyncWorker:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._pruned = 0.0
+        self._outage = OutageLog()
 
     async def start(self) -> None:
         taken = await asyncio.to_thread(self.queue.recover)
@@ -74,19 +79,27 @@ class AsyncWorker:
         while True:
             self._wake.clear()
             try:
-                await self._pass()
-            except Exception:  # a locked or broken database: logged, and the next pass tries again
-                log.exception("async: queue pass failed")
+                self._outage.passed(await self._pass(), self.clock())
+            except Exception as exc:  # a locked or broken database, or a bug: the next pass tries again
+                if is_outage(exc):
+                    self._outage.passed(exc, self.clock())
+                else:
+                    log.exception("async: queue pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
 
-    async def _pass(self) -> None:
+    async def _pass(self) -> BaseException | None:
+        """One pass over the queue: the outage a lookup met (the others went on), or None."""
         now = self.clock()
+        outage: BaseException | None = None
         for endpoint in await asyncio.to_thread(self.queue.waiting, now):
             try:
                 config, refused = await self._config(endpoint)
-            except Exception:  # the control plane's store is unreadable: this endpoint waits, the others go on
-                log.exception("async: the settings of endpoint %s could not be read", endpoint)
+            except Exception as exc:  # this endpoint waits, the others go on
+                if is_outage(exc):
+                    outage = exc  # logged once per outage, not per endpoint and poll
+                else:
+                    log.exception("async: the settings of endpoint %s could not be read", endpoint)
                 continue
             limit = config.max_concurrent if config is not None else GONE_BATCH
             for item in await asyncio.to_thread(self.queue.claim, endpoint, limit, now):
@@ -97,6 +110,7 @@ class AsyncWorker:
         if now - self._pruned > 3600:
             self._pruned = now
             await asyncio.to_thread(self.queue.prune, now - self.settings.retention_s)
+        return outage
 
     async def _config(self, endpoint: str) -> tuple[AsyncConfig | None, SageMakerError | None]:
         try:

@@ -122,15 +122,6 @@ class Store:
             return True
 
 
-# SQLite's result codes (the primary ones) that say the file cannot be used now, whatever the call: locked,
-# unreadable, corrupt or not a database, disk full or failing. SQLITE_ERROR (bad SQL, a missing table) is a bug.
-_OUTAGES = frozenset({
-    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PERM,
-    sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL,
-    sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_NOLFS,
-})  # fmt: skip
-
-
 @contextmanager
 def _unavailable(path: Path) -> Iterator[None]:
     """sqlite3's errors that say the file cannot be used now, as StateUnavailable; the others (a constraint, bad
@@ -138,7 +129,7 @@ def _unavailable(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _OUTAGES:
+        if not sqlitefile.unusable(exc):
             raise
         raise StateUnavailable(f"{path}: {exc}") from exc
 
