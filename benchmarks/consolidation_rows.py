@@ -126,9 +126,10 @@ def plan_check(doc: dict[str, Any]) -> str:
 
     cfg = doc["config"]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "result.json"
+        path, prices = Path(tmp) / "result.json", Path(tmp) / "prices.json"
         path.write_text(json.dumps(doc))
-        plan = make_plan(workloads_from_benchmark(path), load_catalog(Path(cfg["prices"])),
+        prices.write_text(json.dumps(doc["results"]["prices"]))  # the run's own table, wherever it was read from
+        plan = make_plan(workloads_from_benchmark(path), load_catalog(prices),
                          Policy(headroom=1 - 1 / cfg["headroom"]))  # fmt: skip
     got = [f"{len(p.models)} on {p.instance}" for p in plan.placements] + [
         f"{e.name} left alone" for e in plan.excluded
