@@ -69,12 +69,22 @@ def join_argv(procs_files: Sequence[Path], argv: list[str], oom_score_adj: int |
     return ["/bin/sh", "-c", script + 'exec "$@"', "coserve-cgroup", *argv]
 
 
+def child_cgroups(cgroup: Path) -> list[Path]:
+    """The cgroup's direct children. cgroupfs gives each entry's type with the listing (d_type), so this costs
+    no stat per file, where pathlib's is_dir() stats each of the thirty-odd files of a v1 memory cgroup: the
+    metrics sampler lists every container's twice (pids, OOM kills) on each supervise tick, on the front
+    door's event loop (stats() of a container with one process: 616 -> 199 µs on the 2-core VM)."""
+    with os.scandir(cgroup) as entries:
+        return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+
+
 def read_pids(cgroup: Path) -> list[int]:
     """Every process in the cgroup and its descendants: a container engine (podman with runc on v1) puts
     the container's processes in a child of the cgroup it was started in, and they are the container's too."""
     try:
-        pids = [int(word) for word in (cgroup / "cgroup.procs").read_text().split()]
-        children = [child for child in cgroup.iterdir() if child.is_dir()]
+        with open(cgroup / "cgroup.procs", "rb") as f:
+            pids = [int(word) for word in f.read().split()]
+        children = child_cgroups(cgroup)
     except OSError as exc:
         if gone(exc):
             return []
@@ -108,7 +118,7 @@ def kill_until_empty(list_pids: Callable[[], list[int]], what: str, timeout: flo
 def remove_tree(cgroup: Path, kill: Callable[[Path], bool] = kill_all) -> None:
     """Depth first, because a cgroup can be removed only once its children and processes are."""
     try:
-        children = [child for child in cgroup.iterdir() if child.is_dir()]
+        children = child_cgroups(cgroup)
     except OSError as exc:
         if gone(exc):
             return

@@ -32,6 +32,7 @@ import threading
 from pathlib import Path
 
 from .procfs import keyed
+from .tree import child_cgroups
 
 _log = logging.getLogger("runtime.cgroups")
 
@@ -112,7 +113,7 @@ def _oom_kill(memory: Path) -> int | None:
 
 def _descendants(memory: Path) -> list[Path]:
     try:
-        children = [child for child in memory.iterdir() if child.is_dir()]
+        children = child_cgroups(memory)
     except FileNotFoundError:
         return []
     return [path for child in children for path in (child, *_descendants(child))]
