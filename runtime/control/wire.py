@@ -55,7 +55,12 @@ class Wire:
         """Raise ValidationException unless `params` is a valid input of `op` (also for calls made in-process)."""
         if op.input_shape is None:
             return params
-        report = ParamValidator().validate(params, op.input_shape)
+        try:
+            report = ParamValidator().validate(params, op.input_shape)
+        except (RuntimeError, OverflowError, OSError) as exc:
+            # botocore's timestamp check raises these for an epoch far outside datetime's range (it catches only
+            # ValueError and TypeError): a bad input, not our failure
+            raise ValidationException(f"1 validation error detected: a timestamp is out of range: {exc}") from None
         if report.has_errors():
             raise ValidationException(report.generate_report())
         found = constraints.check(op.input_shape, params)

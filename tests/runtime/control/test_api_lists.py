@@ -31,6 +31,20 @@ def test_list_models_paginates_with_botocores_paginator(sm: Any, served: Any) ->
     assert (code, message) == ("ValidationException", "Invalid pagination token: 'garbage!'.")
 
 
+def test_a_timestamp_outside_datetimes_range_or_no_time_at_all_is_the_callers_error(sm: Any) -> None:
+    sm.create_model(**model("m1"))
+    for body, says in (
+        (b'{"CreationTimeBefore": 67768036191676800}', "a timestamp is out of range"),  # found by test_api_fuzz
+        (b'{"CreationTimeAfter": "yesterday"}', "Invalid type for parameter CreationTimeAfter"),
+        (b'{"CreationTimeAfter": NaN}', "CreationTimeAfter"),
+    ):
+        undo = tampered(sm, "ListModels", body)
+        code, message = error(client_error(lambda: sm.list_models()))
+        undo()
+        assert code == "ValidationException" and says in message, (body, message)
+    assert [m["ModelName"] for m in sm.list_models(CreationTimeBefore=4_000_000_000)["Models"]] == ["m1"]
+
+
 def test_list_endpoint_configs_and_endpoints_filter(sm: Any, served: Any, reconciler: FakeReconciler) -> None:
     clock = iter(range(1_700_000_000, 1_700_000_100))
     served.store.clock = lambda: float(next(clock))
