@@ -232,14 +232,14 @@ class Supervisor:
             c.next_ping = now + self.server.ping_interval_s
             c.life.to(State.RUNNING, f"success: /ping answered 200 after {now - c.life.since:.1f}s", now)
             return
-        bound = self.startup_timeout_s(c)
+        bound = self._startup_bound(c)
         if now - c.life.since > bound:
             c.kill_reason = f"did not pass the ping health check within {bound:g}s"
             self._kill(c, c.kill_reason)
         elif not self._work.busy(c.probe_key):
             self._work.start_probe(c.probe_key, self._probe(c))
 
-    def startup_timeout_s(self, c: Container) -> float:
+    def _startup_bound(self, c: Container) -> float:
         """Its own bound (its unit's, set by its endpoint), else the host's StartupTimeout."""
         own = c.unit.startup_timeout_s
         return self.server.startup_timeout_s if own is None else own
