@@ -4,7 +4,8 @@ A generation's containers are supervisor units keyed `<endpoint>/<serial>/<hostn
 per endpoint, the generation the reconciler routed it to. A retired generation is drained before it is
 stopped: in one process, until the router has no request in flight on its ports (bounded by DrainTimeout);
 with gunicorn workers, whose counts this process cannot see, for DrainTimeout. Containers with an IdleTimeout
-idle and wake as runtime.fleetidle says.
+idle and wake as runtime.fleetidle says. Each unit carries its endpoint's own start and fetch bounds (the
+Deployment's, from runtime.control.desired; None: the host's), so the supervisor needs no endpoints to apply them.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class SupervisorFleet:
         first = gen.endpoint == self.file_endpoint and not any(g.endpoint == gen.endpoint for g in self.held)
         units = tuple(
             Unit(ContainerKey(gen.endpoint, gen.serial, c.hostname), c, self._log(gen.endpoint, c.hostname),
-                 c.index if first else None)
+                 c.index if first else None, deployment.startup_timeout_s, deployment.fetch_timeout_s)
             for c in deployment.containers
         )  # fmt: skip
         try:

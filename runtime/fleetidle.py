@@ -55,7 +55,7 @@ class IdleContainers:
             return
         for u in units:
             if u.spec.idle_timeout_s is not None:
-                wake_s = u.spec.wake_timeout_s or self.startup_s
+                wake_s = u.spec.wake_timeout_s or u.startup_timeout_s or self.startup_s  # as long as a start may take
                 self.tracked[u.key] = _Tracked(u, u.spec.idle_timeout_s, wake_s, self.wall())
 
     def untrack(self, keys: Iterable[ContainerKey]) -> None:

@@ -108,6 +108,9 @@ class Deployment:
     auth: dict[str, Any] | None  # Coserve.Auth, validated by runtime.auth when it is loaded
     source: Path | None = None  # the file it came from
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # Coserve.Metrics
+    # An API endpoint's own bounds on each of its containers (runtime.control.desired); None: the host's.
+    startup_timeout_s: float | None = None  # a variant's ContainerStartupHealthCheckTimeoutInSeconds, or the tag
+    fetch_timeout_s: float | None = None  # a variant's ModelDataDownloadTimeoutInSeconds
 
     def container(self, hostname: str) -> ContainerSpec | None:
         return next((c for c in self.containers if c.hostname == hostname), None)

@@ -26,11 +26,11 @@ from runtime.control import desired, unsupported
 from runtime.control.errors import ValidationException
 from runtime.control.ops import Operations
 from runtime.control.records import Snapshot
+from runtime.control.tags import HOST_SECTIONS
 from runtime.control.wire import Wire
 
 MODEL_KEYS = ("PrimaryContainer", "Containers", "InferenceExecutionConfig", "ExecutionRoleArn", "Tags", "VpcConfig",
               "EnableNetworkIsolation")  # fmt: skip
-HOST_SECTIONS = ("Server", "Storage", "Auth", "Metrics")
 Outcome = Literal["created", "updated", "unchanged"]
 
 

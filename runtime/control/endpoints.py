@@ -28,6 +28,7 @@ def create(ctx: Context, p: dict[str, Any], coserve: dict[str, Any] | None = Non
             raise ValidationException(f'Cannot create already existing endpoint "{arn}".')
         target = _resolve(tx, ctx, p["EndpointConfigName"])
         desired.to_deployment(name, target, coserve)
+        desired.check_bounds(name, target, coserve)
         used = tx.count_endpoints()
         if used >= ctx.limits.max_endpoints:
             raise over_limit("Number of Endpoints per host", ctx.limits.max_endpoints, used)
@@ -51,6 +52,7 @@ def update(ctx: Context, p: dict[str, Any], coserve: dict[str, Any] | None = Non
         target = _resolve(tx, ctx, p["EndpointConfigName"])
         own = e.coserve if coserve is None else coserve
         desired.to_deployment(e.name, target, own)
+        desired.check_bounds(e.name, target, own)
         now = ctx.store.clock()
         tx.put_endpoint(replace(
             e, status="Updating", target=target, target_since=now, coserve=own, modified=now,

@@ -32,11 +32,18 @@ VARIANT = {
     "AcceleratorType": "Elastic Inference accelerators do not exist on this host",
     "CoreDumpConfig": "core dumps are not collected",
     "ServerlessConfig": "serverless variants are not supported; a variant runs on this host",
-    "ModelDataDownloadTimeoutInSeconds": "artifact downloads are bounded by Coserve.Storage settings",
     "ManagedInstanceScaling": "one host runs one copy of each variant",
     "InstancePools": "one host runs one copy of each variant",
     "AcceleratorPartitionLayouts": "accelerator partitions are not supported",
     "VariantInstanceProvisionTimeoutInSeconds": "no instances are provisioned",
+}
+# A variant that hosts inference components has no containers of its own to bound: each component's copies start
+# within the host's Coserve.Server.StartupTimeout (runtime.control.components refuses StartupParameters too).
+COMPONENT_HOST = {
+    "ContainerStartupHealthCheckTimeoutInSeconds": "a variant that hosts inference components has no containers of "
+    "its own; the components' copies start within the host's Coserve.Server.StartupTimeout",
+    "ModelDataDownloadTimeoutInSeconds": "a variant that hosts inference components has no containers of its own; "
+    "the components' artifacts are fetched without a bound",
 }
 DEPLOYMENT = "coserve switches all traffic at once, after the new containers pass their health checks (blue/green"
 DEPLOYMENT += " ALL_AT_ONCE, SageMaker's default); leave DeploymentConfig out"
@@ -68,7 +75,7 @@ def check_config(p: dict[str, Any]) -> None:
     if len(variants) != 1:
         raise unsupported("ProductionVariants", f"an endpoint has exactly one production variant (got {len(variants)})")
     for i, v in enumerate(variants):
-        _named(v, f"ProductionVariants[{i}].", VARIANT)
+        _named(v, f"ProductionVariants[{i}].", VARIANT if "ModelName" in v else {**VARIANT, **COMPONENT_HOST})
         if v.get("EnableSSMAccess"):
             raise unsupported(f"ProductionVariants[{i}].EnableSSMAccess", "there is no SSM agent to reach")
 

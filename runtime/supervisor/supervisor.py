@@ -181,6 +181,10 @@ class Supervisor:
     def _fetched(self, c: Container, now: float) -> None:
         outcome = self._work.take(c.fetch_key)
         if outcome is None:
+            bound = c.unit.fetch_timeout_s
+            if bound is not None and now - c.life.since > bound:
+                self._work.forget(c.fetch_key)  # a fetch already in its thread runs on; its result is dropped
+                c.life.to(State.FATAL, f"gave up: the model data was not downloaded within {bound:g}s", now)
             return
         if outcome.error is not None:
             c.life.to(State.FATAL, f"gave up: {outcome.error}", now)
@@ -228,11 +232,17 @@ class Supervisor:
             c.next_ping = now + self.server.ping_interval_s
             c.life.to(State.RUNNING, f"success: /ping answered 200 after {now - c.life.since:.1f}s", now)
             return
-        if now - c.life.since > self.server.startup_timeout_s:
-            c.kill_reason = f"did not pass the ping health check within {self.server.startup_timeout_s:g}s"
+        bound = self._startup_bound(c)
+        if now - c.life.since > bound:
+            c.kill_reason = f"did not pass the ping health check within {bound:g}s"
             self._kill(c, c.kill_reason)
         elif not self._work.busy(c.probe_key):
             self._work.start_probe(c.probe_key, self._probe(c))
+
+    def _startup_bound(self, c: Container) -> float:
+        """Its own bound (its unit's, set by its endpoint), else the host's StartupTimeout."""
+        own = c.unit.startup_timeout_s
+        return self.server.startup_timeout_s if own is None else own
 
     def _health(self, c: Container, now: float) -> None:
         outcome = self._work.take(c.probe_key)
@@ -273,14 +283,15 @@ class Supervisor:
         c.life.to(State.EXITED, f"exited: ({cause}; not expected)", now)
         if was is State.RUNNING and ran_s >= self.server.stable_after_s:
             c.failures = 0
-        self._after_exit(c, now)
+        self._after_exit(c, now, cause)
 
-    def _after_exit(self, c: Container, now: float) -> None:
+    def _after_exit(self, c: Container, now: float, cause: str) -> None:
         c.failures += 1
         if c.stop_asked:
             c.life.to(State.STOPPED, "stopped: not restarted during shutdown" if self.stopping else "stopped", now)
         elif c.failures > self.server.start_retries:
-            c.life.to(State.FATAL, f"gave up: {c.failures} exits in a row", now)
+            # The cause goes with it: a FailureReason quotes this line alone.
+            c.life.to(State.FATAL, f"gave up: {c.failures} exits in a row, the last: {cause}", now)
         elif c.repeated is not None:
             c.life.to(State.FATAL, f"gave up: failed the same way twice in a row before answering a ping: "
                       f"{c.repeated}", now)  # fmt: skip

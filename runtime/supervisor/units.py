@@ -20,6 +20,9 @@ class Unit:
     spec: ContainerSpec
     log_path: Path  # its output and its lifecycle lines
     block: int | None = None  # the port block it must have (PortBase + block x PortBlock); None: the lowest free
+    # Its own bounds, from its endpoint (runtime.control.desired); None: the host's.
+    startup_timeout_s: float | None = None  # spawn to first /ping 200 (None: Coserve.Server.StartupTimeout)
+    fetch_timeout_s: float | None = None  # its fetch step, artifacts and all (None: unbounded, as ever)
 
     def __post_init__(self) -> None:
         if self.key.hostname != self.spec.hostname:

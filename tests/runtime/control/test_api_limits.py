@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from runtime.control.context import HostLimits
 from runtime.control.store import Store
@@ -114,4 +116,56 @@ def test_coserve_settings_ride_on_coserve_tags(sm: Any, served: Any) -> None:
     e = served.store.endpoint("ep")
     assert e.coserve == {"Containers": {"primary": {"Memory": "512MiB"}}, "Server": {"StartupTimeout": "2m"}}
     d = to_deployment(e.name, e.target, e.coserve)
-    assert d.containers[0].limits.memory_bytes == 512 * 2**20 and d.server.startup_timeout_s == 120
+    assert d.containers[0].limits.memory_bytes == 512 * 2**20 and d.startup_timeout_s == 120
+
+
+@pytest.mark.parametrize(
+    "key", ["coserve:Server.Workers", "coserve:Server.PortBase", "coserve:Storage.CacheDir", "coserve:Auth.Mode",
+            "coserve:Metrics.Emf", "coserve:Server"],
+)  # fmt: skip
+def test_a_tag_for_a_host_setting_is_refused_by_name_and_nothing_is_stored(sm: Any, key: str) -> None:
+    sm.create_model(**model("m1"))
+    sm.create_endpoint_config(**config("c1"))
+    tags = [{"Key": "coserve:Defaults.Memory", "Value": "1GiB"}, {"Key": key, "Value": "2"}]
+    code, message = error(client_error(lambda: sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1",
+                                                                    Tags=tags)))  # fmt: skip
+    setting = key.removeprefix("coserve:")
+    assert code == "ValidationException"
+    assert message.startswith(f"Tag {key}: Coserve.{setting} is the host's setting, the same for every endpoint")
+    assert sm.list_endpoints()["Endpoints"] == []
+
+
+def test_the_variant_s_timeouts_are_taken_within_sagemaker_s_bounds(sm: Any, served: Any) -> None:
+    from runtime.control.desired import to_deployment
+
+    sm.create_model(**model("m1"))
+    # boto3 checks the minimum itself: one that does not shows the host checks it too.
+    unchecked = boto3.client("sagemaker", endpoint_url=served.url, region_name="us-east-1", aws_access_key_id="x",
+                             aws_secret_access_key="x", config=Config(parameter_validation=False))  # fmt: skip
+    for field in ("ContainerStartupHealthCheckTimeoutInSeconds", "ModelDataDownloadTimeoutInSeconds"):
+        for client, value in ((unchecked, 59), (sm, 3601)):
+            call = lambda c=client, f=field, v=value: c.create_endpoint_config(**config("c0", **{f: v}))  # noqa: E731
+            code, message = error(client_error(call))
+            assert code == "ValidationException" and field in message and str(value) in message, message
+    unchecked.close()
+    bounds = {"ContainerStartupHealthCheckTimeoutInSeconds": 60, "ModelDataDownloadTimeoutInSeconds": 3600}
+    sm.create_endpoint_config(**config("c1", **bounds))
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
+    e = served.store.endpoint("ep")
+    d = to_deployment(e.name, e.target, e.coserve)
+    assert (d.startup_timeout_s, d.fetch_timeout_s) == (60, 3600)
+
+
+def test_a_variant_hosting_components_takes_no_timeouts(sm: Any) -> None:
+    hosting = {"EndpointConfigName": "c1", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]}  # fmt: skip
+    for field in ("ContainerStartupHealthCheckTimeoutInSeconds", "ModelDataDownloadTimeoutInSeconds"):
+        variant = {**hosting["ProductionVariants"][0], field: 600}
+        _named(lambda v=variant: sm.create_endpoint_config(**{**hosting, "ProductionVariants": [v]}),
+               f"ProductionVariants[0].{field}")  # fmt: skip
+    sm.create_endpoint_config(**hosting)
+    tag = [{"Key": "coserve:Server.StartupTimeout", "Value": "2m"}]
+    code, message = error(client_error(lambda: sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1",
+                                                                    Tags=tag)))  # fmt: skip
+    assert code == "ValidationException" and message.startswith("Tag coserve:Server.StartupTimeout: endpoint ep hosts")
+    assert sm.list_endpoints()["Endpoints"] == []

@@ -66,8 +66,11 @@ def test_host_sections_are_not_the_endpoints(store: Store, wire: Wire, tmp_path:
     secret file is not read again, from wherever the process runs) nor changes when only they change."""
     ops = Operations(Context(store))
     auth = {"Principals": [{"AccessKeyId": "AK", "SecretAccessKeyFile": "not-here.secret", "Policies": []}]}
-    doc = {**_doc(), "Coserve": {**_doc()["Coserve"], "Auth": auth, "Server": {"Workers": 2}}}
+    server = {"Workers": 2, "StartupTimeout": "10m"}
+    doc = {**_doc(), "Coserve": {**_doc()["Coserve"], "Auth": auth, "Server": server}}
     assert apply_document(ops, wire, doc, tmp_path) == "created"
     e: Any = store.endpoint("filed")
     assert e.coserve == _doc()["Coserve"]
+    # Its containers start within the host's StartupTimeout: the file's, which `serve` took as the host's.
+    assert to_deployment(e.name, e.target, e.coserve).startup_timeout_s is None
     assert apply_document(ops, wire, _doc(), tmp_path) == "unchanged"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.control.desired import check_model, to_deployment
+from runtime.control.desired import check_bounds, check_model, to_deployment
 from runtime.control.errors import ValidationException
 from runtime.control.records import Snapshot
 from tests.runtime.control.helpers import config, model
@@ -34,13 +34,31 @@ def test_direct_model_with_the_coserve_section() -> None:
         "Containers": [{"ContainerHostname": "a", "Image": "process"}, {"ContainerHostname": "b", "Image": "process"}],
     }  # fmt: skip
     coserve = {"Containers": {"a": {"Command": ["python", "-m", "a"], "Memory": "1GiB"}}}
-    d = to_deployment("ep", _snapshot(request, ContainerStartupHealthCheckTimeoutInSeconds=30), coserve)
+    d = to_deployment("ep", _snapshot(request), coserve)
     assert d.mode == "Direct" and [c.hostname for c in d.containers] == ["a", "b"]
     assert d.containers[0].command == ("python", "-m", "a") and d.containers[0].limits.memory_bytes == 2**30
-    assert d.server.startup_timeout_s == 30  # the variant's health-check timeout
-    explicit = to_deployment("ep", _snapshot(request, ContainerStartupHealthCheckTimeoutInSeconds=30),
-                             {"Server": {"StartupTimeout": "2m"}})  # fmt: skip
-    assert explicit.server.startup_timeout_s == 120  # the Coserve section wins
+    assert (d.startup_timeout_s, d.fetch_timeout_s) == (None, None)  # the host's bounds
+
+
+def test_the_endpoint_s_own_bounds_the_variant_s_field_before_the_tag() -> None:
+    tag = {"Server": {"StartupTimeout": "2m"}}
+    variant = to_deployment("ep", _snapshot(model("m1"), ContainerStartupHealthCheckTimeoutInSeconds=90))
+    assert variant.startup_timeout_s == 90
+    assert to_deployment("ep", _snapshot(model("m1")), tag).startup_timeout_s == 120
+    both = to_deployment("ep", _snapshot(model("m1"), ContainerStartupHealthCheckTimeoutInSeconds=90), tag)
+    assert both.startup_timeout_s == 90  # SageMaker's own field, given with this config, wins
+    download = to_deployment("ep", _snapshot(model("m1"), ModelDataDownloadTimeoutInSeconds=600))
+    assert (download.startup_timeout_s, download.fetch_timeout_s) == (None, 600)
+    with pytest.raises(ValidationException, match=r"Coserve.Server.StartupTimeout: expected a duration"):
+        to_deployment("ep", _snapshot(model("m1")), {"Server": {"StartupTimeout": "soon"}})
+
+
+def test_an_endpoint_hosting_components_takes_no_startup_timeout_tag() -> None:
+    hosting = Snapshot("c1", {"ProductionVariants": [{"VariantName": "AllTraffic"}]}, {})
+    check_bounds("ep", hosting, {"Defaults": {"Memory": "1GiB"}})
+    with pytest.raises(ValidationException, match=r"coserve:Server.StartupTimeout: endpoint ep hosts inference"):
+        check_bounds("ep", hosting, {"Server": {"StartupTimeout": "2m"}})
+    check_bounds("ep", _snapshot(model("m1")), {"Server": {"StartupTimeout": "2m"}})
 
 
 def test_config_errors_become_one_validation_exception_naming_each_field() -> None:

@@ -30,9 +30,11 @@ pytestmark = pytest.mark.integration
 WAIT = {"Delay": 1, "MaxAttempts": 120}
 
 
-def model_url(tmp: Path, name: str, text: str) -> str:
-    """A bring-your-own model whose executable `serve` runs the test echo server; model.txt says which model."""
-    serve = f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'containers' / 'echo.py'}\n".encode()
+def model_url(tmp: Path, name: str, text: str, delay_s: float = 0) -> str:
+    """A bring-your-own model whose executable `serve` runs the test echo server (after `delay_s`, a slow start);
+    model.txt says which model."""
+    pause = f"sleep {delay_s:g}\n" if delay_s else ""
+    serve = f"#!/bin/sh\n{pause}exec {sys.executable} {ROOT / 'tests' / 'containers' / 'echo.py'}\n".encode()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for member, data, mode in (("serve", serve, 0o755), ("model.txt", text.encode(), 0o644)):

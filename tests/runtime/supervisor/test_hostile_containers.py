@@ -63,7 +63,7 @@ def test_crashes_inside_the_default_window_still_end_fatal(tmp_path: Path) -> No
         c.wait_state("flaky", "FATAL", 30)
         assert [line for line in lifecycle(c, "flaky") if "-> BACKOFF" in line or "FATAL" in line] == [
             "EXITED -> BACKOFF: restart 1 of 1 in 0.2s",
-            "EXITED -> FATAL: gave up: 2 exits in a row",
+            "EXITED -> FATAL: gave up: 2 exits in a row, the last: exit status 1",
         ]
         assert container_processes(c, "flaky") == []
     finally:
@@ -96,7 +96,7 @@ def test_startup_timeout_kills_a_server_that_never_gets_ready(tmp_path: Path) ->
         c.wait_state("sleepy", "FATAL", 30)
         assert lifecycle(c, "sleepy")[-2:] == [
             "STARTING -> EXITED: exited: (did not pass the ping health check within 1s; not expected)",
-            "EXITED -> FATAL: gave up: 1 exits in a row",
+            "EXITED -> FATAL: gave up: 1 exits in a row, the last: did not pass the ping health check within 1s",
         ]
         snap.assert_processes_gone()  # killed while coserve runs on; its cgroup stays until coserve stops
         assert container_processes(c, "sleepy") == []

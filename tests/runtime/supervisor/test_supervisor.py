@@ -221,7 +221,7 @@ def test_a_crash_backs_off_with_growing_delay_then_gives_up(setup: Any, tmp_path
     assert states(sup)["b"] is State.RUNNING, "the other container is untouched"
     lines = [e.message for e in events if e.hostname == "a"]
     assert "exited: (exit status 1; not expected)" in lines
-    assert lines[-1] == "gave up: 3 exits in a row"
+    assert lines[-1] == "gave up: 3 exits in a row, the last: exit status 1"
 
 
 def test_killed_by_signal_is_decoded_and_the_group_is_cleaned(setup: Any, tmp_path: Path) -> None:
