@@ -291,7 +291,11 @@ class Supervisor:
             c.life.to(State.STOPPED, "stopped: not restarted during shutdown" if self.stopping else "stopped", now)
         elif c.failures > self.server.start_retries:
             # The cause goes with it: a FailureReason quotes this line alone.
-            c.life.to(State.FATAL, f"gave up: {c.failures} exits in a row, the last: {cause}", now)
+            c.life.to(
+                State.FATAL,
+                f"gave up: {c.failures} exit{'' if c.failures == 1 else 's'} in a row, the last: {cause}",
+                now,
+            )
         elif c.repeated is not None:
             c.life.to(State.FATAL, f"gave up: failed the same way twice in a row before answering a ping: "
                       f"{c.repeated}", now)  # fmt: skip

@@ -49,7 +49,7 @@ def test_the_variant_s_startup_timeout_is_the_endpoint_s_own(tmp_path: Path) -> 
         failed = wait_for(lambda: (d := sm.describe_endpoint(EndpointName="hosts"))["EndpointStatus"] == "Failed"
                           and d, 30, "the endpoint on the host's bound to fail")  # fmt: skip
         assert failed["FailureReason"] == (
-            "container primary: gave up: 1 exits in a row, the last: did not pass the ping health check within 2s"
+            "container primary: gave up: 1 exit in a row, the last: did not pass the ping health check within 2s"
         )
     finally:
         sm.close()

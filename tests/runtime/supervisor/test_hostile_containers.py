@@ -96,7 +96,7 @@ def test_startup_timeout_kills_a_server_that_never_gets_ready(tmp_path: Path) ->
         c.wait_state("sleepy", "FATAL", 30)
         assert lifecycle(c, "sleepy")[-2:] == [
             "STARTING -> EXITED: exited: (did not pass the ping health check within 1s; not expected)",
-            "EXITED -> FATAL: gave up: 1 exits in a row, the last: did not pass the ping health check within 1s",
+            "EXITED -> FATAL: gave up: 1 exit in a row, the last: did not pass the ping health check within 1s",
         ]
         snap.assert_processes_gone()  # killed while coserve runs on; its cgroup stays until coserve stops
         assert container_processes(c, "sleepy") == []

@@ -90,8 +90,8 @@ def test_an_endpoints_own_timeout_reaches_its_units_and_its_failure_reason(tmp_p
             fleet.on_event(e)
         events.clear()
     assert fleet.progress(plain).reason == (
-        "container primary: gave up: 1 exits in a row, the last: did not pass the ping health check within 10s"
+        "container primary: gave up: 1 exit in a row, the last: did not pass the ping health check within 10s"
     )
     assert fleet.progress(own).reason == (
-        "container primary: gave up: 1 exits in a row, the last: did not pass the ping health check within 90s"
+        "container primary: gave up: 1 exit in a row, the last: did not pass the ping health check within 90s"
     )
