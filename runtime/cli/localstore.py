@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 
+VOLUME_SLOTS = 2000
 # Every port `weed mini` would otherwise open at a fixed default, so two stores never collide.
 PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
@@ -105,6 +106,10 @@ class S3Store:
             *(f"-{flag}={port}" for flag, port in ports.items()),
             "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.telemetry=false", "-volume.preStopSeconds=0", f"-s3.config={config}",
+            # Each bucket is a collection that takes volumes of its own (empty files, grown on write); left to
+            # itself, weed allows free disk / 128 MB of them, and a test session with a hundred buckets on a
+            # fuller disk ran out ("no free volumes left"). The count is a slot limit, not space set aside.
+            f"-volume.max={VOLUME_SLOTS}",
             f"-filer.localSocket={tmpdir / 'filer.sock'}", f"-s3.localSocket={tmpdir / 's3.sock'}",
         ]  # fmt: skip
         self.log_path = tmpdir / "weed.log"
