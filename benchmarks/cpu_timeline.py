@@ -7,7 +7,7 @@ CPU time (cgroup v1 `cpuacct.usage`, v2 `cpu.stat usage_usec`), the instance cgr
 runnable task waited for a CPU). Afterwards any request's window [arrival, answer] can be given its share of
 each counter by interpolating the cumulative readings at both ends (`Timeline.delta`).
 
-It runs as a separate process (`python -m benchmarks.cpu_timeline OUT INTERVAL NAME=FILE ...`), so its reading
+It runs as a separate process (`python -m benchmarks.cpu_timeline OUT INTERVAL FILE[:KEY] ...`), so its reading
 does not hold the load generator's interpreter; both use CLOCK_MONOTONIC (`time.perf_counter`), so their times
 compare. It stops on SIGTERM and leaves OUT as float64 rows: the time, then one value per column.
 """
@@ -58,7 +58,8 @@ def sources(instance_cpu: Path, containers: dict[str, Path], throttle: Path | No
 
 
 def sample(out: Path, interval: float, columns: list[str]) -> None:
-    """Read every column each `interval` until SIGTERM; append rows of float64 to `out`."""
+    """Read every column each `interval` until SIGTERM, then write the rows to `out` as float64 (through a
+    temporary name, so a reader never sees half a file)."""
     files = []
     for spec in columns:
         path, _, key = spec.partition(":")

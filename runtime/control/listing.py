@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 from typing import Any
 
 from botocore.utils import parse_to_aware_datetime  # type: ignore[import-untyped]
@@ -40,23 +39,17 @@ def _matches(row: dict[str, Any], params: dict[str, Any], name: str) -> bool:
         return False
     for member, field in (("CreationTime", "CreationTime"), ("LastModifiedTime", "LastModifiedTime")):
         before, after = params.get(f"{member}Before"), params.get(f"{member}After")
-        if before is not None and not row[field] < _epoch(before, f"{member}Before"):
+        if before is not None and not row[field] < _epoch(before):
             return False
-        if after is not None and not row[field] > _epoch(after, f"{member}After"):
+        if after is not None and not row[field] > _epoch(after):
             return False
     status = params.get("StatusEquals")
     return status is None or row.get("EndpointStatus") == status
 
 
-def _epoch(value: Any, member: str) -> float:
-    """A timestamp as botocore sends it (epoch seconds: compared as they are, however far from now), or an ISO
-    8601 string from another client; one that is neither is the caller's error, not ours."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    try:
-        return float(parse_to_aware_datetime(value).timestamp())
-    except (ValueError, TypeError, OverflowError, OSError, RuntimeError) as exc:
-        raise ValidationException(f"Value {value!r} at '{member}' is not a valid timestamp: {exc}.") from None
+def _epoch(value: Any) -> float:
+    """A timestamp as botocore sends it (epoch seconds), or an ISO 8601 string from another client."""
+    return float(parse_to_aware_datetime(value).timestamp())
 
 
 def _offset(token: str | None) -> int:
